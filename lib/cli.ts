@@ -1,0 +1,256 @@
+/**
+ * The command-line front ends of `mcast-send` and `mcast-recv`: argument
+ * parsing, interface resolution, signals, printing, and the mapping of every
+ * failure to one line on stderr and an exit status.
+ *
+ * @module
+ */
+
+import {
+  errorLine,
+  McastError,
+  PermissionError,
+  UsageError,
+} from "./errors.ts";
+import type { McastEvent, ReceiverEvent, SenderEvent } from "./events.ts";
+import { RECV_HELP, SEND_HELP } from "./help.ts";
+import {
+  type InterfaceAddress,
+  type ResolvedInterface,
+  resolveInterface,
+} from "./interfaces.ts";
+import { parseRecvArgs, parseSendArgs } from "./options.ts";
+import { loadPayload } from "./payload.ts";
+import { eventJson, receiverText, senderText } from "./printer.ts";
+import { receiveBulletins } from "./receiver.ts";
+import { sendBulletin } from "./sender.ts";
+import { openGroupSocket, openSenderSocket } from "./socket.ts";
+import { VERSION } from "./version.ts";
+
+/** What the front ends read and write; every field defaults to the process's. */
+export interface CliIo {
+  /** Writes one line to standard output. */
+  stdout?: (line: string) => void;
+  /** Writes one line to standard error. */
+  stderr?: (line: string) => void;
+  /** Standard input, for `--file -`. */
+  stdin?: ReadableStream<Uint8Array>;
+  /** The system's interfaces; defaults to `Deno.networkInterfaces()`. */
+  interfaces?: InterfaceAddress[];
+  /** Stops the tool; defaults to SIGINT and SIGTERM. */
+  signal?: AbortSignal;
+}
+
+const encoder = new TextEncoder();
+
+function writeAll(file: { writeSync(p: Uint8Array): number }, text: string) {
+  let bytes = encoder.encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+}
+
+/**
+ * Returns a line writer for a standard stream that stops writing, silently,
+ * once the reader went away (a closed pipe).
+ */
+function lineWriter(
+  file: { writeSync(p: Uint8Array): number },
+): (line: string) => void {
+  let broken = false;
+  return function write(line: string): void {
+    if (broken) return;
+    try {
+      writeAll(file, `${line}\n`);
+    } catch (error) {
+      if (error instanceof Deno.errors.BrokenPipe) broken = true;
+      else throw error;
+    }
+  };
+}
+
+/** Aborts the returned signal on SIGINT or SIGTERM, until disposed. */
+function signalController(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const names: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT", "SIGBREAK"]
+    : ["SIGINT", "SIGTERM"];
+  const abort = () => controller.abort();
+  for (const name of names) Deno.addSignalListener(name, abort);
+  return {
+    signal: controller.signal,
+    dispose() {
+      for (const name of names) Deno.removeSignalListener(name, abort);
+    },
+  };
+}
+
+interface Context {
+  tool: string;
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+}
+
+function context(tool: string, io: CliIo): Context {
+  return {
+    tool,
+    stdout: io.stdout ?? lineWriter(Deno.stdout),
+    stderr: io.stderr ?? lineWriter(Deno.stderr),
+  };
+}
+
+function fail(ctx: Context, error: unknown): number {
+  const exitCode = error instanceof McastError ? error.exitCode : 1;
+  ctx.stderr(`${ctx.tool}: ${errorLine(error)}`);
+  return exitCode;
+}
+
+function resolve(
+  spec: string,
+  family: 4 | 6,
+  io: CliIo,
+): ResolvedInterface {
+  try {
+    return io.interfaces === undefined
+      ? resolveInterface(spec, family)
+      : resolveInterface(spec, family, { interfaces: io.interfaces });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new PermissionError(
+        `Cannot list network interfaces: permission not granted (run with --allow-sys=networkInterfaces)`,
+      );
+    }
+    throw error;
+  }
+}
+
+function printer<E extends McastEvent>(
+  ctx: Context,
+  json: boolean,
+  text: (event: E) => string[],
+): (event: E) => void {
+  return function print(event: E): void {
+    if (json) {
+      ctx.stdout(eventJson(event));
+    } else if (event.type === "ack-failed") {
+      ctx.stderr(`${ctx.tool}: cannot send acknowledgement: ${event.reason}`);
+    } else {
+      for (const line of text(event)) ctx.stdout(line);
+    }
+  };
+}
+
+async function withSignals<T>(
+  io: CliIo,
+  run: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  if (io.signal) return await run(io.signal);
+  const signals = signalController();
+  try {
+    return await run(signals.signal);
+  } finally {
+    signals.dispose();
+  }
+}
+
+/**
+ * Runs `mcast-send` with the given arguments.
+ *
+ * @param args The command-line arguments, without the program name.
+ * @param io Standard streams, interfaces and stop signal, for tests.
+ * @returns The exit status: 0 done, 1 run-time failure or missing
+ * acknowledgements, 2 bad input.
+ */
+export async function sendMain(
+  args: string[],
+  io: CliIo = {},
+): Promise<number> {
+  const ctx = context("mcast-send", io);
+  try {
+    const command = parseSendArgs(args);
+    if (command.action === "help") {
+      ctx.stdout(SEND_HELP);
+      return 0;
+    }
+    if (command.action === "version") {
+      ctx.stdout(`mcast-send ${VERSION}`);
+      return 0;
+    }
+    const options = command.options;
+    const iface = resolve(options.interface, options.group.family, io);
+    if (options.group.family === 6 && options.ttl !== 1) {
+      throw new UsageError(
+        `Invalid --ttl "${options.ttl}" for an IPv6 group: the runtime cannot set the hop limit, which stays 1`,
+      );
+    }
+    const payload = io.stdin === undefined
+      ? await loadPayload(options.payload)
+      : await loadPayload(options.payload, { stdin: io.stdin });
+    const endpoint = await openSenderSocket(iface, { ttl: options.ttl });
+    const onEvent = printer<SenderEvent>(ctx, options.json, senderText);
+    const result = await withSignals(
+      io,
+      (signal) =>
+        sendBulletin(endpoint, payload, {
+          group: options.group,
+          port: options.port,
+          waitMs: options.waitMs,
+          ...(options.expect === undefined ? {} : { expect: options.expect }),
+          onEvent,
+          signal,
+        }),
+    );
+    if (result.expected !== undefined && result.acks < result.expected) {
+      const missing = result.expected - result.acks;
+      ctx.stderr(
+        `${ctx.tool}: expected ${result.expected} acknowledgements, received ${result.acks} (${missing} missing)`,
+      );
+      return 1;
+    }
+    return 0;
+  } catch (error) {
+    return fail(ctx, error);
+  }
+}
+
+/**
+ * Runs `mcast-recv` with the given arguments.
+ *
+ * @param args The command-line arguments, without the program name.
+ * @param io Standard streams, interfaces and stop signal, for tests.
+ * @returns The exit status: 0 stopped or count reached, 1 run-time failure,
+ * 2 bad input.
+ */
+export async function recvMain(
+  args: string[],
+  io: CliIo = {},
+): Promise<number> {
+  const ctx = context("mcast-recv", io);
+  try {
+    const command = parseRecvArgs(args);
+    if (command.action === "help") {
+      ctx.stdout(RECV_HELP);
+      return 0;
+    }
+    if (command.action === "version") {
+      ctx.stdout(`mcast-recv ${VERSION}`);
+      return 0;
+    }
+    const options = command.options;
+    const iface = resolve(options.interface, options.group.family, io);
+    const endpoint = await openGroupSocket(options.group, iface, {
+      port: options.port,
+    });
+    const onEvent = printer<ReceiverEvent>(ctx, options.json, receiverText);
+    await withSignals(io, (signal) =>
+      receiveBulletins(endpoint, {
+        group: options.group,
+        port: options.port,
+        ack: options.ack,
+        ...(options.count === undefined ? {} : { count: options.count }),
+        onEvent,
+        signal,
+      }));
+    return 0;
+  } catch (error) {
+    return fail(ctx, error);
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Typed errors of the mcast tools. Each carries the process exit code that
+ * the command-line tools use for it, so that the entry points can map any
+ * failure to one line on stderr and a status without inspecting messages.
+ *
+ * @module
+ */
+
+/** Base class of every error the library throws on purpose. */
+export class McastError extends Error {
+  /** Exit status the command-line tools use for this error. */
+  readonly exitCode: number;
+
+  /**
+   * Creates an error with a one-line message and an exit status.
+   *
+   * @param message One line, sentence case, no trailing period.
+   * @param exitCode Exit status for the command-line tools.
+   */
+  constructor(message: string, exitCode: number) {
+    super(message);
+    this.name = "McastError";
+    this.exitCode = exitCode;
+  }
+}
+
+/**
+ * Bad input from the user: an unknown option, a value out of range, an
+ * unknown interface, an unreadable file, a payload that does not fit one
+ * datagram. Exit status 2.
+ */
+export class UsageError extends McastError {
+  /** @param message What was wrong with the input, in one line. */
+  constructor(message: string) {
+    super(message, 2);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * A socket operation failed at run time: the port is taken, the interface
+ * cannot reach the group, a send was refused. Exit status 1.
+ */
+export class NetworkError extends McastError {
+  /** @param message What failed, in one line. */
+  constructor(message: string) {
+    super(message, 1);
+    this.name = "NetworkError";
+  }
+}
+
+/** The runtime denied a permission the operation needs. Exit status 1. */
+export class PermissionError extends McastError {
+  /** @param message Which permission is missing, in one line. */
+  constructor(message: string) {
+    super(message, 1);
+    this.name = "PermissionError";
+  }
+}
+
+/**
+ * Returns the message of any thrown value as a single line, without the
+ * stack trace and without control characters.
+ *
+ * @param error Anything that was thrown.
+ * @returns One line of text.
+ */
+export function errorLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]+/g, " ").trim();
+}

@@ -1,0 +1,230 @@
+/**
+ * Test helpers that run the real tools as processes: the compiled binaries
+ * in `dist/` when they exist, otherwise the entry points with `deno run` and
+ * exactly the flags of the `send`/`recv` tasks in `deno.json` (the flags that
+ * `deno task compile` embeds).
+ *
+ * @module
+ */
+
+/** Which tool. */
+export type Tool = "send" | "recv";
+
+/** The repository root. */
+export const ROOT = new URL("../", import.meta.url).pathname;
+
+const BINARIES: Record<Tool, string> = {
+  send: "mcast-send",
+  recv: "mcast-recv",
+};
+
+function exists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Path of the compiled binary of `tool`, when `dist/` has one. */
+export function compiledBinary(tool: Tool): string | undefined {
+  const suffix = Deno.build.os === "windows" ? ".exe" : "";
+  const path = `${ROOT}dist/${BINARIES[tool]}${suffix}`;
+  return exists(path) ? path : undefined;
+}
+
+/** The words of a `deno.json` task, e.g. `["deno", "run", ..., "sender.ts"]`. */
+export function taskWords(name: string): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
+  const task = config.tasks?.[name];
+  if (typeof task !== "string") throw new Error(`no task "${name}"`);
+  return task.trim().split(/\s+/);
+}
+
+/** The program and arguments that run `tool` with `args`. */
+export function toolCommand(tool: Tool, args: string[]): string[] {
+  const binary = compiledBinary(tool);
+  if (binary) return [binary, ...args];
+  const words = taskWords(tool);
+  if (words[0] !== "deno") {
+    throw new Error(`task "${tool}" must start with deno`);
+  }
+  return [Deno.execPath(), ...words.slice(1), ...args];
+}
+
+/** Options of {@linkcode spawnTool}. */
+export interface SpawnOptions {
+  /** Bytes or text written to standard input, which is then closed. */
+  stdin?: string | Uint8Array;
+  /** Words run before the tool, e.g. `["ip", "netns", "exec", "ns1"]`. */
+  prefix?: string[];
+}
+
+/** How a process ended. */
+export interface Finished {
+  /** Exit code. */
+  code: number;
+  /** Signal that ended it, if any. */
+  signal: Deno.Signal | null;
+  /** Everything written to standard output. */
+  stdout: string;
+  /** Everything written to standard error. */
+  stderr: string;
+}
+
+async function collect(
+  stream: ReadableStream<Uint8Array>,
+  onText: (text: string) => void,
+): Promise<void> {
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    onText(text);
+  }
+}
+
+/** A running process with its output collected as it arrives. */
+export class RunningProcess {
+  /** The child process. */
+  readonly child: Deno.ChildProcess;
+  /** Standard output so far. */
+  stdout = "";
+  /** Standard error so far. */
+  stderr = "";
+  #waiters: (() => void)[] = [];
+  #done: Promise<Finished>;
+  #finished = false;
+
+  constructor(command: string[], options: SpawnOptions = {}) {
+    const [program, ...args] = command;
+    this.child = new Deno.Command(program!, {
+      args,
+      cwd: ROOT,
+      stdin: options.stdin === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    if (options.stdin !== undefined) {
+      const writer = this.child.stdin.getWriter();
+      const bytes = typeof options.stdin === "string"
+        ? new TextEncoder().encode(options.stdin)
+        : options.stdin;
+      writer.write(bytes).then(() => writer.close()).catch(() => {});
+    }
+    const notify = () => this.#waiters.splice(0).forEach((wake) => wake());
+    const out = collect(this.child.stdout, (t) => {
+      this.stdout += t;
+      notify();
+    });
+    const err = collect(this.child.stderr, (t) => {
+      this.stderr += t;
+      notify();
+    });
+    this.#done = (async () => {
+      const [status] = await Promise.all([this.child.status, out, err]);
+      this.#finished = true;
+      notify();
+      return {
+        code: status.code,
+        signal: status.signal,
+        stdout: this.stdout,
+        stderr: this.stderr,
+      };
+    })();
+  }
+
+  /**
+   * Resolves once standard output contains `text` (`count` times), rejects
+   * after `timeoutMs` or when the process ends first.
+   */
+  async waitForOutput(
+    text: string,
+    options: { count?: number; timeoutMs?: number } = {},
+  ): Promise<void> {
+    const count = options.count ?? 1;
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    const deadline = Date.now() + timeoutMs;
+    while (this.stdout.split(text).length - 1 < count) {
+      if (this.#finished) {
+        throw new Error(
+          `process ended before printing ${
+            JSON.stringify(text)
+          }:\n${this.stdout}\n${this.stderr}`,
+        );
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `timed out waiting for ${
+            JSON.stringify(text)
+          }:\n${this.stdout}\n${this.stderr}`,
+        );
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((wake) => {
+        this.#waiters.push(wake);
+        timer = setTimeout(wake, left);
+      });
+      clearTimeout(timer);
+    }
+  }
+
+  /** Sends a signal, ignoring a process that already ended. */
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // Already ended.
+    }
+  }
+
+  /** Waits for the end; kills the process with SIGKILL after `timeoutMs`. */
+  async finish(timeoutMs = 15_000): Promise<Finished> {
+    const timer = setTimeout(() => this.kill("SIGKILL"), timeoutMs);
+    try {
+      return await this.#done;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Kills the process if it still runs and waits for it. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.#finished) this.kill("SIGKILL");
+    await this.#done;
+  }
+}
+
+/** Starts `tool` with `args` (see {@linkcode toolCommand}). */
+export function spawnTool(
+  tool: Tool,
+  args: string[],
+  options: SpawnOptions = {},
+): RunningProcess {
+  return new RunningProcess([
+    ...(options.prefix ?? []),
+    ...toolCommand(tool, args),
+  ], options);
+}
+
+/** Runs `tool` to its end (killed after `timeoutMs`) and returns its output. */
+export async function runTool(
+  tool: Tool,
+  args: string[],
+  options: SpawnOptions & { timeoutMs?: number } = {},
+): Promise<Finished> {
+  const process = spawnTool(tool, args, options);
+  return await process.finish(options.timeoutMs);
+}
+
+let nextPort = 20000 + (Deno.pid % 400) * 100;
+
+/** A port for one test: distinct within the run, unlikely to collide across runs. */
+export function testPort(): number {
+  nextPort += 1;
+  return nextPort;
+}
+
+/** Replaces the sender's ephemeral port in exercise output with `PORT`. */
+export function maskPort(text: string): string {
+  return text.replace(/\('127\.0\.0\.1', [0-9]+\)/g, "('127.0.0.1', PORT)");
+}
