@@ -95,7 +95,7 @@ export class RunningProcess {
 
   constructor(command: string[], options: SpawnOptions = {}) {
     const [program, ...args] = command;
-    this.child = new Deno.Command(program!, {
+    const child = new Deno.Command(program!, {
       args,
       cwd: ROOT,
       stdin: options.stdin === undefined ? "null" : "piped",
@@ -103,6 +103,7 @@ export class RunningProcess {
       stderr: "piped",
       env: { NO_COLOR: "1" },
     }).spawn();
+    this.child = child;
     if (options.stdin !== undefined) {
       const writer = this.child.stdin.getWriter();
       const bytes = typeof options.stdin === "string"
@@ -120,7 +121,7 @@ export class RunningProcess {
       notify();
     });
     this.#done = (async () => {
-      const [status] = await Promise.all([this.child.status, out, err]);
+      const [status] = await Promise.all([child.status, out, err]);
       this.#finished = true;
       notify();
       return {
