@@ -7,50 +7,15 @@
  * @module
  */
 
-/** Which tool. */
-export type Tool = "send" | "recv";
+import { ROOT, type Tool, toolCommand } from "../scripts/tools.ts";
 
-/** The repository root. */
-export const ROOT = new URL("../", import.meta.url).pathname;
-
-const BINARIES: Record<Tool, string> = {
-  send: "mcast-send",
-  recv: "mcast-recv",
-};
-
-function exists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-/** Path of the compiled binary of `tool`, when `dist/` has one. */
-export function compiledBinary(tool: Tool): string | undefined {
-  const suffix = Deno.build.os === "windows" ? ".exe" : "";
-  const path = `${ROOT}dist/${BINARIES[tool]}${suffix}`;
-  return exists(path) ? path : undefined;
-}
-
-/** The words of a `deno.json` task, e.g. `["deno", "run", ..., "sender.ts"]`. */
-export function taskWords(name: string): string[] {
-  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
-  const task = config.tasks?.[name];
-  if (typeof task !== "string") throw new Error(`no task "${name}"`);
-  return task.trim().split(/\s+/);
-}
-
-/** The program and arguments that run `tool` with `args`. */
-export function toolCommand(tool: Tool, args: string[]): string[] {
-  const binary = compiledBinary(tool);
-  if (binary) return [binary, ...args];
-  const words = taskWords(tool);
-  if (words[0] !== "deno") {
-    throw new Error(`task "${tool}" must start with deno`);
-  }
-  return [Deno.execPath(), ...words.slice(1), ...args];
-}
+export {
+  compiledBinary,
+  ROOT,
+  taskWords,
+  type Tool,
+  toolCommand,
+} from "../scripts/tools.ts";
 
 /** Options of {@linkcode spawnTool}. */
 export interface SpawnOptions {

@@ -1,0 +1,48 @@
+/**
+ * `deno task compile [--target TARGET]`: writes `dist/mcast-send` and
+ * `dist/mcast-recv` with `deno compile`, embedding exactly the permissions
+ * and `--unstable-net` of the `send`/`recv` tasks, and `--no-prompt`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { BINARIES, ROOT, type Tool, toolFlags } from "./tools.ts";
+
+/**
+ * Returns the `deno compile` arguments for one tool.
+ *
+ * @param tool Which tool.
+ * @param target A `--target` triple, or `undefined` for the host.
+ * @returns The arguments after `deno`.
+ */
+export function compileArgs(tool: Tool, target: string | undefined): string[] {
+  return [
+    "compile",
+    "--no-prompt",
+    ...(target === undefined ? [] : ["--target", target]),
+    "--output",
+    `dist/${BINARIES[tool]}`,
+    ...toolFlags(tool),
+  ];
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { target: { type: "string" } },
+    strict: true,
+  });
+  for (const tool of ["send", "recv"] as const) {
+    const args = compileArgs(tool, values.target);
+    console.log(`deno ${args.join(" ")}`);
+    const status = await new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: ROOT,
+    }).spawn().status;
+    if (!status.success) return status.code || 1;
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());
