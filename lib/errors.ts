@@ -60,13 +60,17 @@ export class PermissionError extends McastError {
 
 /**
  * Returns the message of any thrown value as a single line, without the
- * stack trace and without control characters.
+ * stack trace and without control characters: every run of C0 or C1 control
+ * characters (newlines included), DEL, invisible format characters (such as
+ * bidirectional overrides) and line or paragraph separators becomes one
+ * space. An empty message is replaced by the error's name.
  *
  * @param error Anything that was thrown.
  * @returns One line of text.
  */
 export function errorLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]+/g, " ").trim();
+  const line = text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, " ").trim();
+  if (line !== "") return line;
+  return error instanceof Error ? error.name : "Unknown error";
 }

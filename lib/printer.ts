@@ -75,11 +75,31 @@ function peerJson(peer: Peer): Record<string, string | number> {
 
 function payloadJson(payload: Uint8Array): Record<string, string | number> {
   if (isUtf8(payload)) {
-    return { bytes: payload.length, text: new TextDecoder().decode(payload) };
+    // ignoreBOM keeps a leading U+FEFF, so `text` has exactly `bytes` bytes.
+    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(payload);
+    return { bytes: payload.length, text };
   }
   let binary = "";
   for (const byte of payload) binary += String.fromCharCode(byte);
   return { bytes: payload.length, base64: btoa(binary) };
+}
+
+// Characters JSON.stringify leaves raw but a terminal must never see: DEL and
+// C1 controls, format characters (bidirectional overrides, zero-width
+// joiners), line and paragraph separators, private-use and unassigned code
+// points. JSON.stringify already escapes C0 controls and lone surrogates.
+const JSON_UNSAFE = /[\x7f-\x9f\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}]/gu;
+
+function escapeUnit(char: string): string {
+  let out = "";
+  for (let k = 0; k < char.length; k++) {
+    out += `\\u${char.charCodeAt(k).toString(16).padStart(4, "0")}`;
+  }
+  return out;
+}
+
+function stringify(value: Record<string, unknown>): string {
+  return JSON.stringify(value).replace(JSON_UNSAFE, escapeUnit);
 }
 
 /** Options of {@linkcode eventJson}. */
@@ -90,7 +110,9 @@ export interface EventJsonOptions {
 
 /**
  * Formats any event as one line of JSON: `{"event": TYPE, "time": ISO, ...}`.
- * Payloads appear as `bytes` plus `text` (valid UTF-8) or `base64`.
+ * Payloads appear as `bytes` plus `text` (valid UTF-8) or `base64`. Control,
+ * format and other invisible characters in strings are written as `\uXXXX`
+ * escapes, so the line is terminal-safe and still parses to the same value.
  *
  * @param event The event.
  * @param options The clock, for tests.
@@ -104,14 +126,14 @@ export function eventJson(
   const head = { event: event.type, time };
   switch (event.type) {
     case "sending":
-      return JSON.stringify({
+      return stringify({
         ...head,
         group: event.group.address,
         port: event.port,
         ...payloadJson(event.payload),
       });
     case "waiting":
-      return JSON.stringify(
+      return stringify(
         "group" in event
           ? {
             ...head,
@@ -123,25 +145,25 @@ export function eventJson(
       );
     case "ack":
     case "message":
-      return JSON.stringify({
+      return stringify({
         ...head,
         from: peerJson(event.from),
         ...payloadJson(event.payload),
       });
     case "ack-sent":
-      return JSON.stringify({
+      return stringify({
         ...head,
         to: peerJson(event.to),
         bytes: event.payload.length,
       });
     case "ack-failed":
-      return JSON.stringify({
+      return stringify({
         ...head,
         to: peerJson(event.to),
         error: event.reason,
       });
     case "closing":
-      return JSON.stringify(
+      return stringify(
         event.expected === undefined ? { ...head, acks: event.acks } : {
           ...head,
           acks: event.acks,
@@ -150,7 +172,7 @@ export function eventJson(
         },
       );
     case "stopped":
-      return JSON.stringify({
+      return stringify({
         ...head,
         messages: event.messages,
         reason: event.reason,

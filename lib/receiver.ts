@@ -48,8 +48,7 @@ export async function receiveBulletins(
   const stop = () => endpoint.close();
   options.signal?.addEventListener("abort", stop, { once: true });
   try {
-    if (options.signal?.aborted) return 0;
-    while (true) {
+    while (!options.signal?.aborted) {
       onEvent({ type: "waiting", group, port, messages });
       const datagram = await endpoint.receive();
       if (datagram === null) break;

@@ -59,6 +59,7 @@ export async function sendBulletin(
     await endpoint.send(payload, { address: group.address, port });
     onEvent({ type: "waiting" });
     options.signal?.addEventListener("abort", stop, { once: true });
+    if (options.signal?.aborted) stop();
     timer = setTimeout(stop, options.waitMs);
     while (options.expect === undefined || acks < options.expect) {
       const datagram = await endpoint.receive();
