@@ -9,20 +9,31 @@
 import { parseArgs } from "node:util";
 import { BINARIES, ROOT, type Tool, toolFlags } from "./tools.ts";
 
+/** Options of {@linkcode compileArgs}. */
+export interface CompileOptions {
+  /** A `--target` triple; the host's when absent. */
+  target?: string;
+  /** Where the binaries go; `dist` when absent. */
+  outDir?: string;
+}
+
 /**
  * Returns the `deno compile` arguments for one tool.
  *
  * @param tool Which tool.
- * @param target A `--target` triple, or `undefined` for the host.
+ * @param options Target and output folder.
  * @returns The arguments after `deno`.
  */
-export function compileArgs(tool: Tool, target: string | undefined): string[] {
+export function compileArgs(
+  tool: Tool,
+  options: CompileOptions = {},
+): string[] {
   return [
     "compile",
     "--no-prompt",
-    ...(target === undefined ? [] : ["--target", target]),
+    ...(options.target === undefined ? [] : ["--target", options.target]),
     "--output",
-    `dist/${BINARIES[tool]}`,
+    `${options.outDir ?? "dist"}/${BINARIES[tool]}`,
     ...toolFlags(tool),
   ];
 }
@@ -34,7 +45,10 @@ async function main(): Promise<number> {
     strict: true,
   });
   for (const tool of ["send", "recv"] as const) {
-    const args = compileArgs(tool, values.target);
+    const args = compileArgs(
+      tool,
+      values.target === undefined ? {} : { target: values.target },
+    );
     console.log(`deno ${args.join(" ")}`);
     const status = await new Deno.Command(Deno.execPath(), {
       args,
