@@ -12,7 +12,7 @@ import { UsageError } from "./errors.ts";
 export interface ResolvedInterface {
   /** Family of the group the interface serves. */
   family: Family;
-  /** IPv4: the address to bind and join on. IPv6: an address of the interface, or `::`. */
+  /** IPv4: the address to bind and join on. IPv6: the interface's link-local address. */
   address: string;
   /** The interface's name, when known. */
   name?: string;
@@ -36,30 +36,21 @@ export interface InterfaceAddress {
 export interface ResolveInterfaceOptions {
   /** The system's interface addresses; defaults to `Deno.networkInterfaces()`. */
   interfaces?: InterfaceAddress[];
-  /** Returns the index of an interface by name; defaults to reading `/sys/class/net` on Linux. */
-  indexOf?: (name: string) => number | undefined;
 }
 
-function systemIndexOf(name: string): number | undefined {
-  if (Deno.build.os !== "linux" || !/^[\w.@:-]+$/.test(name)) return undefined;
-  try {
-    const text = Deno.readTextFileSync(`/sys/class/net/${name}/ifindex`);
-    const index = Number(text.trim());
-    return Number.isInteger(index) && index > 0 ? index : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function indexOfName(
+/**
+ * The IPv6 link-local address of an interface. Its scope id is the interface
+ * index, which the runtime reports nowhere else (`/sys/class/net` would need
+ * `--allow-all`). An interface without one (Linux's `lo`, point-to-point
+ * tunnels) cannot carry IPv6 multicast here anyway.
+ */
+function linkLocalOf(
   name: string,
   interfaces: InterfaceAddress[],
-  indexOf: (name: string) => number | undefined,
-): number | undefined {
-  const scoped = interfaces.find((entry) =>
+): InterfaceAddress | undefined {
+  return interfaces.find((entry) =>
     entry.name === name && entry.family === "IPv6" && (entry.scopeid ?? 0) > 0
   );
-  return scoped?.scopeid ?? indexOf(name);
 }
 
 function resolveIPv4(
@@ -96,7 +87,6 @@ function resolveIPv4(
 function resolveIPv6(
   spec: string,
   interfaces: InterfaceAddress[],
-  indexOf: (name: string) => number | undefined,
 ): ResolvedInterface {
   if (parseIPv4(spec)) {
     throw new UsageError(
@@ -107,7 +97,7 @@ function resolveIPv6(
   let name: string | undefined;
   if (/^[0-9]+$/.test(spec)) {
     const wanted = Number(spec);
-    name = names.find((n) => indexOfName(n, interfaces, indexOf) === wanted);
+    name = names.find((n) => linkLocalOf(n, interfaces)?.scopeid === wanted);
   } else {
     const literal = normalizeIPv6(spec);
     if (literal !== undefined) {
@@ -119,16 +109,18 @@ function resolveIPv6(
     }
   }
   if (name === undefined) throw new UsageError(`Unknown interface "${spec}"`);
-  const index = indexOfName(name, interfaces, indexOf);
-  if (index === undefined) {
+  const linkLocal = linkLocalOf(name, interfaces);
+  if (linkLocal === undefined) {
     throw new UsageError(
-      `Invalid interface "${spec}": cannot find its interface index`,
+      `Invalid interface "${spec}": it has no IPv6 link-local address (IPv6 multicast needs one)`,
     );
   }
-  const linkLocal = interfaces.find((e) =>
-    e.name === name && e.family === "IPv6" && e.address.startsWith("fe80")
-  );
-  return { family: 6, address: linkLocal?.address ?? "::", name, index };
+  return {
+    family: 6,
+    address: linkLocal.address,
+    name,
+    index: linkLocal.scopeid!,
+  };
 }
 
 /**
@@ -153,5 +145,5 @@ export function resolveInterface(
     (Deno.networkInterfaces() as InterfaceAddress[]);
   return family === 4
     ? resolveIPv4(spec, interfaces)
-    : resolveIPv6(spec, interfaces, options.indexOf ?? systemIndexOf);
+    : resolveIPv6(spec, interfaces);
 }

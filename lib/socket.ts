@@ -80,11 +80,50 @@ function hostPort(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-function toPeer(addr: Deno.Addr): Peer {
+// IPv6 on Deno 2.9.6 (Linux), measured in private network namespaces joined
+// by veth pairs and a bridge (tests/netns_test.ts checks the outcome):
+//
+// - Hostnames go through getaddrinfo, so zones work in both listenDatagram()
+//   and send(): `ff02::1:3%2`, `ff02::1:3%veth0`, `fe80::1%2` (a zone given
+//   by name only for link-local-scoped addresses: `ff05::1%veth0` fails with
+//   "failed to lookup address information"; a numeric zone always parses).
+//   Binding a link-local unicast or link-local-scoped multicast address
+//   without a zone fails with `TypeError: Invalid argument (os error 22)`, an
+//   unknown zone with `No such device (os error 19)`. Binding one with a zone
+//   ties the socket to that interface (the kernel's sk_bound_dev_if): a
+//   receiver bound to `ff02::1:3%2` and joined on interfaces 2 and 3 hears
+//   nothing sent on 3, and its unscoped sends leave by interface 2.
+// - The zone of a multicast destination only counts for interface- and
+//   link-local-scoped groups (ff01::/16, ff02::/16, ff12::/16...). For wider
+//   scopes (ff05::, ff0e::) the kernel ignores it and takes the first
+//   ff00::/8 route: 20 datagrams to `ff05::6d63:5%4` from a socket bound to
+//   `::` all left by another link; from one bound to `fe80::…%4`, all left
+//   by interface 4. So the sender binds the interface's link-local address
+//   with its zone, which pins every group's egress to the interface. The
+//   IPv6 hop limit stays 1 (the runtime has no setter), so a link-local
+//   source address loses nothing.
+// - Deno reports peer addresses without a zone (`fe80::…`, never
+//   `fe80::…%2`): the scope id is dropped. Python prints a link-local source
+//   as `('fe80::…', 41000, 0, 2)` (scope id = arrival interface; no `%`
+//   since Python 3.7). A link-local source reaches our sockets over the
+//   interface they are tied to (the sender's, a receiver's for ff01/ff02
+//   groups) or joined on, so toPeer() restores the scope id from the
+//   endpoint's interface index, and acknowledgements go back to
+//   `fe80::…%index`. Other sources keep scope id 0, as in Python.
+// - joinMulticastV6() takes the interface index; joining `lo` succeeds but
+//   Linux never delivers IPv6 multicast over `lo`.
+
+/** True for an IPv6 link-local unicast address (fe80::/10). */
+function isLinkLocal(address: string): boolean {
+  return /^fe[89ab][0-9a-f]:/i.test(address);
+}
+
+function toPeer(addr: Deno.Addr, index = 0): Peer {
   const net = addr as Deno.NetAddr;
   const [address, zone] = net.hostname.split("%");
   const peer: Peer = { address: address!, port: net.port };
   if (zone !== undefined && /^[0-9]+$/.test(zone)) peer.scopeId = Number(zone);
+  else if (index > 0 && isLinkLocal(peer.address)) peer.scopeId = index;
   return peer;
 }
 
@@ -98,19 +137,24 @@ class DenoEndpoint implements DatagramEndpoint {
   #conn: Deno.DatagramConn;
   #buffer = new Uint8Array(RECEIVE_BUFFER_SIZE);
   #closed = false;
-  #scope: string;
+  #index: number;
 
-  constructor(conn: Deno.DatagramConn, scope: string) {
+  /**
+   * @param conn The socket.
+   * @param index IPv6: the interface index (0 for IPv4).
+   */
+  constructor(conn: Deno.DatagramConn, index: number) {
     this.#conn = conn;
-    this.#scope = scope;
-    this.local = toPeer(conn.addr);
+    this.#index = index;
+    this.local = toPeer(conn.addr, index);
   }
 
   async send(payload: Uint8Array, to: Peer): Promise<void> {
+    const multicast6 = to.address.includes(":") && to.address.startsWith("ff");
     const zone = to.scopeId !== undefined
       ? `%${to.scopeId}`
-      : to.address.includes(":") && to.address.startsWith("ff")
-      ? this.#scope
+      : multicast6 && this.#index > 0
+      ? `%${this.#index}`
       : "";
     try {
       await this.#conn.send(payload, {
@@ -130,7 +174,7 @@ class DenoEndpoint implements DatagramEndpoint {
     if (this.#closed) return null;
     try {
       const [data, addr] = await this.#conn.receive(this.#buffer);
-      return { payload: data.slice(), from: toPeer(addr) };
+      return { payload: data.slice(), from: toPeer(addr, this.#index) };
     } catch (error) {
       if (this.#closed || isClosedError(error)) return null;
       throw socketError(error, "Cannot receive");
@@ -170,7 +214,9 @@ function listen(
  * Opens the sender's socket: bound to the interface's address on an ephemeral
  * port (on Linux the bound address picks the interface multicast leaves by),
  * with the TTL set and multicast loopback on, so that receivers on the same
- * host get the datagrams on any interface.
+ * host get the datagrams on any interface. IPv6 binds the interface's
+ * link-local address with its zone (`fe80::…%2`), which ties the socket, and
+ * so every group's traffic, to the interface.
  *
  * @param iface The interface to send from.
  * @param options The TTL.
@@ -182,7 +228,9 @@ export async function openSenderSocket(
   iface: ResolvedInterface,
   options: SenderSocketOptions,
 ): Promise<DatagramEndpoint> {
-  const hostname = iface.family === 4 ? iface.address : "::";
+  const hostname = iface.family === 4
+    ? iface.address
+    : `${iface.address}%${iface.index}`;
   const conn = listen(hostname, 0, { reuseAddress: false, loopback: true });
   try {
     if (iface.family === 4) {
@@ -197,7 +245,7 @@ export async function openSenderSocket(
       `Cannot set TTL ${options.ttl} on ${iface.address}`,
     );
   }
-  return new DenoEndpoint(conn, `%${iface.index}`);
+  return new DenoEndpoint(conn, iface.family === 4 ? 0 : iface.index);
 }
 
 /**
@@ -240,5 +288,5 @@ export async function openGroupSocket(
     const on = iface.name ?? iface.address;
     throw socketError(error, `Cannot join ${group.address} on ${on}`);
   }
-  return new DenoEndpoint(conn, `%${iface.index}`);
+  return new DenoEndpoint(conn, group.family === 4 ? 0 : iface.index);
 }
