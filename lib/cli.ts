@@ -6,12 +6,7 @@
  * @module
  */
 
-import {
-  errorLine,
-  McastError,
-  PermissionError,
-  UsageError,
-} from "./errors.ts";
+import { errorLine, McastError, PermissionError } from "./errors.ts";
 import type { McastEvent, ReceiverEvent, SenderEvent } from "./events.ts";
 import { RECV_HELP, SEND_HELP } from "./help.ts";
 import {
@@ -19,7 +14,13 @@ import {
   type ResolvedInterface,
   resolveInterface,
 } from "./interfaces.ts";
-import { parseRecvArgs, parseSendArgs } from "./options.ts";
+import {
+  type Command,
+  parseRecvArgs,
+  parseSendArgs,
+  type RecvOptions,
+  type SendOptions,
+} from "./options.ts";
 import { loadPayload } from "./payload.ts";
 import { eventJson, receiverText, senderText } from "./printer.ts";
 import { receiveBulletins } from "./receiver.ts";
@@ -151,6 +152,93 @@ async function withSignals<T>(
   }
 }
 
+/** What differs between the two tools' front ends. */
+interface ToolSpec<T> {
+  name: string;
+  help: string;
+  parse: (args: string[]) => Command<T>;
+  run: (options: T, ctx: Context) => Promise<number>;
+}
+
+/** Parses, answers `--help`/`--version`, runs, and maps every failure. */
+async function main<T>(
+  spec: ToolSpec<T>,
+  args: string[],
+  io: CliIo,
+): Promise<number> {
+  const ctx = context(spec.name, io);
+  try {
+    const command = spec.parse(args);
+    switch (command.action) {
+      case "help":
+        ctx.stdout(spec.help);
+        return 0;
+      case "version":
+        ctx.stdout(`${spec.name} ${VERSION}`);
+        return 0;
+      case "run":
+        return await spec.run(command.options, ctx);
+    }
+  } catch (error) {
+    return fail(ctx, error);
+  }
+}
+
+async function runSend(
+  options: SendOptions,
+  ctx: Context,
+  io: CliIo,
+): Promise<number> {
+  const iface = resolve(options.interface, options.group.family, io);
+  const payload = io.stdin === undefined
+    ? await loadPayload(options.payload)
+    : await loadPayload(options.payload, { stdin: io.stdin });
+  const endpoint = await openSenderSocket(iface, { ttl: options.ttl });
+  const onEvent = printer<SenderEvent>(ctx, options.json, senderText);
+  const result = await withSignals(
+    io,
+    (signal) =>
+      sendBulletin(endpoint, payload, {
+        group: options.group,
+        port: options.port,
+        waitMs: options.waitMs,
+        ...(options.expect === undefined ? {} : { expect: options.expect }),
+        onEvent,
+        signal,
+      }),
+  );
+  if (result.expected !== undefined && result.acks < result.expected) {
+    const missing = result.expected - result.acks;
+    ctx.stderr(
+      `${ctx.tool}: expected ${result.expected} acknowledgements, received ${result.acks} (${missing} missing)`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+async function runRecv(
+  options: RecvOptions,
+  ctx: Context,
+  io: CliIo,
+): Promise<number> {
+  const iface = resolve(options.interface, options.group.family, io);
+  const endpoint = await openGroupSocket(options.group, iface, {
+    port: options.port,
+  });
+  const onEvent = printer<ReceiverEvent>(ctx, options.json, receiverText);
+  await withSignals(io, (signal) =>
+    receiveBulletins(endpoint, {
+      group: options.group,
+      port: options.port,
+      ack: options.ack,
+      ...(options.count === undefined ? {} : { count: options.count }),
+      onEvent,
+      signal,
+    }));
+  return 0;
+}
+
 /**
  * Runs `mcast-send` with the given arguments.
  *
@@ -159,56 +247,17 @@ async function withSignals<T>(
  * @returns The exit status: 0 done, 1 run-time failure or missing
  * acknowledgements, 2 bad input.
  */
-export async function sendMain(
-  args: string[],
-  io: CliIo = {},
-): Promise<number> {
-  const ctx = context("mcast-send", io);
-  try {
-    const command = parseSendArgs(args);
-    if (command.action === "help") {
-      ctx.stdout(SEND_HELP);
-      return 0;
-    }
-    if (command.action === "version") {
-      ctx.stdout(`mcast-send ${VERSION}`);
-      return 0;
-    }
-    const options = command.options;
-    const iface = resolve(options.interface, options.group.family, io);
-    if (options.group.family === 6 && options.ttl !== 1) {
-      throw new UsageError(
-        `Invalid --ttl "${options.ttl}" for an IPv6 group: the runtime cannot set the hop limit, which stays 1`,
-      );
-    }
-    const payload = io.stdin === undefined
-      ? await loadPayload(options.payload)
-      : await loadPayload(options.payload, { stdin: io.stdin });
-    const endpoint = await openSenderSocket(iface, { ttl: options.ttl });
-    const onEvent = printer<SenderEvent>(ctx, options.json, senderText);
-    const result = await withSignals(
-      io,
-      (signal) =>
-        sendBulletin(endpoint, payload, {
-          group: options.group,
-          port: options.port,
-          waitMs: options.waitMs,
-          ...(options.expect === undefined ? {} : { expect: options.expect }),
-          onEvent,
-          signal,
-        }),
-    );
-    if (result.expected !== undefined && result.acks < result.expected) {
-      const missing = result.expected - result.acks;
-      ctx.stderr(
-        `${ctx.tool}: expected ${result.expected} acknowledgements, received ${result.acks} (${missing} missing)`,
-      );
-      return 1;
-    }
-    return 0;
-  } catch (error) {
-    return fail(ctx, error);
-  }
+export function sendMain(args: string[], io: CliIo = {}): Promise<number> {
+  return main(
+    {
+      name: "mcast-send",
+      help: SEND_HELP,
+      parse: parseSendArgs,
+      run: (options, ctx) => runSend(options, ctx, io),
+    },
+    args,
+    io,
+  );
 }
 
 /**
@@ -219,38 +268,15 @@ export async function sendMain(
  * @returns The exit status: 0 stopped or count reached, 1 run-time failure,
  * 2 bad input.
  */
-export async function recvMain(
-  args: string[],
-  io: CliIo = {},
-): Promise<number> {
-  const ctx = context("mcast-recv", io);
-  try {
-    const command = parseRecvArgs(args);
-    if (command.action === "help") {
-      ctx.stdout(RECV_HELP);
-      return 0;
-    }
-    if (command.action === "version") {
-      ctx.stdout(`mcast-recv ${VERSION}`);
-      return 0;
-    }
-    const options = command.options;
-    const iface = resolve(options.interface, options.group.family, io);
-    const endpoint = await openGroupSocket(options.group, iface, {
-      port: options.port,
-    });
-    const onEvent = printer<ReceiverEvent>(ctx, options.json, receiverText);
-    await withSignals(io, (signal) =>
-      receiveBulletins(endpoint, {
-        group: options.group,
-        port: options.port,
-        ack: options.ack,
-        ...(options.count === undefined ? {} : { count: options.count }),
-        onEvent,
-        signal,
-      }));
-    return 0;
-  } catch (error) {
-    return fail(ctx, error);
-  }
+export function recvMain(args: string[], io: CliIo = {}): Promise<number> {
+  return main(
+    {
+      name: "mcast-recv",
+      help: RECV_HELP,
+      parse: parseRecvArgs,
+      run: (options, ctx) => runRecv(options, ctx, io),
+    },
+    args,
+    io,
+  );
 }

@@ -226,6 +226,11 @@ export function parseSendArgs(args: string[]): Command<SendOptions> {
       : parseSeconds("wait", values.wait as string),
   };
   if (values.file === "") throw new UsageError(`Invalid --file "": empty`);
+  if (options.group.family === 6 && options.ttl !== 1) {
+    throw new UsageError(
+      `Invalid --ttl "${options.ttl}" for an IPv6 group: the runtime cannot set the hop limit, which stays 1`,
+    );
+  }
   if (values.expect !== undefined) {
     options.expect = parseInteger("expect", values.expect as string, {
       min: 1,

@@ -6,16 +6,7 @@ import {
   parseGroup,
   parseIPv4,
 } from "../lib/address.ts";
-import { UsageError } from "../lib/errors.ts";
-
-function assertUsageError(fn: () => unknown, message: string): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof UsageError, `not a UsageError: ${error}`);
-    assert.equal(error.message, message);
-    assert.equal(error.exitCode, 2);
-    return true;
-  });
-}
+import { assertUsageError } from "./_assert.ts";
 
 Deno.test("parseIPv4 accepts dotted quads and returns the bytes", () => {
   assert.deepEqual(parseIPv4("224.1.1.1"), [224, 1, 1, 1]);

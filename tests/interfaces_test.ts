@@ -5,15 +5,7 @@ import {
   resolveInterface,
   type ResolveInterfaceOptions,
 } from "../lib/interfaces.ts";
-
-function assertUsageError(fn: () => unknown, message: string): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof UsageError, `not a UsageError: ${error}`);
-    assert.equal(error.message, message);
-    assert.equal(error.exitCode, 2);
-    return true;
-  });
-}
+import { assertUsageError } from "./_assert.ts";
 
 /** A made-up host: loopback, an Ethernet card, a tunnel and two odd ones. */
 const INTERFACES: InterfaceAddress[] = [

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { UsageError } from "../lib/errors.ts";
 import {
   checkPayloadSize,
   type Command,
@@ -12,18 +11,10 @@ import {
   type RecvOptions,
   type SendOptions,
 } from "../lib/options.ts";
+import { assertUsageError } from "./_assert.ts";
 
 function utf8(text: string): Uint8Array {
   return new TextEncoder().encode(text);
-}
-
-function assertUsageError(fn: () => unknown, message: string): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof UsageError, `not a UsageError: ${error}`);
-    assert.equal(error.message, message);
-    assert.equal(error.exitCode, 2);
-    return true;
-  });
 }
 
 function sendOptions(args: string[]): SendOptions {
@@ -130,7 +121,7 @@ Deno.test("parseSendArgs takes every option in short form", () => {
       "-m",
       "hi",
       "-t",
-      "0",
+      "1",
       "-w",
       "0",
       "-e",
@@ -144,7 +135,7 @@ Deno.test("parseSendArgs takes every option in short form", () => {
         interface: "eth0",
         json: false,
         payload: { kind: "text", text: "hi" },
-        ttl: 0,
+        ttl: 1,
         waitMs: 0,
         expect: 1,
       },
@@ -595,4 +586,13 @@ Deno.test("parseInteger, parseSeconds and checkPayloadSize", () => {
     () => checkPayloadSize("standard input", 65508),
     "Payload from standard input is too large: 65508 bytes (one datagram carries at most 65507)",
   );
+});
+
+Deno.test("parseSendArgs refuses a TTL other than 1 for an IPv6 group", () => {
+  assertUsageError(
+    () => parseSendArgs(["-g", "ff02::1:3", "-t", "5"]),
+    'Invalid --ttl "5" for an IPv6 group: the runtime cannot set the hop limit, which stays 1',
+  );
+  const command = parseSendArgs(["-g", "ff02::1:3", "--ttl", "1"]);
+  assert.equal(command.action === "run" && command.options.ttl, 1);
 });

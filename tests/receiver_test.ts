@@ -6,95 +6,9 @@ import {
   receiveBulletins,
   type ReceiveBulletinsOptions,
 } from "../lib/receiver.ts";
-import type { Datagram, DatagramEndpoint } from "../lib/socket.ts";
+import { FakeEndpoint, utf8, within } from "./_fakes.ts";
 
-/**
- * An in-memory {@linkcode DatagramEndpoint}: `receive()` returns queued
- * datagrams, or waits for {@linkcode FakeEndpoint.deliver} or `close()` (which
- * resolves it with `null`).
- */
-class FakeEndpoint implements DatagramEndpoint {
-  readonly local: Peer = { address: "239.12.0.2", port: 10124 };
-  /** Every datagram sent, in order. */
-  readonly sent: { payload: Uint8Array; to: Peer }[] = [];
-  /** How often `close()` was called. */
-  closeCalls = 0;
-  /** How often `receive()` was called. */
-  receiveCalls = 0;
-  /** Runs on each send; may throw to make the send fail. */
-  onSend?: (payload: Uint8Array, to: Peer) => void;
-  #queue: Datagram[];
-  #waiter: ((datagram: Datagram | null) => void) | undefined;
-  #closed = false;
-
-  constructor(queued: Datagram[] = []) {
-    this.#queue = [...queued];
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** Hands a datagram to a pending `receive()`, or queues it. */
-  deliver(datagram: Datagram): void {
-    if (this.#closed) return;
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    if (waiter) waiter(datagram);
-    else this.#queue.push(datagram);
-  }
-
-  send(payload: Uint8Array, to: Peer): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error("endpoint is closed"));
-    this.sent.push({ payload: payload.slice(), to });
-    try {
-      this.onSend?.(payload, to);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return Promise.resolve();
-  }
-
-  receive(): Promise<Datagram | null> {
-    this.receiveCalls += 1;
-    if (this.#waiter) throw new Error("receive() called twice at once");
-    if (this.#closed) return Promise.resolve(null);
-    const next = this.#queue.shift();
-    if (next) return Promise.resolve(next);
-    return new Promise((resolve) => {
-      this.#waiter = resolve;
-    });
-  }
-
-  close(): void {
-    this.closeCalls += 1;
-    this.#closed = true;
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.(null);
-  }
-}
-
-/** Resolves `promise`, or fails the test after `ms` (no timer is left behind). */
-async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`not settled within ${ms} ms`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function utf8(text: string): Uint8Array {
-  return new TextEncoder().encode(text);
-}
-
+const LOCAL: Peer = { address: "239.12.0.2", port: 10124 };
 const GROUP: Group = { family: 4, address: "239.12.0.2" };
 const PORT = 10124;
 const DATA = utf8("very important data");
@@ -121,7 +35,7 @@ function options(
 }
 
 Deno.test("reports and acknowledges each datagram until stopped", async () => {
-  const endpoint = new FakeEndpoint([
+  const endpoint = new FakeEndpoint(LOCAL, [
     { from: S1, payload: DATA },
     { from: S2, payload: utf8("second") },
   ]);
@@ -162,7 +76,7 @@ Deno.test("reports and acknowledges each datagram until stopped", async () => {
 });
 
 Deno.test("datagrams that arrive while waiting are handled", async () => {
-  const endpoint = new FakeEndpoint();
+  const endpoint = new FakeEndpoint(LOCAL);
   const events: ReceiverEvent[] = [];
   const timers: ReturnType<typeof setTimeout>[] = [];
   const messages = await within(
@@ -207,7 +121,7 @@ Deno.test("datagrams that arrive while waiting are handled", async () => {
 });
 
 Deno.test("count stops after N messages without waiting again", async () => {
-  const endpoint = new FakeEndpoint([
+  const endpoint = new FakeEndpoint(LOCAL, [
     { from: S1, payload: DATA },
     { from: S2, payload: DATA },
     { from: S1, payload: utf8("third") },
@@ -233,7 +147,7 @@ Deno.test("count stops after N messages without waiting again", async () => {
 });
 
 Deno.test("count 1 with the exercise's single message", async () => {
-  const endpoint = new FakeEndpoint([{ from: S1, payload: DATA }]);
+  const endpoint = new FakeEndpoint(LOCAL, [{ from: S1, payload: DATA }]);
   const events: ReceiverEvent[] = [];
   assert.equal(
     await within(
@@ -252,7 +166,7 @@ Deno.test("count 1 with the exercise's single message", async () => {
 });
 
 Deno.test("an abort while waiting stops with reason signal", async () => {
-  const endpoint = new FakeEndpoint();
+  const endpoint = new FakeEndpoint(LOCAL);
   const controller = new AbortController();
   const events: ReceiverEvent[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -282,7 +196,7 @@ Deno.test("an abort while waiting stops with reason signal", async () => {
 });
 
 Deno.test("an already aborted signal receives nothing and closes", async () => {
-  const endpoint = new FakeEndpoint([{ from: S1, payload: DATA }]);
+  const endpoint = new FakeEndpoint(LOCAL, [{ from: S1, payload: DATA }]);
   const events: ReceiverEvent[] = [];
   const messages = await within(
     2000,
@@ -299,7 +213,7 @@ Deno.test("an already aborted signal receives nothing and closes", async () => {
 });
 
 Deno.test("an endpoint closed from elsewhere stops with reason signal", async () => {
-  const endpoint = new FakeEndpoint([{ from: S1, payload: DATA }]);
+  const endpoint = new FakeEndpoint(LOCAL, [{ from: S1, payload: DATA }]);
   const events: ReceiverEvent[] = [];
   const messages = await within(
     2000,
@@ -326,7 +240,7 @@ Deno.test("an endpoint closed from elsewhere stops with reason signal", async ()
 });
 
 Deno.test("ack null sends nothing and emits no ack-sent", async () => {
-  const endpoint = new FakeEndpoint([
+  const endpoint = new FakeEndpoint(LOCAL, [
     { from: S1, payload: DATA },
     { from: S2, payload: DATA },
   ]);
@@ -348,7 +262,7 @@ Deno.test("ack null sends nothing and emits no ack-sent", async () => {
 });
 
 Deno.test("a custom ack payload is sent as given", async () => {
-  const endpoint = new FakeEndpoint([{ from: S6, payload: DATA }]);
+  const endpoint = new FakeEndpoint(LOCAL, [{ from: S6, payload: DATA }]);
   const ack = new Uint8Array([0x00, 0xff, 0x41]);
   const events: ReceiverEvent[] = [];
   await within(
@@ -360,7 +274,7 @@ Deno.test("a custom ack payload is sent as given", async () => {
 });
 
 Deno.test("a failed ack is reported and the loop goes on", async () => {
-  const endpoint = new FakeEndpoint([
+  const endpoint = new FakeEndpoint(LOCAL, [
     { from: S1, payload: DATA },
     { from: S2, payload: DATA },
   ]);
@@ -397,7 +311,7 @@ Deno.test("a failed ack is reported and the loop goes on", async () => {
 
 Deno.test("a failing receive rejects and still closes the endpoint", async () => {
   const failure = new NetworkError("Cannot receive: connection reset");
-  const endpoint = new FakeEndpoint();
+  const endpoint = new FakeEndpoint(LOCAL);
   endpoint.receive = () => Promise.reject(failure);
   const events: ReceiverEvent[] = [];
   await assert.rejects(

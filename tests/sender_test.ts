@@ -3,95 +3,9 @@ import type { Group, Peer } from "../lib/address.ts";
 import { NetworkError } from "../lib/errors.ts";
 import type { SenderEvent } from "../lib/events.ts";
 import { sendBulletin, type SendBulletinOptions } from "../lib/sender.ts";
-import type { Datagram, DatagramEndpoint } from "../lib/socket.ts";
+import { FakeEndpoint, utf8, within } from "./_fakes.ts";
 
-/**
- * An in-memory {@linkcode DatagramEndpoint}: `receive()` returns queued
- * datagrams, or waits for {@linkcode FakeEndpoint.deliver} or `close()` (which
- * resolves it with `null`).
- */
-class FakeEndpoint implements DatagramEndpoint {
-  readonly local: Peer = { address: "127.0.0.1", port: 41000 };
-  /** Every datagram sent, in order. */
-  readonly sent: { payload: Uint8Array; to: Peer }[] = [];
-  /** How often `close()` was called. */
-  closeCalls = 0;
-  /** How often `receive()` was called. */
-  receiveCalls = 0;
-  /** Runs on each send; may throw to make the send fail. */
-  onSend?: (payload: Uint8Array, to: Peer) => void;
-  #queue: Datagram[];
-  #waiter: ((datagram: Datagram | null) => void) | undefined;
-  #closed = false;
-
-  constructor(queued: Datagram[] = []) {
-    this.#queue = [...queued];
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** Hands a datagram to a pending `receive()`, or queues it. */
-  deliver(datagram: Datagram): void {
-    if (this.#closed) return;
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    if (waiter) waiter(datagram);
-    else this.#queue.push(datagram);
-  }
-
-  send(payload: Uint8Array, to: Peer): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error("endpoint is closed"));
-    this.sent.push({ payload: payload.slice(), to });
-    try {
-      this.onSend?.(payload, to);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return Promise.resolve();
-  }
-
-  receive(): Promise<Datagram | null> {
-    this.receiveCalls += 1;
-    if (this.#waiter) throw new Error("receive() called twice at once");
-    if (this.#closed) return Promise.resolve(null);
-    const next = this.#queue.shift();
-    if (next) return Promise.resolve(next);
-    return new Promise((resolve) => {
-      this.#waiter = resolve;
-    });
-  }
-
-  close(): void {
-    this.closeCalls += 1;
-    this.#closed = true;
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.(null);
-  }
-}
-
-/** Resolves `promise`, or fails the test after `ms` (no timer is left behind). */
-async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`not settled within ${ms} ms`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function utf8(text: string): Uint8Array {
-  return new TextEncoder().encode(text);
-}
-
+const LOCAL: Peer = { address: "127.0.0.1", port: 41000 };
 const GROUP: Group = { family: 4, address: "239.12.0.1" };
 const PORT = 10123;
 const PAYLOAD = utf8("very important data");
@@ -114,7 +28,7 @@ function options(
 }
 
 Deno.test("sends one datagram to the group and reports each ack", async () => {
-  const endpoint = new FakeEndpoint([
+  const endpoint = new FakeEndpoint(LOCAL, [
     { from: R1, payload: ACK },
     { from: R2, payload: utf8("ok") },
   ]);
@@ -138,7 +52,7 @@ Deno.test("sends one datagram to the group and reports each ack", async () => {
 });
 
 Deno.test("acks that arrive during the wait are all reported", async () => {
-  const endpoint = new FakeEndpoint();
+  const endpoint = new FakeEndpoint(LOCAL);
   const events: SenderEvent[] = [];
   const timers: ReturnType<typeof setTimeout>[] = [];
   const done = sendBulletin(
@@ -174,7 +88,7 @@ Deno.test("acks that arrive during the wait are all reported", async () => {
 });
 
 Deno.test("the wait ends after waitMs when no ack arrives", async () => {
-  const endpoint = new FakeEndpoint();
+  const endpoint = new FakeEndpoint(LOCAL);
   const events: SenderEvent[] = [];
   const start = performance.now();
   const result = await within(
@@ -195,7 +109,7 @@ Deno.test("the wait ends after waitMs when no ack arrives", async () => {
 });
 
 Deno.test("expect stops as soon as enough acks arrived", async () => {
-  const endpoint = new FakeEndpoint([
+  const endpoint = new FakeEndpoint(LOCAL, [
     { from: R1, payload: ACK },
     { from: R2, payload: ACK },
     { from: R3, payload: ACK },
@@ -225,7 +139,7 @@ Deno.test("expect stops as soon as enough acks arrived", async () => {
 });
 
 Deno.test("expect not met: the wait runs out and the count is reported", async () => {
-  const endpoint = new FakeEndpoint([{ from: R1, payload: ACK }]);
+  const endpoint = new FakeEndpoint(LOCAL, [{ from: R1, payload: ACK }]);
   const events: SenderEvent[] = [];
   const result = await within(
     2000,
@@ -242,7 +156,7 @@ Deno.test("expect not met: the wait runs out and the count is reported", async (
 });
 
 Deno.test("an abort signal ends the wait early", async () => {
-  const endpoint = new FakeEndpoint([{ from: R1, payload: ACK }]);
+  const endpoint = new FakeEndpoint(LOCAL, [{ from: R1, payload: ACK }]);
   const controller = new AbortController();
   const events: SenderEvent[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -279,7 +193,7 @@ Deno.test("an abort signal ends the wait early", async () => {
 Deno.test(
   { name: "an abort during the send ends the wait at once" },
   async () => {
-    const endpoint = new FakeEndpoint();
+    const endpoint = new FakeEndpoint(LOCAL);
     const controller = new AbortController();
     endpoint.onSend = () => controller.abort();
     const events: SenderEvent[] = [];
@@ -299,7 +213,7 @@ Deno.test(
 );
 
 Deno.test("an already aborted signal sends nothing and closes", async () => {
-  const endpoint = new FakeEndpoint([{ from: R1, payload: ACK }]);
+  const endpoint = new FakeEndpoint(LOCAL, [{ from: R1, payload: ACK }]);
   const events: SenderEvent[] = [];
   await assert.rejects(
     within(
@@ -323,7 +237,7 @@ Deno.test("an already aborted signal sends nothing and closes", async () => {
 });
 
 Deno.test("a failed send rejects and still closes the endpoint", async () => {
-  const endpoint = new FakeEndpoint([{ from: R1, payload: ACK }]);
+  const endpoint = new FakeEndpoint(LOCAL, [{ from: R1, payload: ACK }]);
   const failure = new NetworkError("Cannot send to 239.12.0.1:10123: no route");
   endpoint.onSend = () => {
     throw failure;
@@ -342,7 +256,7 @@ Deno.test("a failed send rejects and still closes the endpoint", async () => {
 
 Deno.test("IPv6 groups are sent to the group address and port", async () => {
   const group: Group = { family: 6, address: "ff02::1:3" };
-  const endpoint = new FakeEndpoint([{ from: R3, payload: ACK }]);
+  const endpoint = new FakeEndpoint(LOCAL, [{ from: R3, payload: ACK }]);
   const events: SenderEvent[] = [];
   const result = await within(
     2000,
