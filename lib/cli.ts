@@ -51,10 +51,12 @@ function writeAll(file: { writeSync(p: Uint8Array): number }, text: string) {
 
 /**
  * Returns a line writer for a standard stream that stops writing, silently,
- * once the reader went away (a closed pipe).
+ * once the reader went away (a closed pipe, as after `| head -1`), and then
+ * calls `onBroken` once.
  */
 function lineWriter(
   file: { writeSync(p: Uint8Array): number },
+  onBroken: () => void,
 ): (line: string) => void {
   let broken = false;
   return function write(line: string): void {
@@ -62,8 +64,9 @@ function lineWriter(
     try {
       writeAll(file, `${line}\n`);
     } catch (error) {
-      if (error instanceof Deno.errors.BrokenPipe) broken = true;
-      else throw error;
+      if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+      broken = true;
+      onBroken();
     }
   };
 }
@@ -88,13 +91,20 @@ interface Context {
   tool: string;
   stdout: (line: string) => void;
   stderr: (line: string) => void;
+  /** Aborted when standard output's reader went away: nobody sees more. */
+  outputGone: AbortSignal;
 }
 
 function context(tool: string, io: CliIo): Context {
+  const outputGone = new AbortController();
+  function stop(): void {
+    outputGone.abort();
+  }
   return {
     tool,
-    stdout: io.stdout ?? lineWriter(Deno.stdout),
-    stderr: io.stderr ?? lineWriter(Deno.stderr),
+    stdout: io.stdout ?? lineWriter(Deno.stdout, stop),
+    stderr: io.stderr ?? lineWriter(Deno.stderr, () => {}),
+    outputGone: outputGone.signal,
   };
 }
 
@@ -139,14 +149,19 @@ function printer<E extends McastEvent>(
   };
 }
 
+/**
+ * Runs `run` with a signal that aborts on SIGINT/SIGTERM (or `io.signal`)
+ * and when standard output's reader went away.
+ */
 async function withSignals<T>(
+  ctx: Context,
   io: CliIo,
   run: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  if (io.signal) return await run(io.signal);
+  if (io.signal) return await run(AbortSignal.any([io.signal, ctx.outputGone]));
   const signals = signalController();
   try {
-    return await run(signals.signal);
+    return await run(AbortSignal.any([signals.signal, ctx.outputGone]));
   } finally {
     signals.dispose();
   }
@@ -196,6 +211,7 @@ async function runSend(
   const endpoint = await openSenderSocket(iface, { ttl: options.ttl });
   const onEvent = printer<SenderEvent>(ctx, options.json, senderText);
   const result = await withSignals(
+    ctx,
     io,
     (signal) =>
       sendBulletin(endpoint, payload, {
@@ -227,7 +243,7 @@ async function runRecv(
     port: options.port,
   });
   const onEvent = printer<ReceiverEvent>(ctx, options.json, receiverText);
-  await withSignals(io, (signal) =>
+  await withSignals(ctx, io, (signal) =>
     receiveBulletins(endpoint, {
       group: options.group,
       port: options.port,

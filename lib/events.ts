@@ -49,7 +49,7 @@ export type ReceiverEvent =
     payload: Uint8Array;
   }
   | {
-    /** An acknowledgement is sent to the datagram's source. */
+    /** An acknowledgement was sent to the datagram's source. */
     type: "ack-sent";
     to: Peer;
     payload: Uint8Array;

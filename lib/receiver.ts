@@ -31,7 +31,9 @@ export interface ReceiveBulletinsOptions {
  * Receives datagrams on `endpoint` (a joined group socket) and acknowledges
  * each one from the same socket, so the sender sees the group's port as the
  * source. A failed acknowledgement is reported and does not stop the loop.
- * Closes the endpoint (leaving the group) in every case.
+ * An abort ends the wait for the next datagram at once; a datagram already
+ * received is reported and acknowledged first. Closes the endpoint (leaving
+ * the group) in every case.
  *
  * @param endpoint A socket from {@linkcode openGroupSocket}.
  * @param options Group, acknowledgement, count and the event sink.
@@ -45,19 +47,29 @@ export async function receiveBulletins(
   const { group, port, onEvent } = options;
   let messages = 0;
   let reason: "count" | "signal" = "signal";
-  const stop = () => endpoint.close();
+  let receiving = false;
+  function stop(): void {
+    if (receiving) endpoint.close();
+  }
   options.signal?.addEventListener("abort", stop, { once: true });
   try {
     while (!options.signal?.aborted) {
       onEvent({ type: "waiting", group, port, messages });
+      if (options.signal?.aborted) break;
+      receiving = true;
       const datagram = await endpoint.receive();
+      receiving = false;
       if (datagram === null) break;
       messages += 1;
       onEvent({ type: "message", ...datagram });
       if (options.ack !== null) {
-        onEvent({ type: "ack-sent", to: datagram.from, payload: options.ack });
         try {
           await endpoint.send(options.ack, datagram.from);
+          onEvent({
+            type: "ack-sent",
+            to: datagram.from,
+            payload: options.ack,
+          });
         } catch (error) {
           onEvent({
             type: "ack-failed",

@@ -22,6 +22,7 @@ import {
   spawnTool,
   testPort,
   type Tool,
+  toolCommand,
 } from "./_tools.ts";
 
 const WAITING = "waiting to receive message";
@@ -729,4 +730,48 @@ Deno.test({
     );
     assert.equal(recvNoSys.stdout, "");
   },
+});
+
+Deno.test("a receiver whose output reader went away acknowledges, then exits 0", async () => {
+  const port = String(testPort());
+  const group = "239.77.9.9";
+  const [program, ...args] = toolCommand("recv", ["-g", group, "-p", port]);
+  const receiver = new Deno.Command(program!, {
+    args,
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(receiver.stderr).text();
+  const killer = setTimeout(() => receiver.kill("SIGKILL"), 10_000);
+  try {
+    // Read up to the first "waiting" line, then close the pipe, as `| head -1`.
+    const reader = receiver.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let seen = "";
+    while (!seen.includes(`${WAITING}\n`)) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, `receiver ended early: ${seen}`);
+      seen += value;
+    }
+    await reader.cancel();
+    const sent = await runTool("send", [
+      "-g",
+      group,
+      "-p",
+      port,
+      "--expect",
+      "1",
+      "-w",
+      "5",
+    ]);
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.match(sent.stdout, /received "ack" from \('127\.0\.0\.1', [0-9]+\)/);
+    const status = await receiver.status;
+    assert.equal(status.code, 0);
+    assert.equal(await stderr, "");
+  } finally {
+    clearTimeout(killer);
+  }
 });

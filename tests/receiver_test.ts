@@ -294,7 +294,6 @@ Deno.test("a failed ack is reported and the loop goes on", async () => {
   assert.deepEqual(events, [
     waiting(0),
     { type: "message", from: S1, payload: DATA },
-    { type: "ack-sent", to: S1, payload: ACK },
     {
       type: "ack-failed",
       to: S1,
@@ -319,5 +318,33 @@ Deno.test("a failing receive rejects and still closes the endpoint", async () =>
     (error: unknown) => error === failure,
   );
   assert.deepEqual(events, [waiting(0)]);
+  assert.equal(endpoint.closed, true);
+});
+
+Deno.test("an abort while a datagram is handled still acknowledges it", async () => {
+  const endpoint = new FakeEndpoint(LOCAL, [{ from: S1, payload: DATA }]);
+  const controller = new AbortController();
+  const events: ReceiverEvent[] = [];
+  const messages = await within(
+    2000,
+    receiveBulletins(
+      endpoint,
+      options(events, {
+        signal: controller.signal,
+        onEvent(event) {
+          events.push(event);
+          if (event.type === "message") controller.abort();
+        },
+      }),
+    ),
+  );
+  assert.equal(messages, 1);
+  assert.deepEqual(events, [
+    waiting(0),
+    { type: "message", from: S1, payload: DATA },
+    { type: "ack-sent", to: S1, payload: ACK },
+    { type: "stopped", messages: 1, reason: "signal" },
+  ]);
+  assert.deepEqual(endpoint.sent, [{ payload: ACK, to: S1 }]);
   assert.equal(endpoint.closed, true);
 });
