@@ -83,8 +83,10 @@ export function addressFamily(text: string): Family | undefined {
  *
  * @example Parse the exercise's group
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseGroup } from "./address.ts";
- * parseGroup("224.1.1.1"); // { family: 4, address: "224.1.1.1" }
+ * assert.deepEqual(parseGroup("224.1.1.1"), { family: 4, address: "224.1.1.1" });
+ * assert.deepEqual(parseGroup("FF02::1:2"), { family: 6, address: "ff02::1:2" });
  * ```
  */
 export function parseGroup(text: string): Group {

@@ -17,10 +17,14 @@ import { escapeText, isUtf8 } from "./text.ts";
  *
  * @example The first line of a send
  * ```ts
+ * import assert from "node:assert/strict";
  * import { senderText } from "./printer.ts";
  * const payload = new TextEncoder().encode("very important data");
- * senderText({ type: "sending", group: { family: 4, address: "224.1.1.1" }, port: 10000, payload });
- * // ['sending "very important data"']
+ * const group = { family: 4, address: "224.1.1.1" } as const;
+ * assert.deepEqual(
+ *   senderText({ type: "sending", group, port: 10000, payload }),
+ *   ['sending "very important data"'],
+ * );
  * ```
  */
 export function senderText(event: SenderEvent): string[] {

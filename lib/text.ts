@@ -84,8 +84,9 @@ function decodeAt(
  *
  * @example Escape a bell and an invalid byte
  * ```ts
+ * import assert from "node:assert/strict";
  * import { escapeText } from "./text.ts";
- * escapeText(new Uint8Array([0x68, 0x07, 0xff])); // "h\\x07\\xff"
+ * assert.equal(escapeText(new Uint8Array([0x68, 0x07, 0xff])), "h\\x07\\xff");
  * ```
  */
 export function escapeText(
