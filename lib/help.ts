@@ -14,8 +14,9 @@ const COMMON =
                          a name, index or address (IPv6 groups)
                          (default ${DEFAULTS.interface}, loopback: traffic stays
                          on this host)
-      --json             one JSON object per line and event, for scripts
-  -h, --help             show this help and exit
+      --json             one JSON object per line and event, for scripts`;
+
+const INFO = `  -h, --help             show this help and exit
   -V, --version          show the version and exit`;
 
 /** Help text of `mcast-send`. */
@@ -34,6 +35,7 @@ ${COMMON}
   -w, --wait SECONDS     how long to wait for acknowledgements (default ${DEFAULTS.waitSeconds})
   -e, --expect N         stop as soon as N acknowledgements arrived; exit 1 if
                          the wait ends first
+${INFO}
 
 Exit status: 0 sent (and every expected acknowledgement arrived),
 1 run-time failure or acknowledgements missing, 2 bad input.
@@ -42,7 +44,8 @@ Examples:
   mcast-send                                   the exercise, on loopback
   mcast-send -m "markets closed" -e 3 -w 5     wait for three terminals
   date | mcast-send -f - -g 239.1.2.3 -p 5000  payload from standard input
-  mcast-send -i eth0 -t 4                      a real network, 4 hops`;
+  mcast-send -i eth0 -t 4                      a real network, 4 hops
+  mcast-send -g ff02::1:3 -i eth0              IPv6, link-local scope`;
 
 /** Help text of `mcast-recv`. */
 export const RECV_HELP = `Usage: mcast-recv [OPTIONS]
@@ -56,6 +59,7 @@ ${COMMON}
   -c, --count N          exit 0 after N messages
       --ack TEXT         acknowledgement payload (default "${DEFAULTS.ack}")
       --no-ack           send no acknowledgements
+${INFO}
 
 Exit status: 0 stopped or count reached, 1 run-time failure, 2 bad input.
 
