@@ -14,6 +14,22 @@
 import assert from "node:assert/strict";
 import { RECV_HELP, SEND_HELP } from "../lib/help.ts";
 import {
+  ackLine,
+  assertOk,
+  type Exchange,
+  exchange,
+  exchangeWith,
+  loopback,
+  MESSAGE,
+  oneDatagram,
+  peerPorts,
+  receivedLines,
+  receiverOutput,
+  senderOutput,
+  senderPort,
+  WAITING,
+} from "./_exercise.ts";
+import {
   compiledBinary,
   type Finished,
   ROOT,
@@ -25,19 +41,11 @@ import {
   toolCommand,
 } from "./_tools.ts";
 
-const WAITING = "waiting to receive message";
 const encoder = new TextEncoder();
 
 /** Any control character, C1 control or replacement character except `\n`. */
 // deno-lint-ignore no-control-regex
 const RAW_CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f\ufffd]/;
-
-/** The ports of every `('127.0.0.1', N)` in `text`, in order. */
-function peerPorts(text: string): number[] {
-  return [...text.matchAll(/\('127\.0\.0\.1', ([0-9]+)\)/g)].map((m) =>
-    Number(m[1])
-  );
-}
 
 /** The system's ephemeral port range (Linux), or the widest plausible one. */
 function ephemeralRange(): [number, number] {
@@ -61,23 +69,6 @@ function assertEphemeral(port: number | undefined): number {
   return port;
 }
 
-/** The receiver's exact text for one acknowledged datagram from `port`. */
-function received(port: number, bytes: number, shown: string): string {
-  return `received ${bytes} bytes from ('127.0.0.1', ${port}) : ${shown}\n` +
-    `sending acknowledgement to ('127.0.0.1', ${port})\n`;
-}
-
-/** The sender's exact text for one payload and the given acknowledgements. */
-function sent(shown: string, acks: string[]): string {
-  return `sending "${shown}"\nwaiting to receive\n` + acks.join("") +
-    "closing socket\n";
-}
-
-/** One acknowledgement line of the sender. */
-function ackLine(text: string, port: number): string {
-  return `received "${text}" from ('127.0.0.1', ${port})\n`;
-}
-
 /** Asserts that neither stream carries a raw control byte. */
 function assertNoRawControl(...texts: string[]): void {
   for (const text of texts) {
@@ -90,13 +81,6 @@ function assertNoRawControl(...texts: string[]): void {
       }`,
     );
   }
-}
-
-/** Asserts a clean, successful end. */
-function assertOk(result: Finished, what: string): void {
-  assert.equal(result.stderr, "", `${what} stderr`);
-  assert.equal(result.code, 0, `${what} exit code (stdout ${result.stdout})`);
-  assert.equal(result.signal, null, `${what} ended by a signal`);
 }
 
 /** Asserts one clean error line (no stack trace) and the exit code. */
@@ -126,6 +110,39 @@ function testGroup(last: number): string {
   return `239.77.${Deno.pid % 250}.${last}`;
 }
 
+/** One datagram's payload and acknowledgement as the tools show them. */
+interface Shown {
+  /** The payload's size in bytes. */
+  bytes: number;
+  /** The payload as the receiver shows it. */
+  text: string;
+  /** The payload as the sender shows it between double quotes (default `text`). */
+  quoted?: string;
+  /** The acknowledgement as the sender shows it; `null` with `--no-ack`. */
+  ack: string | null;
+}
+
+/**
+ * Asserts the exact output of an {@linkcode exchange} of one datagram (the
+ * receiver with `--count 1`) on the group's `port`, from an ephemeral port.
+ */
+function assertOneDatagram(run: Exchange, port: number, shown: Shown): void {
+  assertEphemeral(run.from);
+  assert.equal(
+    run.recv.stdout,
+    oneDatagram(loopback(run.from), shown.bytes, shown.text, {
+      ack: shown.ack !== null,
+    }),
+  );
+  assert.equal(
+    run.send.stdout,
+    senderOutput(
+      shown.quoted ?? shown.text,
+      shown.ack === null ? [] : [ackLine(loopback(port), shown.ack)],
+    ),
+  );
+}
+
 /** JSON lines of `stdout`, each with its `time` checked and removed. */
 function jsonLines(stdout: string): Record<string, unknown>[] {
   assert.ok(stdout.endsWith("\n"), "JSON output ends with a newline");
@@ -139,13 +156,7 @@ function jsonLines(stdout: string): Record<string, unknown>[] {
 }
 
 Deno.test("with no options the two tools print the exercise's output exactly", async () => {
-  await using receiver = spawnTool("recv", []);
-  await receiver.waitForOutput(WAITING);
-  const sender = runTool("send", []);
-  await receiver.waitForOutput(WAITING, { count: 2 });
-  const send = await sender;
-  receiver.kill("SIGINT");
-  const recv = await receiver.finish();
+  const { recv, send } = await exchange([], [], { stop: "SIGINT" });
 
   const ports = peerPorts(recv.stdout);
   assert.equal(ports.length, 2, recv.stdout);
@@ -160,7 +171,6 @@ Deno.test("with no options the two tools print the exercise's output exactly", a
       "\n" +
       "waiting to receive message\n",
   );
-  assertOk(recv, "receiver after SIGINT");
 
   assert.equal(
     send.stdout,
@@ -169,14 +179,14 @@ Deno.test("with no options the two tools print the exercise's output exactly", a
       "received \"ack\" from ('127.0.0.1', 10000)\n" +
       "closing socket\n",
   );
-  assertOk(send, "sender");
 });
 
 Deno.test("mcast-recv leaves and exits 0 on SIGTERM", async () => {
   const group = testGroup(1);
   const port = testPort();
+  const args = ["-g", group, "-p", `${port}`];
   {
-    await using receiver = spawnTool("recv", ["-g", group, "-p", `${port}`]);
+    await using receiver = spawnTool("recv", args);
     await receiver.waitForOutput(WAITING);
     receiver.kill("SIGTERM");
     const recv = await receiver.finish();
@@ -184,13 +194,7 @@ Deno.test("mcast-recv leaves and exits 0 on SIGTERM", async () => {
     assertOk(recv, "receiver after SIGTERM");
   }
   {
-    await using receiver = spawnTool("recv", [
-      "-g",
-      group,
-      "-p",
-      `${port}`,
-      "--json",
-    ]);
+    await using receiver = spawnTool("recv", [...args, "--json"]);
     await receiver.waitForOutput('"event":"waiting"');
     receiver.kill("SIGTERM");
     const recv = await receiver.finish();
@@ -209,28 +213,21 @@ Deno.test("three receivers on one host each get the datagram and acknowledge it"
   await using first = spawnTool("recv", args);
   await using second = spawnTool("recv", args);
   await using third = spawnTool("recv", args);
-  const receivers = [first, second, third];
-  for (const receiver of receivers) await receiver.waitForOutput(WAITING);
-
-  const started = Date.now();
-  const send = await runTool("send", [...args, "-e", "3", "-w", "10"]);
-  const elapsed = Date.now() - started;
-  assertOk(send, "sender");
-  const ack = ackLine("ack", port);
-  assert.equal(send.stdout, sent("very important data", [ack, ack, ack]));
+  const { recv, send, senderMs } = await exchangeWith(
+    [first, second, third],
+    () => spawnTool("send", [...args, "-e", "3", "-w", "10"]),
+    { stop: "SIGINT" },
+  );
+  const ack = ackLine(loopback(port));
+  assert.equal(send.stdout, senderOutput(MESSAGE, [ack, ack, ack]));
   // --expect 3 ends the wait as soon as the third acknowledgement arrived.
-  assert.ok(elapsed < 8000, `sender took ${elapsed} ms of its 10 s wait`);
+  assert.ok(senderMs < 8000, `sender took ${senderMs} ms of its 10 s wait`);
 
-  for (const receiver of receivers) {
-    await receiver.waitForOutput(WAITING, { count: 2 });
-    receiver.kill("SIGINT");
-    const recv = await receiver.finish();
-    assertOk(recv, "receiver");
-    const [from] = peerPorts(recv.stdout);
-    assertEphemeral(from);
+  for (const result of recv) {
+    const from = assertEphemeral(senderPort(result.stdout));
     assert.equal(
-      recv.stdout,
-      `${WAITING}\n${received(from!, 19, "very important data")}\n${WAITING}\n`,
+      result.stdout,
+      oneDatagram(loopback(from), 19, MESSAGE, { after: "wait" }),
     );
   }
 });
@@ -254,14 +251,15 @@ Deno.test("mcast-recv --count 2 exits 0 by itself after two messages", async () 
   assert.equal(p2again, p2);
   assert.equal(
     recv.stdout,
-    `${WAITING}\n${received(p1!, 5, "first")}\n${WAITING}\n${
-      received(p2!, 6, "second")
-    }`,
+    receiverOutput([
+      receivedLines(loopback(p1!), 5, "first"),
+      receivedLines(loopback(p2!), 6, "second"),
+    ], "stop"),
   );
   assertOk(one, "first sender");
   assertOk(two, "second sender");
-  assert.equal(one.stdout, sent("first", [ackLine("ack", port)]));
-  assert.equal(two.stdout, sent("second", [ackLine("ack", port)]));
+  assert.equal(one.stdout, senderOutput("first", [ackLine(loopback(port))]));
+  assert.equal(two.stdout, senderOutput("second", [ackLine(loopback(port))]));
 });
 
 Deno.test("mcast-send --expect fails with exit 1 naming the missing acknowledgements", async () => {
@@ -273,7 +271,7 @@ Deno.test("mcast-send --expect fails with exit 1 naming the missing acknowledgem
     "mcast-send: expected 2 acknowledgements, received 0 (2 missing)\n",
     "--expect not met",
   );
-  assert.equal(send.stdout, sent("very important data", []));
+  assert.equal(send.stdout, senderOutput(MESSAGE, []));
   assert.ok(send.stdout.endsWith("closing socket\n"));
 
   const json = await runTool("send", [...args, "-w", "0.3", "--json"]);
@@ -348,29 +346,16 @@ Deno.test("a receiver never shows a datagram sent to another group on its port",
   await using b = spawnTool("recv", ["-g", g2, "-p", `${port}`, "-c", "1"]);
   await a.waitForOutput(WAITING);
   await b.waitForOutput(WAITING);
+  // Sends `text` (6 bytes) to `group`, whose receiver gets it.
+  const deliver = async (group: string, to: RunningProcess, text: string) => {
+    const args = ["-g", group, "-p", `${port}`, "-m", text, "-w", "0.5"];
+    const run = await exchange(to, args);
+    assertOneDatagram(run, port, { bytes: 6, text, ack: "ack" });
+  };
 
-  const toG2 = await runTool("send", [
-    ...["-g", g2, "-p", `${port}`, "-m", "for G2", "-w", "0.5"],
-  ]);
-  assertOk(toG2, "sender to G2");
-  assert.equal(toG2.stdout, sent("for G2", [ackLine("ack", port)]));
-  const recvB = await b.finish();
-  assertOk(recvB, "receiver B");
-  const [pb] = peerPorts(recvB.stdout);
-  assertEphemeral(pb);
-  assert.equal(recvB.stdout, `${WAITING}\n${received(pb!, 6, "for G2")}`);
+  await deliver(g2, b, "for G2");
   assert.equal(a.stdout, `${WAITING}\n`, "receiver A saw G2's datagram");
-
-  const toG1 = await runTool("send", [
-    ...["-g", g1, "-p", `${port}`, "-m", "for G1", "-w", "0.5"],
-  ]);
-  assertOk(toG1, "sender to G1");
-  assert.equal(toG1.stdout, sent("for G1", [ackLine("ack", port)]));
-  const recvA = await a.finish();
-  assertOk(recvA, "receiver A");
-  const [pa] = peerPorts(recvA.stdout);
-  assertEphemeral(pa);
-  assert.equal(recvA.stdout, `${WAITING}\n${received(pa!, 6, "for G1")}`);
+  await deliver(g1, a, "for G1");
 });
 
 /** ESC [31m red BEL 0xff LF say "hi" \ end: 25 bytes, several unprintable. */
@@ -392,27 +377,18 @@ Deno.test("payload from standard input: unprintable bytes are shown escaped", as
   const group = testGroup(71);
   const port = testPort();
   const args = ["-g", group, "-p", `${port}`];
-  await using receiver = spawnTool("recv", [
-    ...[...args, "-c", "1", "--ack", "ok\x1b[2J\x07"],
-  ]);
-  await receiver.waitForOutput(WAITING);
-  const send = await runTool("send", [...args, "-f", "-", "-e", "1"], {
-    stdin: HOSTILE,
+  const run = await exchange(
+    [...args, "-c", "1", "--ack", "ok\x1b[2J\x07"],
+    [...args, "-f", "-", "-e", "1"],
+    { stdin: HOSTILE },
+  );
+  assertOneDatagram(run, port, {
+    bytes: 25,
+    text: HOSTILE_SHOWN,
+    quoted: HOSTILE_QUOTED,
+    ack: "ok\\x1b[2J\\x07",
   });
-  const recv = await receiver.finish();
-  assertOk(recv, "receiver");
-  assertOk(send, "sender");
-  const [from] = peerPorts(recv.stdout);
-  assertEphemeral(from);
-  assert.equal(
-    recv.stdout,
-    `${WAITING}\n${received(from!, 25, HOSTILE_SHOWN)}`,
-  );
-  assert.equal(
-    send.stdout,
-    sent(HOSTILE_QUOTED, [ackLine("ok\\x1b[2J\\x07", port)]),
-  );
-  assertNoRawControl(recv.stdout, send.stdout);
+  assertNoRawControl(run.recv.stdout, run.send.stdout);
 });
 
 Deno.test("payload from a file, a custom --ack and --no-ack", async () => {
@@ -422,64 +398,32 @@ Deno.test("payload from a file, a custom --ack and --no-ack", async () => {
   const path = await Deno.makeTempFile({ prefix: "mcast_cli_test_" });
   try {
     await Deno.writeFile(path, HOSTILE);
-    {
-      await using receiver = spawnTool("recv", [
-        ...[...args, "-c", "1", "--ack", "got it"],
-      ]);
-      await receiver.waitForOutput(WAITING);
-      const send = await runTool("send", [...args, "-f", path, "-e", "1"]);
-      const recv = await receiver.finish();
-      assertOk(recv, "receiver");
-      assertOk(send, "sender");
-      const [from] = peerPorts(recv.stdout);
-      assertEphemeral(from);
-      assert.equal(
-        recv.stdout,
-        `${WAITING}\n${received(from!, 25, HOSTILE_SHOWN)}`,
-      );
-      assert.equal(
-        send.stdout,
-        sent(HOSTILE_QUOTED, [ackLine("got it", port)]),
-      );
-      assertNoRawControl(recv.stdout, send.stdout);
-    }
-    {
-      await using receiver = spawnTool("recv", [
-        ...[...args, "-c", "1", "--no-ack"],
-      ]);
-      await receiver.waitForOutput(WAITING);
-      const send = await runTool("send", [...args, "-w", "0.3"]);
-      const recv = await receiver.finish();
-      assertOk(recv, "receiver");
-      assertOk(send, "sender");
-      const [from] = peerPorts(recv.stdout);
-      assertEphemeral(from);
-      assert.equal(
-        recv.stdout,
-        `${WAITING}\nreceived 19 bytes from ('127.0.0.1', ${from}) : very important data\n`,
-      );
-      assert.equal(send.stdout, sent("very important data", []));
-    }
-    {
-      // The largest payload one datagram carries goes through whole.
-      await Deno.writeFile(path, new Uint8Array(65507).fill(0x78));
-      await using receiver = spawnTool("recv", [...args, "-c", "1"]);
-      await receiver.waitForOutput(WAITING);
-      const send = await runTool("send", [...args, "-f", path, "-e", "1"]);
-      const recv = await receiver.finish();
-      assertOk(recv, "receiver");
-      assertOk(send, "sender");
-      const [from] = peerPorts(recv.stdout);
-      assertEphemeral(from);
-      assert.equal(
-        recv.stdout,
-        `${WAITING}\n${received(from!, 65507, "x".repeat(65507))}`,
-      );
-      assert.equal(
-        send.stdout,
-        sent("x".repeat(65507), [ackLine("ack", port)]),
-      );
-    }
+    const custom = await exchange(
+      [...args, "-c", "1", "--ack", "got it"],
+      [...args, "-f", path, "-e", "1"],
+    );
+    assertOneDatagram(custom, port, {
+      bytes: 25,
+      text: HOSTILE_SHOWN,
+      quoted: HOSTILE_QUOTED,
+      ack: "got it",
+    });
+    assertNoRawControl(custom.recv.stdout, custom.send.stdout);
+
+    const none = await exchange(
+      [...args, "-c", "1", "--no-ack"],
+      [...args, "-w", "0.3"],
+    );
+    assertOneDatagram(none, port, { bytes: 19, text: MESSAGE, ack: null });
+
+    // The largest payload one datagram carries goes through whole.
+    await Deno.writeFile(path, new Uint8Array(65507).fill(0x78));
+    const largest = await exchange(
+      [...args, "-c", "1"],
+      [...args, "-f", path, "-e", "1"],
+    );
+    const x = "x".repeat(65507);
+    assertOneDatagram(largest, port, { bytes: 65507, text: x, ack: "ack" });
   } finally {
     await Deno.remove(path);
   }

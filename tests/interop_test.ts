@@ -8,11 +8,21 @@
  */
 
 import assert from "node:assert/strict";
+import {
+  ackLine,
+  assertOk,
+  type Exchanged,
+  exchangeWith,
+  loopback,
+  MESSAGE,
+  oneDatagram,
+  senderOutput,
+  senderPort,
+} from "./_exercise.ts";
 import { ROOT, RunningProcess, spawnTool, testPort } from "./_tools.ts";
 
 const PYTHON_SENDER = `${ROOT}tests/peers/exercise_sender.py`;
 const PYTHON_RECEIVER = `${ROOT}tests/peers/exercise_receiver.py`;
-const DATA = "very important data";
 
 /** Runs `program args` to its end; `undefined` when it cannot be started. */
 async function probe(
@@ -55,23 +65,46 @@ function testGroup(): string {
   return `239.255.${70 + (Deno.pid % 100)}.${nextGroup}`;
 }
 
-/** The receiver's lines for one datagram, as the exercise prints them. */
-function receiverLines(bytes: number, text: string, from: number): string {
-  return [
-    `received ${bytes} bytes from ('127.0.0.1', ${from}) : ${text}`,
-    `sending acknowledgement to ('127.0.0.1', ${from})`,
-  ].join("\n");
+/**
+ * Registers a test that runs `body` with its own port and group; ignored
+ * when `unavailable` says why the peer it needs cannot run here.
+ */
+function interopTest(
+  name: string,
+  unavailable: string | undefined,
+  body: (port: number, group: string) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: unavailable !== undefined,
+    fn: () => body(testPort(), testGroup()),
+  });
 }
 
-/** The sender's port that a receiver's output names (`received ... from`). */
-function senderPortIn(output: string): number {
-  const match = output.match(
-    /^received \d+ bytes from \('127\.0\.0\.1', (\d+)\)/m,
+/**
+ * Asserts both sides of the exercise for the default message sent to the
+ * group's `port`: one acknowledgement from `port`, the datagram from the
+ * sender's own port; the receiver then stops or `after` says it waits.
+ */
+function assertExercise(
+  run: Exchanged<[RunningProcess]>,
+  port: number,
+  after: "stop" | "wait",
+): void {
+  const [recv] = run.recv;
+  assert.equal(
+    run.send.stdout,
+    senderOutput(MESSAGE, [ackLine(loopback(port))]),
   );
-  assert.ok(match, `no "received" line in:\n${output}`);
-  return Number(match[1]);
+  const from = senderPort(recv.stdout);
+  assert.notEqual(from, port);
+  assert.equal(
+    recv.stdout,
+    oneDatagram(loopback(from), 19, MESSAGE, { after }),
+  );
 }
 
+/** The exercise's Python receiver, ending after `count` datagrams. */
 function pythonReceiver(
   group: string,
   port: number,
@@ -86,175 +119,90 @@ function pythonReceiver(
   ]);
 }
 
-Deno.test({
-  name: "interop: Python sender -> mcast-recv, the exercise's output",
-  ignore: NO_PYTHON !== undefined,
-  async fn() {
-    const port = testPort();
-    const group = testGroup();
+interopTest(
+  "interop: Python sender -> mcast-recv, the exercise's output",
+  NO_PYTHON,
+  async (port, group) => {
     await using receiver = spawnTool("recv", ["-g", group, "-p", `${port}`]);
-    await receiver.waitForOutput("waiting to receive message");
-    await using sender = new RunningProcess([
-      "python3",
-      PYTHON_SENDER,
-      group,
-      `${port}`,
-      DATA,
-      "1",
-    ]);
-    const sent = await sender.finish();
-    await receiver.waitForOutput("waiting to receive message", { count: 2 });
-    receiver.kill("SIGTERM");
-    const received = await receiver.finish();
-
-    assert.equal(sent.stderr, "");
-    assert.equal(sent.code, 0);
-    assert.equal(
-      sent.stdout,
-      `sending "${DATA}"\nwaiting to receive\n` +
-        `received "ack" from ('127.0.0.1', ${port})\nclosing socket\n`,
+    const python = [PYTHON_SENDER, group, `${port}`, MESSAGE, "1"];
+    const run = await exchangeWith(
+      [receiver],
+      () => new RunningProcess(["python3", ...python]),
+      { stop: "SIGTERM" },
     );
-    assert.equal(received.stderr, "");
-    assert.equal(received.code, 0);
-    const from = senderPortIn(received.stdout);
-    assert.notEqual(from, port);
-    assert.equal(
-      received.stdout,
-      `waiting to receive message\n${receiverLines(19, DATA, from)}\n\n` +
-        `waiting to receive message\n`,
-    );
+    assertExercise(run, port, "wait");
   },
-});
+);
 
-Deno.test({
-  name: "interop: mcast-send -> Python receiver, one acknowledgement",
-  ignore: NO_PYTHON !== undefined,
-  async fn() {
-    const port = testPort();
-    const group = testGroup();
+interopTest(
+  "interop: mcast-send -> Python receiver, one acknowledgement",
+  NO_PYTHON,
+  async (port, group) => {
     await using receiver = pythonReceiver(group, port, 1);
-    await receiver.waitForOutput("waiting to receive message");
-    await using sender = spawnTool("send", [
-      "-g",
-      group,
-      "-p",
-      `${port}`,
-      "--expect",
-      "1",
-    ]);
-    const sent = await sender.finish();
-    const received = await receiver.finish();
-
-    assert.equal(sent.stderr, "");
-    assert.equal(sent.code, 0);
-    assert.equal(
-      sent.stdout,
-      `sending "${DATA}"\nwaiting to receive\n` +
-        `received "ack" from ('127.0.0.1', ${port})\nclosing socket\n`,
+    const run = await exchangeWith(
+      [receiver],
+      () => spawnTool("send", ["-g", group, "-p", `${port}`, "--expect", "1"]),
     );
-    assert.equal(received.stderr, "");
-    assert.equal(received.code, 0);
-    const from = senderPortIn(received.stdout);
-    assert.notEqual(from, port);
-    assert.equal(
-      received.stdout,
-      `waiting to receive message\n${receiverLines(19, DATA, from)}\n`,
-    );
+    assertExercise(run, port, "stop");
   },
-});
+);
 
-Deno.test({
-  name: "interop: mcast-recv and a Python receiver on one group, two acks",
-  ignore: NO_PYTHON !== undefined,
-  async fn() {
-    const port = testPort();
-    const group = testGroup();
+interopTest(
+  "interop: mcast-recv and a Python receiver on one group, two acks",
+  NO_PYTHON,
+  async (port, group) => {
     const message = "urgent bulletin ✓";
     const bytes = new TextEncoder().encode(message).length;
-    await using ours = spawnTool("recv", [
-      "-g",
-      group,
-      "-p",
-      `${port}`,
-      "-c",
-      "1",
-    ]);
+    const args = ["-g", group, "-p", `${port}`];
+    await using ours = spawnTool("recv", [...args, "-c", "1"]);
     await using theirs = pythonReceiver(group, port, 1);
-    await ours.waitForOutput("waiting to receive message");
-    await theirs.waitForOutput("waiting to receive message");
-    await using sender = spawnTool("send", [
-      "-g",
-      group,
-      "-p",
-      `${port}`,
-      "-m",
-      message,
-      "--expect",
-      "2",
-    ]);
-    const sent = await sender.finish();
-    const [fromOurs, fromTheirs] = [await ours.finish(), await theirs.finish()];
-
-    assert.equal(sent.stderr, "");
-    assert.equal(sent.code, 0);
-    const ack = `received "ack" from ('127.0.0.1', ${port})\n`;
-    assert.equal(
-      sent.stdout,
-      `sending "${message}"\nwaiting to receive\n${ack}${ack}closing socket\n`,
+    const { recv, send } = await exchangeWith(
+      [ours, theirs],
+      () => spawnTool("send", [...args, "-m", message, "--expect", "2"]),
     );
-    const from = senderPortIn(fromOurs.stdout);
-    for (const received of [fromOurs, fromTheirs]) {
-      assert.equal(received.stderr, "");
-      assert.equal(received.code, 0);
+
+    const ack = ackLine(loopback(port));
+    assert.equal(send.stdout, senderOutput(message, [ack, ack]));
+    const from = senderPort(recv[0].stdout);
+    for (const received of recv) {
       assert.equal(
         received.stdout,
-        `waiting to receive message\n${receiverLines(bytes, message, from)}\n`,
+        oneDatagram(loopback(from), bytes, message),
       );
     }
   },
-});
+);
 
-Deno.test({
-  name: "interop: socat sender -> mcast-recv, socat reads the ack",
-  ignore: NO_SOCAT !== undefined,
-  async fn() {
-    const port = testPort();
+interopTest(
+  "interop: socat sender -> mcast-recv, socat reads the ack",
+  NO_SOCAT,
+  async (port, group) => {
     const sourcePort = testPort();
-    const group = testGroup();
-    await using receiver = spawnTool("recv", [
-      "-g",
-      group,
-      "-p",
-      `${port}`,
-      "-c",
-      "1",
-    ]);
-    await receiver.waitForOutput("waiting to receive message");
+    const args = ["-g", group, "-p", `${port}`, "-c", "1"];
+    await using receiver = spawnTool("recv", args);
     // Standard input (the payload, then end of file) goes to the group; the
     // ack comes back on the same socket and goes to standard output; socat
     // ends 1 s after the end of its input.
-    await using socat = new RunningProcess([
-      "socat",
-      "-t",
-      "1",
-      "-",
-      `UDP4-DATAGRAM:${group}:${port},bind=127.0.0.1:${sourcePort},` +
-      "ip-multicast-if=127.0.0.1,ip-multicast-ttl=1",
-    ], { stdin: DATA });
-    const sent = await socat.finish();
-    const received = await receiver.finish();
+    const { recv: [received], send } = await exchangeWith(
+      [receiver],
+      () =>
+        new RunningProcess([
+          "socat",
+          "-t",
+          "1",
+          "-",
+          `UDP4-DATAGRAM:${group}:${port},bind=127.0.0.1:${sourcePort},` +
+          "ip-multicast-if=127.0.0.1,ip-multicast-ttl=1",
+        ], { stdin: MESSAGE }),
+    );
 
-    assert.equal(sent.stderr, "");
-    assert.equal(sent.code, 0);
-    assert.equal(sent.stdout, "ack");
-    assert.equal(received.stderr, "");
-    assert.equal(received.code, 0);
+    assert.equal(send.stdout, "ack");
     assert.equal(
       received.stdout,
-      `waiting to receive message\n${receiverLines(19, DATA, sourcePort)}\n`,
+      oneDatagram(loopback(sourcePort), 19, MESSAGE),
     );
   },
-});
+);
 
 /** A process whose standard output is kept as bytes. */
 class ByteProcess implements AsyncDisposable {
@@ -334,12 +282,10 @@ class ByteProcess implements AsyncDisposable {
   }
 }
 
-Deno.test({
-  name: "interop: mcast-send -> socat receiver, the payload byte for byte",
-  ignore: NO_SOCAT !== undefined,
-  async fn() {
-    const port = testPort();
-    const group = testGroup();
+interopTest(
+  "interop: mcast-send -> socat receiver, the payload byte for byte",
+  NO_SOCAT,
+  async (port, group) => {
     // Text, a NUL, a lone continuation byte, 0xff, DEL and a newline.
     const payload = new Uint8Array([
       ...new TextEncoder().encode("bin ✓"),
@@ -371,16 +317,14 @@ Deno.test({
     const sent = await sender.finish();
     const got = await socat.readStdout(payload.length);
 
-    assert.equal(sent.stderr, "");
-    assert.equal(sent.code, 0);
+    assertOk(sent, "sender");
     assert.equal(
       sent.stdout,
-      'sending "bin ✓\\x00\\x80\\xff\\x7f\\n"\nwaiting to receive\n' +
-        "closing socket\n",
+      senderOutput("bin ✓\\x00\\x80\\xff\\x7f\\n", []),
     );
     assert.deepEqual(got, payload);
     await socat.waitForStderr(
       `received packet with ${payload.length} bytes from AF=2 127.0.0.1:`,
     );
   },
-});
+);
