@@ -7,7 +7,7 @@
 
 import { formatPeer, type Peer } from "./address.ts";
 import type { McastEvent, ReceiverEvent, SenderEvent } from "./events.ts";
-import { escapeText, isUtf8 } from "./text.ts";
+import { decodeUtf8, escapeText } from "./text.ts";
 
 /**
  * Formats a sender event as the exercise prints it.
@@ -78,11 +78,8 @@ function peerJson(peer: Peer): Record<string, string | number> {
 }
 
 function payloadJson(payload: Uint8Array): Record<string, string | number> {
-  if (isUtf8(payload)) {
-    // ignoreBOM keeps a leading U+FEFF, so `text` has exactly `bytes` bytes.
-    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(payload);
-    return { bytes: payload.length, text };
-  }
+  const text = decodeUtf8(payload);
+  if (text !== undefined) return { bytes: payload.length, text };
   let binary = "";
   for (const byte of payload) binary += String.fromCharCode(byte);
   return { bytes: payload.length, base64: btoa(binary) };

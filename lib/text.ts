@@ -109,6 +109,23 @@ export function escapeText(
   return out;
 }
 
+// ignoreBOM keeps a leading U+FEFF, so decoded text has exactly the bytes.
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Decodes bytes that are valid UTF-8, keeping a leading byte order mark.
+ *
+ * @param bytes The payload.
+ * @returns The text, or `undefined` when the bytes are not valid UTF-8.
+ */
+export function decodeUtf8(bytes: Uint8Array): string | undefined {
+  try {
+    return STRICT_UTF8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Tells whether bytes are valid UTF-8.
  *
@@ -116,10 +133,5 @@ export function escapeText(
  * @returns `true` when the bytes decode as UTF-8 without error.
  */
 export function isUtf8(bytes: Uint8Array): boolean {
-  try {
-    new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
+  return decodeUtf8(bytes) !== undefined;
 }

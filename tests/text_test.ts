@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { escapeText, isUtf8 } from "../lib/text.ts";
+import { decodeUtf8, escapeText, isUtf8 } from "../lib/text.ts";
 
 function utf8(text: string): Uint8Array {
   return new TextEncoder().encode(text);
@@ -207,4 +207,9 @@ Deno.test("isUtf8 tells valid UTF-8 from invalid bytes", () => {
   assert.equal(isUtf8(bytes(0xed, 0xa0, 0x80)), false);
   assert.equal(isUtf8(bytes(0xf4, 0x90, 0x80, 0x80)), false);
   assert.equal(isUtf8(bytes(0x61, 0x80)), false);
+});
+
+Deno.test("decodeUtf8 keeps a byte order mark and refuses invalid bytes", () => {
+  assert.equal(decodeUtf8(utf8("\ufeffbom é")), "\ufeffbom é");
+  assert.equal(decodeUtf8(bytes(0x61, 0xff)), undefined);
 });
