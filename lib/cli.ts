@@ -120,9 +120,7 @@ function resolve(
   io: CliIo,
 ): ResolvedInterface {
   try {
-    return io.interfaces === undefined
-      ? resolveInterface(spec, family)
-      : resolveInterface(spec, family, { interfaces: io.interfaces });
+    return resolveInterface(spec, family, { interfaces: io.interfaces });
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       throw new PermissionError(
@@ -205,9 +203,7 @@ async function runSend(
   io: CliIo,
 ): Promise<number> {
   const iface = resolve(options.interface, options.group.family, io);
-  const payload = io.stdin === undefined
-    ? await loadPayload(options.payload)
-    : await loadPayload(options.payload, { stdin: io.stdin });
+  const payload = await loadPayload(options.payload, { stdin: io.stdin });
   const endpoint = await openSenderSocket(iface, { ttl: options.ttl });
   const onEvent = printer<SenderEvent>(ctx, options.json, senderText);
   const result = await withSignals(
@@ -218,7 +214,7 @@ async function runSend(
         group: options.group,
         port: options.port,
         waitMs: options.waitMs,
-        ...(options.expect === undefined ? {} : { expect: options.expect }),
+        expect: options.expect,
         onEvent,
         signal,
       }),
@@ -248,7 +244,7 @@ async function runRecv(
       group: options.group,
       port: options.port,
       ack: options.ack,
-      ...(options.count === undefined ? {} : { count: options.count }),
+      count: options.count,
       onEvent,
       signal,
     }));

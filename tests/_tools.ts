@@ -189,8 +189,3 @@ export function testPort(): number {
   nextPort += 1;
   return nextPort;
 }
-
-/** Replaces the sender's ephemeral port in exercise output with `PORT`. */
-export function maskPort(text: string): string {
-  return text.replace(/\('127\.0\.0\.1', [0-9]+\)/g, "('127.0.0.1', PORT)");
-}
