@@ -7,7 +7,13 @@
  */
 
 import { errorLine, McastError, PermissionError } from "./errors.ts";
-import type { McastEvent, ReceiverEvent, SenderEvent } from "./events.ts";
+import type {
+  McastEvent,
+  ReceiverEvent,
+  ReliableSenderEvent,
+  SenderEvent,
+} from "./events.ts";
+import { Journal } from "./journal.ts";
 import { RECV_HELP, SEND_HELP } from "./help.ts";
 import {
   type InterfaceAddress,
@@ -21,11 +27,19 @@ import {
   type RecvOptions,
   type SendOptions,
 } from "./options.ts";
-import { loadPayload } from "./payload.ts";
-import { eventJson, receiverText, senderText } from "./printer.ts";
+import { loadPayload, readLines } from "./payload.ts";
+import {
+  eventJson,
+  receiverText,
+  reliableSenderText,
+  senderText,
+} from "./printer.ts";
 import { receiveBulletins } from "./receiver.ts";
+import type { DeliverySink } from "./reliable_receiver.ts";
+import { sendReliable } from "./reliable_sender.ts";
 import { sendBulletin } from "./sender.ts";
 import { openGroupSocket, openSenderSocket } from "./socket.ts";
+import { loadState, type ReceiverState, saveState } from "./state.ts";
 import { VERSION } from "./version.ts";
 
 /** What the front ends read and write; every field defaults to the process's. */
@@ -202,6 +216,7 @@ async function runSend(
   ctx: Context,
   io: CliIo,
 ): Promise<number> {
+  if (options.reliable) return await runReliableSend(options, ctx, io);
   const iface = resolve(options.interface, options.group.family, io);
   const payload = await loadPayload(options.payload, { stdin: io.stdin });
   const endpoint = await openSenderSocket(iface, { ttl: options.ttl });
@@ -229,12 +244,152 @@ async function runSend(
   return 0;
 }
 
+/** The bulletins of a reliable send: one payload, or one per input line. */
+async function* bulletins(
+  options: SendOptions,
+  io: CliIo,
+  failure: { error?: unknown },
+): AsyncGenerator<Uint8Array> {
+  const reliable = options.reliable!;
+  const limits = {
+    stdin: io.stdin,
+    limit: reliable.maxSize,
+    limitName: `--max-size is ${reliable.maxSize}`,
+  };
+  if (!reliable.lines) {
+    yield await loadPayload(options.payload, limits);
+    return;
+  }
+  try {
+    yield* readLines(options.payload, limits);
+  } catch (error) {
+    // Bad input ends the input; what was accepted before it is delivered.
+    failure.error = error;
+  }
+}
+
+async function runReliableSend(
+  options: SendOptions,
+  ctx: Context,
+  io: CliIo,
+): Promise<number> {
+  const reliable = options.reliable!;
+  const iface = resolve(options.interface, options.group.family, io);
+  const failure: { error?: unknown } = {};
+  const source = bulletins(options, io, failure);
+  // A single bulletin is read before anything is sent, so that bad input
+  // fails before the session starts.
+  const first = reliable.lines ? undefined : await source.next();
+  async function* all(): AsyncGenerator<Uint8Array> {
+    if (first && !first.done) yield first.value;
+    yield* source;
+  }
+  const journal = reliable.journal === undefined
+    ? undefined
+    : Journal.open(reliable.journal);
+  try {
+    const endpoint = await openSenderSocket(iface, { ttl: options.ttl });
+    const onEvent = printer<ReliableSenderEvent>(
+      ctx,
+      options.json,
+      reliableSenderText,
+    );
+    const report = await withSignals(
+      ctx,
+      io,
+      (signal) =>
+        sendReliable(endpoint, all(), {
+          group: options.group,
+          port: options.port,
+          onEvent,
+          signal,
+          expect: options.expect,
+          receivers: reliable.receivers,
+          deadlineMs: reliable.deadlineMs,
+          lingerMs: options.waitMs,
+          mtu: reliable.mtu,
+          maxSize: reliable.maxSize,
+          bufferBytes: reliable.bufferBytes,
+          window: reliable.window,
+          rate: reliable.rate,
+          repairRate: reliable.repairRate,
+          dropSlow: reliable.dropSlow,
+          journal,
+        }),
+    );
+    if (failure.error !== undefined) return fail(ctx, failure.error);
+    if (!report.delivered) {
+      const missing = report.receivers.filter((r) => r.status !== "complete");
+      const expected = options.expect ?? reliable.receivers?.length;
+      const complete = report.receivers.length - missing.length;
+      ctx.stderr(
+        `${ctx.tool}: not delivered to every receiver: ${complete} of ${
+          expected ?? report.receivers.length
+        } have everything (${report.reason})`,
+      );
+      return 1;
+    }
+    return 0;
+  } finally {
+    journal?.close();
+  }
+}
+
+/** The receiver's name: `--name`, the saved one, or host name plus a suffix. */
+function receiverName(options: RecvOptions, saved: ReceiverState | null) {
+  if (options.name !== undefined) return options.name;
+  if (saved) return saved.name;
+  let host = "receiver";
+  try {
+    host = Deno.hostname().slice(0, 50) || host;
+  } catch {
+    // No --allow-sys=hostname: the generic prefix will do.
+  }
+  const suffix = crypto.getRandomValues(new Uint8Array(2));
+  return `${host}-${
+    Array.from(suffix, (b) => b.toString(16).padStart(2, "0")).join("")
+  }`;
+}
+
+function outputSink(options: RecvOptions): DeliverySink {
+  const sink: DeliverySink = {};
+  const dir = options.output;
+  if (dir !== undefined) {
+    try {
+      Deno.mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      throw new McastError(
+        `Cannot create --output directory "${dir}": ${errorLine(error)}`,
+        1,
+      );
+    }
+    sink.write = function write(session, number, payload): string {
+      const path = `${dir}/${session}-${String(number).padStart(8, "0")}`;
+      try {
+        Deno.writeFileSync(path, payload);
+      } catch (error) {
+        throw new McastError(`Cannot write "${path}": ${errorLine(error)}`, 1);
+      }
+      return path;
+    };
+  }
+  const state = options.state;
+  if (state !== undefined) {
+    sink.save = function save(value): void {
+      saveState(state, value);
+    };
+  }
+  return sink;
+}
+
 async function runRecv(
   options: RecvOptions,
   ctx: Context,
   io: CliIo,
 ): Promise<number> {
   const iface = resolve(options.interface, options.group.family, io);
+  const saved = options.state === undefined ? null : loadState(options.state);
+  const sink = outputSink(options);
   const endpoint = await openGroupSocket(options.group, iface, {
     port: options.port,
   });
@@ -247,6 +402,13 @@ async function runRecv(
       count: options.count,
       onEvent,
       signal,
+      protocol: {
+        name: receiverName(options, saved),
+        fromStart: options.fromStart,
+        maxSize: options.maxSize,
+        state: saved,
+        sink,
+      },
     }));
   return 0;
 }

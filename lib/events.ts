@@ -6,6 +6,7 @@
  */
 
 import type { Group, Peer } from "./address.ts";
+import type { ReceiverStats, SenderReport } from "./stats.ts";
 
 /** Emitted by {@linkcode sendBulletin} in order. */
 export type SenderEvent =
@@ -65,7 +66,94 @@ export type ReceiverEvent =
     type: "stopped";
     messages: number;
     reason: "count" | "signal";
+    /** Protocol statistics, when protocol frames arrived. */
+    stats?: ReceiverStats;
+  }
+  | {
+    /** The receiver heard a sender's session for the first time. */
+    type: "session";
+    session: string;
+    from: Peer;
+    /** The first sequence number it will deliver from. */
+    start: number;
+    /** Resumed from the state file. */
+    resumed: boolean;
+  }
+  | {
+    /** A bulletin was delivered, in order, exactly once. */
+    type: "bulletin";
+    session: string;
+    /** The bulletin's number in its session. */
+    number: number;
+    from: Peer;
+    payload: Uint8Array;
+    /** When the sender sent its last datagram: microseconds since the epoch. */
+    sentAt: number;
+    /** Where it was written (`--output`). */
+    path?: string;
+  }
+  | {
+    /** Sequence numbers the sender no longer holds: lost for good. */
+    type: "unrecoverable";
+    session: string;
+    first: number;
+    last: number;
+    /** Bulletins lost with them, as far as the receiver can tell. */
+    bulletins: number;
+  }
+  | {
+    /** A reassembled bulletin was discarded. */
+    type: "bulletin-failed";
+    session: string;
+    number: number;
+    reason: "digest" | "too-large";
+  };
+
+/** Emitted by {@linkcode sendReliable} in order. */
+export type ReliableSenderEvent =
+  | {
+    /** The session started (or resumed from a journal). */
+    type: "session";
+    session: string;
+    group: Group;
+    port: number;
+    resumed: boolean;
+    /** Sequence numbers recovered from the journal, still to deliver. */
+    recovered: number;
+  }
+  | {
+    /** A receiver joined the roster (HELLO or first ACK). */
+    type: "receiver";
+    name: string;
+    from: Peer;
+  }
+  | {
+    /** A receiver left (BYE). */
+    type: "receiver-left";
+    name: string;
+    /** It had everything sent so far. */
+    complete: boolean;
+  }
+  | {
+    /** A receiver that held the stream back too long was evicted (`--drop-slow`). */
+    type: "evicted";
+    name: string;
+    /** Its cumulative acknowledgement when evicted. */
+    acked: number;
+    /** The highest sequence sent then. */
+    high: number;
+  }
+  | {
+    /** Every bulletin was sent once; acknowledgements are awaited. */
+    type: "sent";
+    bulletins: number;
+    packets: number;
+  }
+  | {
+    /** The session ended: delivered to everyone expected, or not. */
+    type: "report";
+    report: SenderReport;
   };
 
 /** Any event of either tool. */
-export type McastEvent = SenderEvent | ReceiverEvent;
+export type McastEvent = SenderEvent | ReceiverEvent | ReliableSenderEvent;

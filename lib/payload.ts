@@ -14,6 +14,10 @@ export interface LoadPayloadOptions {
   stdin?: ReadableStream<Uint8Array>;
   /** Opens a file for reading; defaults to `Deno.open`. */
   openFile?: (path: string) => Promise<ReadableStream<Uint8Array>>;
+  /** Largest payload, in bytes; defaults to one datagram's. */
+  limit?: number;
+  /** Names the limit in the error message; defaults to one datagram. */
+  limitName?: string;
 }
 
 async function readBounded(
@@ -77,31 +81,118 @@ export async function loadPayload(
   options: LoadPayloadOptions = {},
 ): Promise<Uint8Array> {
   if (source.kind === "text") return new TextEncoder().encode(source.text);
-  let stream: ReadableStream<Uint8Array>;
-  let what: string;
-  if (source.kind === "stdin") {
-    stream = options.stdin ?? Deno.stdin.readable;
-    what = "standard input";
-  } else {
-    what = `file "${source.path}"`;
-    try {
-      stream = await (options.openFile ?? openDenoFile)(source.path);
-    } catch (error) {
-      throw new UsageError(
-        `Cannot read file "${source.path}": ${describeReadError(error)}`,
-      );
-    }
-  }
+  const { stream, what } = await openPayload(source, options);
+  const limit = options.limit ?? MAX_PAYLOAD;
   let result: { bytes: Uint8Array; size: number };
   try {
-    result = await readBounded(stream, MAX_PAYLOAD);
+    result = await readBounded(stream, limit);
   } catch (error) {
     throw new UsageError(`Cannot read ${what}: ${describeReadError(error)}`);
   }
-  if (result.size > MAX_PAYLOAD) {
+  if (result.size > limit) {
+    const name = options.limitName ??
+      `one datagram carries at most ${MAX_PAYLOAD}`;
     throw new UsageError(
-      `Payload from ${what} is too large: more than ${MAX_PAYLOAD} bytes (one datagram carries at most ${MAX_PAYLOAD})`,
+      `Payload from ${what} is too large: more than ${limit} bytes (${name})`,
     );
   }
   return result.bytes;
+}
+
+async function openPayload(
+  source: PayloadSource & { kind: "stdin" | "file" },
+  options: LoadPayloadOptions,
+): Promise<{ stream: ReadableStream<Uint8Array>; what: string }> {
+  if (source.kind === "stdin") {
+    return {
+      stream: options.stdin ?? Deno.stdin.readable,
+      what: "standard input",
+    };
+  }
+  try {
+    return {
+      stream: await (options.openFile ?? openDenoFile)(source.path),
+      what: `file "${source.path}"`,
+    };
+  } catch (error) {
+    throw new UsageError(
+      `Cannot read file "${source.path}": ${describeReadError(error)}`,
+    );
+  }
+}
+
+/**
+ * Reads bulletins one per line (`--lines`): every line, without its `\n`
+ * (and a `\r` before it), is one bulletin; a last line without a newline
+ * counts too. Lines are yielded as soon as they are complete, so a feed
+ * piped in is sent line by line.
+ *
+ * @param source A file or standard input (text yields its lines).
+ * @param options Standard input, file opener and the largest line (`limit`).
+ * @returns The lines, as bytes.
+ * @throws {UsageError} When the input cannot be read or a line is too long;
+ * lines before it have been yielded.
+ */
+export async function* readLines(
+  source: PayloadSource,
+  options: LoadPayloadOptions = {},
+): AsyncGenerator<Uint8Array> {
+  const limit = options.limit ?? MAX_PAYLOAD;
+  if (source.kind === "text") {
+    const text = source.text.replace(/\r?\n$/, "");
+    for (const line of text.split(/\r?\n/)) {
+      yield new TextEncoder().encode(line);
+    }
+    return;
+  }
+  const { stream, what } = await openPayload(source, options);
+  const reader = stream.getReader();
+  let pending = new Uint8Array(0);
+  let number = 0;
+  try {
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        throw new UsageError(
+          `Cannot read ${what}: ${describeReadError(error)}`,
+        );
+      }
+      if (chunk.done) break;
+      const joined = new Uint8Array(pending.length + chunk.value.length);
+      joined.set(pending);
+      joined.set(chunk.value, pending.length);
+      let start = 0;
+      for (
+        let at = joined.indexOf(10);
+        at >= 0;
+        at = joined.indexOf(10, start)
+      ) {
+        number += 1;
+        const end = at > start && joined[at - 1] === 13 ? at - 1 : at;
+        checkLine(end - start, number, what, limit);
+        yield joined.slice(start, end);
+        start = at + 1;
+      }
+      pending = joined.subarray(start);
+      checkLine(pending.length, number + 1, what, limit);
+    }
+    if (pending.length > 0) yield pending.slice();
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}
+
+function checkLine(
+  size: number,
+  number: number,
+  what: string,
+  limit: number,
+): void {
+  if (size > limit) {
+    throw new UsageError(
+      `Line ${number} of ${what} is too large: more than ${limit} bytes (--max-size)`,
+    );
+  }
 }

@@ -6,7 +6,14 @@
  */
 
 import { formatPeer, type Peer } from "./address.ts";
-import type { McastEvent, ReceiverEvent, SenderEvent } from "./events.ts";
+import type {
+  McastEvent,
+  ReceiverEvent,
+  ReliableSenderEvent,
+  SenderEvent,
+} from "./events.ts";
+import { formatRanges } from "./ranges.ts";
+import type { ReceiverStats, SenderReport } from "./stats.ts";
 import { decodeUtf8, escapeText } from "./text.ts";
 
 /**
@@ -66,9 +73,122 @@ export function receiverText(event: ReceiverEvent): string[] {
     case "ack-sent":
       return [`sending acknowledgement to ${formatPeer(event.to)}`];
     case "ack-failed":
-    case "stopped":
       return [];
+    case "stopped":
+      return event.stats ? [receiverStatsLine(event.stats)] : [];
+    case "session":
+      return [
+        `${
+          event.resumed ? "resumed" : "joined"
+        } session ${event.session} from ${
+          formatPeer(event.from)
+        } at sequence ${event.start}`,
+      ];
+    case "bulletin":
+      return [
+        event.path === undefined
+          ? `received bulletin ${event.number} (${event.payload.length} bytes) from ${
+            formatPeer(event.from)
+          } : ${escapeText(event.payload)}`
+          : `received bulletin ${event.number} (${event.payload.length} bytes) from ${
+            formatPeer(event.from)
+          } saved to ${escapeText(new TextEncoder().encode(event.path))}`,
+      ];
+    case "unrecoverable":
+      return [
+        `unrecoverable: sequences ${
+          formatRanges([event])
+        } are no longer held by the sender (${event.bulletins} bulletins lost)`,
+      ];
+    case "bulletin-failed":
+      return [
+        `discarded bulletin ${event.number}: ${
+          event.reason === "digest"
+            ? "digest mismatch"
+            : "larger than --max-size"
+        }`,
+      ];
   }
+}
+
+function receiverStatsLine(stats: ReceiverStats): string {
+  const dropped = Object.values(stats.dropped).reduce((a, b) => a + b, 0);
+  return `statistics: ${stats.bulletins} bulletins (${stats.bytes} bytes), ${stats.data} datagrams, ${stats.repaired} repaired, ${stats.duplicates} duplicates, ${stats.unrecoverable} unrecoverable, ${stats.failed} discarded, ${stats.nacks} NACKs, ${stats.acks} ACKs, ${dropped} dropped`;
+}
+
+/**
+ * Formats an event of `mcast-send --reliable` as text.
+ *
+ * @param event The event.
+ * @returns The lines to print on standard output.
+ */
+export function reliableSenderText(event: ReliableSenderEvent): string[] {
+  switch (event.type) {
+    case "session":
+      return [
+        event.resumed
+          ? `resumed session ${event.session} to ${event.group.address}:${event.port} from the journal (${event.recovered} datagrams held)`
+          : `session ${event.session} to ${event.group.address}:${event.port}`,
+      ];
+    case "receiver":
+      return [`receiver ${event.name} joined from ${formatPeer(event.from)}`];
+    case "receiver-left":
+      return [
+        `receiver ${event.name} left (${
+          event.complete ? "complete" : "incomplete"
+        })`,
+      ];
+    case "evicted":
+      return [
+        `evicted ${event.name}: it acknowledged ${event.acked} of ${event.high} datagrams and held the stream back (--drop-slow)`,
+      ];
+    case "sent":
+      return [
+        `sent ${event.bulletins} bulletins in ${event.packets} datagrams, waiting for acknowledgements`,
+      ];
+    case "report":
+      return reportText(event.report);
+  }
+}
+
+/**
+ * Formats a delivery report: a headline, one line per receiver, statistics.
+ *
+ * @param report The report.
+ * @returns The lines.
+ */
+export function reportText(report: SenderReport): string[] {
+  const seconds = (report.elapsedMs / 1000).toFixed(3);
+  const outcome = report.delivered
+    ? report.reason === "no-receivers"
+      ? "no receiver answered"
+      : "delivered to every receiver"
+    : {
+      complete: "delivered",
+      deadline: "NOT delivered to every receiver by the deadline",
+      evicted: "NOT delivered to every receiver (evicted)",
+      signal: "NOT delivered to every receiver (interrupted)",
+      "no-receivers": "no receiver answered",
+    }[report.reason];
+  const lines = [
+    `delivery report for session ${report.session}: ${outcome} in ${seconds} s`,
+  ];
+  for (const r of report.receivers) {
+    const where = r.from ? ` ${formatPeer(r.from)}` : "";
+    const name = escapeText(new TextEncoder().encode(r.name));
+    let line = `  ${name}${where}: ${r.status}, has ${r.bulletins} bulletins`;
+    if (r.missing.length > 0) {
+      line += `, missing bulletins ${
+        formatRanges(r.missingBulletins)
+      } (datagrams ${formatRanges(r.missing)})`;
+    }
+    lines.push(line);
+  }
+  const dropped = Object.values(report.dropped).reduce((a, b) => a + b, 0);
+  lines.push(
+    `statistics: ${report.bulletins} bulletins (${report.bytes} bytes) in ${report.packets} datagrams, ${report.retransmitted} retransmitted, ${report.nacks} NACKs, ${report.acks} ACKs, ${report.feedback} feedback frames, ${report.gone} gone notices, ${dropped} dropped`,
+  );
+  return lines;
 }
 
 function peerJson(peer: Peer): Record<string, string | number> {
@@ -177,6 +297,79 @@ export function eventJson(
         ...head,
         messages: event.messages,
         reason: event.reason,
+        ...(event.stats ? { stats: event.stats } : {}),
+      });
+    case "session":
+      return "group" in event
+        ? stringify({
+          ...head,
+          session: event.session,
+          group: event.group.address,
+          port: event.port,
+          resumed: event.resumed,
+          recovered: event.recovered,
+        })
+        : stringify({
+          ...head,
+          session: event.session,
+          from: peerJson(event.from),
+          start: event.start,
+          resumed: event.resumed,
+        });
+    case "bulletin":
+      return stringify({
+        ...head,
+        session: event.session,
+        number: event.number,
+        from: peerJson(event.from),
+        sentAt: event.sentAt,
+        ...(event.path === undefined ? {} : { path: event.path }),
+        ...payloadJson(event.payload),
+      });
+    case "unrecoverable":
+      return stringify({
+        ...head,
+        session: event.session,
+        first: event.first,
+        last: event.last,
+        bulletins: event.bulletins,
+      });
+    case "bulletin-failed":
+      return stringify({
+        ...head,
+        session: event.session,
+        number: event.number,
+        reason: event.reason,
+      });
+    case "receiver":
+      return stringify({
+        ...head,
+        name: event.name,
+        from: peerJson(event.from),
+      });
+    case "receiver-left":
+      return stringify({ ...head, name: event.name, complete: event.complete });
+    case "evicted":
+      return stringify({
+        ...head,
+        name: event.name,
+        acked: event.acked,
+        high: event.high,
+      });
+    case "sent":
+      return stringify({
+        ...head,
+        bulletins: event.bulletins,
+        packets: event.packets,
+      });
+    case "report":
+      return stringify({
+        ...head,
+        ...event.report,
+        receivers: event.report.receivers.map((r) => ({
+          ...r,
+          ...(r.from ? { from: peerJson(r.from) } : {}),
+        })),
       });
   }
 }

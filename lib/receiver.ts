@@ -1,7 +1,8 @@
 /**
  * The receiver's logic: wait for datagrams on the group, report each one and
  * answer it with a unicast acknowledgement, until a count is reached or the
- * receiver is stopped.
+ * receiver is stopped. Datagrams that are protocol frames go to the
+ * reliable protocol's state machine instead.
  *
  * @module
  */
@@ -9,7 +10,33 @@
 import type { Group } from "./address.ts";
 import { errorLine } from "./errors.ts";
 import type { ReceiverEvent } from "./events.ts";
+import { decodeFrame, encodeFrame } from "./frame.ts";
+import {
+  type DeliverySink,
+  ReliableReceiver,
+  type ReliableReceiverOptions,
+} from "./reliable_receiver.ts";
+import type { ReceiverState } from "./state.ts";
 import type { DatagramEndpoint } from "./socket.ts";
+
+/** How the receiver takes part in the reliable protocol. */
+export interface ProtocolOptions {
+  /** The receiver's name in ACK and NACK frames. */
+  name: string;
+  /** Ask for everything the sender still holds. */
+  fromStart?: boolean;
+  /** Largest bulletin accepted, in bytes. */
+  maxSize?: number;
+  /** The saved position, from `--state`. */
+  state?: ReceiverState | null;
+  /** Persistence of bulletins and position. */
+  sink?: DeliverySink;
+  /** Protocol timers and randomness, for tests. */
+  tuning?: Pick<
+    ReliableReceiverOptions,
+    "nackBackoffMs" | "nackRepeatMs" | "ackJitterMs" | "random" | "maxAhead"
+  >;
+}
 
 /** Options of {@linkcode receiveBulletins}. */
 export interface ReceiveBulletinsOptions {
@@ -25,6 +52,8 @@ export interface ReceiveBulletinsOptions {
   onEvent: (event: ReceiverEvent) => void;
   /** Stops the receiver (e.g. on SIGINT or SIGTERM). */
   signal?: AbortSignal;
+  /** The reliable protocol's settings (a default name when absent). */
+  protocol?: ProtocolOptions;
 }
 
 /**
@@ -51,16 +80,51 @@ export async function receiveBulletins(
   function stop(): void {
     if (receiving) endpoint.close();
   }
+  const protocol = options.protocol;
+  const engine = new ReliableReceiver({
+    name: protocol?.name ?? "receiver",
+    fromStart: protocol?.fromStart,
+    maxSize: protocol?.maxSize,
+    state: protocol?.state,
+    sink: protocol?.sink,
+    ...protocol?.tuning,
+    limit: options.count,
+    onEvent,
+    send(frame, to) {
+      return endpoint.send(encodeFrame(frame), to);
+    },
+  });
+  let frames = false;
+  function total(): number {
+    return messages + engine.delivered;
+  }
+  let waiting = true;
   options.signal?.addEventListener("abort", stop, { once: true });
   try {
     while (!options.signal?.aborted) {
-      onEvent({ type: "waiting", group, port, messages });
+      if (waiting) onEvent({ type: "waiting", group, port, messages });
+      waiting = false;
       if (options.signal?.aborted) break;
       receiving = true;
       const datagram = await endpoint.receive();
       receiving = false;
       if (datagram === null) break;
+      const decoded = decodeFrame(datagram.payload);
+      if (decoded.kind !== "plain") {
+        frames = true;
+        if (decoded.kind === "frame") {
+          await engine.handle(decoded.frame, datagram.from);
+        } else {
+          engine.invalid(decoded.reason);
+        }
+        if (options.count !== undefined && total() >= options.count) {
+          reason = "count";
+          break;
+        }
+        continue;
+      }
       messages += 1;
+      waiting = true;
       onEvent({ type: "message", ...datagram });
       if (options.ack !== null) {
         try {
@@ -78,15 +142,18 @@ export async function receiveBulletins(
           });
         }
       }
-      if (options.count !== undefined && messages >= options.count) {
+      if (options.count !== undefined && total() >= options.count) {
         reason = "count";
         break;
       }
     }
   } finally {
     options.signal?.removeEventListener("abort", stop);
+    await engine.close();
     endpoint.close();
   }
-  onEvent({ type: "stopped", messages, reason });
-  return messages;
+  const stopped: ReceiverEvent = { type: "stopped", messages: total(), reason };
+  if (frames) stopped.stats = engine.stats;
+  onEvent(stopped);
+  return total();
 }

@@ -43,7 +43,8 @@ Deno.test("compileArgs passes the task's flags after --no-prompt and --output", 
     "--unstable-net",
     "--allow-net",
     "--allow-read",
-    "--allow-sys=networkInterfaces",
+    "--allow-write",
+    "--allow-sys=networkInterfaces,hostname",
     "sender.ts",
   ]);
   assert.deepEqual(
@@ -82,10 +83,12 @@ for (const tool of ["send", "recv"] as const) {
       const permissions = objectAfter(text, "permissions");
       assert.deepEqual(permissions.allow_net, []);
       assert.deepEqual(permissions.allow_read, []);
-      assert.deepEqual(permissions.allow_sys, ["networkInterfaces"]);
-      for (
-        const denied of ["allow_env", "allow_ffi", "allow_run", "allow_write"]
-      ) {
+      assert.deepEqual(permissions.allow_write, []);
+      assert.deepEqual(permissions.allow_sys, [
+        "networkInterfaces",
+        "hostname",
+      ]);
+      for (const denied of ["allow_env", "allow_ffi", "allow_run"]) {
         assert.equal(permissions[denied], null, denied);
       }
       assert.equal(permissions.prompt, false);

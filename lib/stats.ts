@@ -1,0 +1,121 @@
+/**
+ * What the reliable protocol counts: the receiver's statistics and the
+ * sender's delivery report. Plain data, shared by the engines, the events
+ * and the printers.
+ *
+ * @module
+ */
+
+import type { Peer } from "./address.ts";
+import type { SeqRange } from "./frame.ts";
+
+/** Why datagrams were dropped without being used, by reason. */
+export interface DropCounts {
+  /** Unknown protocol version. */
+  version: number;
+  /** Unknown frame type. */
+  type: number;
+  /** Shorter than its fields say. */
+  truncated: number;
+  /** Impossible field values or trailing bytes. */
+  malformed: number;
+  /** Carries an authentication tag this build cannot check. */
+  tag: number;
+  /** Valid, but not for this side of the protocol or this session. */
+  unexpected: number;
+  /** Sequence too far ahead of what the receiver has. */
+  ahead: number;
+}
+
+/** Returns a zeroed {@linkcode DropCounts}. */
+export function emptyDrops(): DropCounts {
+  return {
+    version: 0,
+    type: 0,
+    truncated: 0,
+    malformed: 0,
+    tag: 0,
+    unexpected: 0,
+    ahead: 0,
+  };
+}
+
+/** A receiver's protocol statistics. */
+export interface ReceiverStats {
+  /** The receiver's name. */
+  name: string;
+  /** The session it followed last, if any. */
+  session?: string;
+  /** DATA frames received (first transmissions and repairs). */
+  data: number;
+  /** Bulletins delivered. */
+  bulletins: number;
+  /** Payload bytes delivered. */
+  bytes: number;
+  /** Datagrams dropped as duplicates. */
+  duplicates: number;
+  /** Missing datagrams that a repair later filled. */
+  repaired: number;
+  /** Sequence numbers lost for good (the sender no longer held them). */
+  unrecoverable: number;
+  /** Bulletins discarded after reassembly (digest or size). */
+  failed: number;
+  /** NACK frames sent. */
+  nacks: number;
+  /** ACK frames sent. */
+  acks: number;
+  /** Datagrams dropped, by reason. */
+  dropped: DropCounts;
+}
+
+/** What the sender knows about one receiver. */
+export interface ReceiverReport {
+  /** The receiver's name. */
+  name: string;
+  /** Where its feedback came from (absent if it never answered). */
+  from?: Peer;
+  /** Its cumulative acknowledgement: every sequence up to this. */
+  acked: number;
+  /** Bulletins it has acknowledged in full (the first `bulletins` of the session). */
+  bulletins: number;
+  /** Sequence ranges it does not have (up to the highest sent). */
+  missing: SeqRange[];
+  /** Bulletin numbers those ranges hold, as ranges. */
+  missingBulletins: SeqRange[];
+  /** Where it stands. */
+  status: "complete" | "incomplete" | "silent" | "evicted" | "left";
+  /** NACK frames it sent. */
+  nacks: number;
+}
+
+/** The sender's statistics and per-receiver delivery state. */
+export interface SenderReport {
+  /** The session id. */
+  session: string;
+  /** Every expected receiver has every bulletin. */
+  delivered: boolean;
+  /** Why the session ended. */
+  reason: "complete" | "deadline" | "evicted" | "signal" | "no-receivers";
+  /** Bulletins sent. */
+  bulletins: number;
+  /** DATA datagrams sent for the first time. */
+  packets: number;
+  /** Payload bytes sent. */
+  bytes: number;
+  /** DATA datagrams sent again as repairs. */
+  retransmitted: number;
+  /** NACK frames received. */
+  nacks: number;
+  /** ACK frames received. */
+  acks: number;
+  /** All feedback frames received (ACK, NACK, HELLO, BYE). */
+  feedback: number;
+  /** GONE notices sent (repairs asked for data no longer held). */
+  gone: number;
+  /** Datagrams dropped, by reason. */
+  dropped: DropCounts;
+  /** Milliseconds from the session's start to its end. */
+  elapsedMs: number;
+  /** Per receiver, sorted by name. */
+  receivers: ReceiverReport[];
+}
