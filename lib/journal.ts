@@ -107,7 +107,11 @@ export interface JournalOptions {
  * process, or is corrupt. Exit status 1.
  */
 export class JournalError extends McastError {
-  /** @param message What failed, in one line naming the directory or file. */
+  /**
+   * Creates the error.
+   *
+   * @param message What failed, in one line naming the directory or file.
+   */
   constructor(message: string) {
     super(message, 1);
     this.name = "JournalError";
@@ -303,6 +307,7 @@ export class Journal {
    * @throws {JournalError} When the directory cannot be created or is not a
    * directory, or another process (or another open journal in this
    * process) uses it: `Journal "DIR" is in use by process PID`.
+   * @throws {RangeError} When `options.compactAfter` is not a whole number.
    */
   static open(dir: string, options: JournalOptions = {}): Journal {
     const compactAfter = options.compactAfter ?? DEFAULT_COMPACT_AFTER;

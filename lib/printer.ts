@@ -98,7 +98,9 @@ export function receiverText(event: ReceiverEvent): string[] {
       return [
         `unrecoverable: sequences ${
           formatRanges([event])
-        } are no longer held by the sender (${event.bulletins} bulletins lost)`,
+        } are no longer held by the sender (${
+          count(event.bulletins, "bulletin")
+        } lost)`,
       ];
     case "bulletin-failed":
       return [
@@ -111,9 +113,18 @@ export function receiverText(event: ReceiverEvent): string[] {
   }
 }
 
+/** `1 bulletin`, `2 bulletins`. */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 function receiverStatsLine(stats: ReceiverStats): string {
   const dropped = Object.values(stats.dropped).reduce((a, b) => a + b, 0);
-  return `statistics: ${stats.bulletins} bulletins (${stats.bytes} bytes), ${stats.data} datagrams, ${stats.repaired} repaired, ${stats.duplicates} duplicates, ${stats.unrecoverable} unrecoverable, ${stats.failed} discarded, ${stats.nacks} NACKs, ${stats.acks} ACKs, ${dropped} dropped`;
+  return `statistics: ${count(stats.bulletins, "bulletin")} (${
+    count(stats.bytes, "byte")
+  }), ${
+    count(stats.data, "datagram")
+  }, ${stats.repaired} repaired, ${stats.duplicates} duplicates, ${stats.unrecoverable} unrecoverable, ${stats.failed} discarded, ${stats.nacks} NACKs, ${stats.acks} ACKs, ${dropped} dropped`;
 }
 
 /**
@@ -144,7 +155,9 @@ export function reliableSenderText(event: ReliableSenderEvent): string[] {
       ];
     case "sent":
       return [
-        `sent ${event.bulletins} bulletins in ${event.packets} datagrams, waiting for acknowledgements`,
+        `sent ${count(event.bulletins, "bulletin")} in ${
+          count(event.packets, "datagram")
+        }, waiting for acknowledgements`,
       ];
     case "report":
       return reportText(event.report);
@@ -176,7 +189,9 @@ export function reportText(report: SenderReport): string[] {
   for (const r of report.receivers) {
     const where = r.from ? ` ${formatPeer(r.from)}` : "";
     const name = escapeText(new TextEncoder().encode(r.name));
-    let line = `  ${name}${where}: ${r.status}, has ${r.bulletins} bulletins`;
+    let line = `  ${name}${where}: ${r.status}, has ${
+      count(r.bulletins, "bulletin")
+    }`;
     if (r.missing.length > 0) {
       line += `, missing bulletins ${
         formatRanges(r.missingBulletins)
@@ -186,7 +201,11 @@ export function reportText(report: SenderReport): string[] {
   }
   const dropped = Object.values(report.dropped).reduce((a, b) => a + b, 0);
   lines.push(
-    `statistics: ${report.bulletins} bulletins (${report.bytes} bytes) in ${report.packets} datagrams, ${report.retransmitted} retransmitted, ${report.nacks} NACKs, ${report.acks} ACKs, ${report.feedback} feedback frames, ${report.gone} gone notices, ${dropped} dropped`,
+    `statistics: ${count(report.bulletins, "bulletin")} (${
+      count(report.bytes, "byte")
+    }) in ${
+      count(report.packets, "datagram")
+    }, ${report.retransmitted} retransmitted, ${report.nacks} NACKs, ${report.acks} ACKs, ${report.feedback} feedback frames, ${report.gone} gone notices, ${dropped} dropped`,
   );
   return lines;
 }

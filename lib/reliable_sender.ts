@@ -176,6 +176,7 @@ class ReliableSender {
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #waiters = new Set<() => void>();
   #allSent = false;
+  #reported = false;
   #stopped = false;
   #reader: Promise<void> | undefined;
   #repairer: Promise<void> | undefined;
@@ -265,6 +266,7 @@ class ReliableSender {
         }
       }
       const report = this.#report();
+      this.#reported = true;
       if (report.delivered) this.#options.journal?.finish();
       this.#heartbeat();
       this.#options.onEvent({ type: "report", report });
@@ -673,6 +675,7 @@ class ReliableSender {
   }
 
   #feedback(frame: Frame, from: Peer): void {
+    if (this.#reported) return;
     if (
       frame.session !== this.#session || frame.type === "data" ||
       frame.type === "heartbeat" || frame.type === "gone"

@@ -45,7 +45,11 @@ export interface ReceiverState {
  * cannot be written. Exit status 1.
  */
 export class StateError extends McastError {
-  /** @param message What failed, in one line naming the file. */
+  /**
+   * Creates the error.
+   *
+   * @param message What failed, in one line naming the file.
+   */
   constructor(message: string) {
     super(message, 1);
     this.name = "StateError";
@@ -179,7 +183,7 @@ export function saveState(path: string, state: ReceiverState): void {
     name: state.name,
   }) + "\n";
   const bytes = encoder.encode(text);
-  const temporary = path;
+  const temporary = `${path}.tmp`;
   try {
     const file = Deno.openSync(temporary, {
       write: true,
@@ -195,6 +199,7 @@ export function saveState(path: string, state: ReceiverState): void {
     } finally {
       file.close();
     }
+    Deno.renameSync(temporary, path);
   } catch (error) {
     throw new StateError(
       `Cannot write state file "${path}": ${describeFsError(error)}`,

@@ -1,7 +1,7 @@
 /**
  * A private multi-host network for tests, made of Linux network namespaces:
- * three hosts (`s`, `r1`, `r2`), each with one veth link to a bridge that
- * lives in a fourth namespace. Nothing is created in the machine's own
+ * three hosts (`s`, `r1`, `r2`; more receivers on request: `r3`, ...), each
+ * with one veth link to a bridge that lives in a namespace of its own. Nothing is created in the machine's own
  * namespace: each veth pair is created directly with one end in a host
  * namespace and the other in the bridge namespace, so deleting the
  * namespaces removes every link, and no traffic can reach a real network.
@@ -22,7 +22,10 @@ const COMMAND_TIMEOUT_MS = 5_000;
 const ADDRESS_TIMEOUT_MS = 5_000;
 
 /** What a namespace name of this module looks like: `mcast<pid><role>`. */
-const NAME_PATTERN = /^mcast([0-9]+)(s|r1|r2|br)$/;
+const NAME_PATTERN = /^mcast([0-9]+)(s|r[0-9]+|br)$/;
+
+/** Most receiving hosts {@linkcode createLab} makes (198.51.100.2-.9). */
+export const MAX_LAB_RECEIVERS = 8;
 
 /** One host of the test network. */
 export interface Host {
@@ -36,16 +39,37 @@ export interface Host {
   ipv4: string;
   /** IPv6 link-local address of the link (no zone). */
   ipv6: string;
+  /**
+   * Name of the other end of the host's link: the bridge's port, in the
+   * bridge namespace ({@linkcode Lab.bridge}), e.g. `port-r1`. Queueing
+   * disciplines on it shape what the bridge sends to the host; setting it
+   * down cuts the host off as a pulled cable would.
+   */
+  bridgePort: string;
 }
 
 /** The test network; disposing it deletes every namespace it created. */
 export interface Lab extends AsyncDisposable {
   /** The sending host, 198.51.100.1. */
   sender: Host;
-  /** The receiving hosts, 198.51.100.2 and 198.51.100.3. */
-  receivers: [Host, Host];
+  /**
+   * The receiving hosts, 198.51.100.2 and 198.51.100.3 (then .4, ... when
+   * more were asked for).
+   */
+  receivers: [Host, Host, ...Host[]];
+  /** The namespace of the bridge `br0` and its ports. */
+  bridge: string;
   /** Every namespace created, bridge included. */
   namespaces: string[];
+}
+
+/** Options of {@linkcode createLab}. */
+export interface LabOptions {
+  /**
+   * How many receiving hosts, 2 to {@linkcode MAX_LAB_RECEIVERS} (default
+   * 2).
+   */
+  receivers?: number;
 }
 
 /** Output of one finished command. */
@@ -81,16 +105,44 @@ async function run(program: string, args: string[]): Promise<CommandResult> {
 }
 
 /**
- * Runs `ip` with the words of `command` (names here never contain spaces);
- * throws with its error output when it fails.
+ * Runs `program` with the words of `command` (names here never contain
+ * spaces); throws with its error output when it fails.
  */
-async function ip(command: string): Promise<string> {
+async function runWords(program: string, command: string): Promise<string> {
   const args = command.split(" ");
-  const result = await run("ip", args);
+  const result = await run(program, args);
   if (!result.success) {
-    throw new Error(`ip ${args.join(" ")} failed: ${result.stderr.trim()}`);
+    throw new Error(
+      `${program} ${args.join(" ")} failed: ${result.stderr.trim()}`,
+    );
   }
   return result.stdout;
+}
+
+/**
+ * Runs `ip` with the words of `command`, e.g. `-n mcast1br link set
+ * port-r1 down` (names here never contain spaces); killed after 5 s. Only
+ * for the namespaces of a {@linkcode Lab}: always pass `-n NAMESPACE`.
+ *
+ * @param command The arguments, separated by single spaces.
+ * @returns Its standard output.
+ * @throws {Error} With its error output when it fails.
+ */
+export function ip(command: string): Promise<string> {
+  return runWords("ip", command);
+}
+
+/**
+ * Runs `tc` with the words of `command`, e.g. `-n mcast1br qdisc add dev
+ * port-r1 root tbf rate 4mbit burst 4kb latency 20ms`; killed after 5 s.
+ * Only for the namespaces of a {@linkcode Lab}: always pass `-n NAMESPACE`.
+ *
+ * @param command The arguments, separated by single spaces.
+ * @returns Its standard output.
+ * @throws {Error} With its error output when it fails.
+ */
+export function tc(command: string): Promise<string> {
+  return runWords("tc", command);
 }
 
 /** Names of the namespaces `ip netns list` shows. */
@@ -216,13 +268,25 @@ async function deleteAll(namespaces: string[]): Promise<void> {
  * the sender does not pin to its link leaves by that pair (measured here for
  * ff05::) and never reaches the receivers.
  *
+ * @param options How many receiving hosts (default 2).
  * @returns The network.
  */
-export async function createLab(): Promise<Lab> {
+export async function createLab(options: LabOptions = {}): Promise<Lab> {
+  const count = options.receivers ?? 2;
+  if (
+    !Number.isInteger(count) || count < 2 || count > MAX_LAB_RECEIVERS
+  ) {
+    throw new RangeError(
+      `a lab has 2 to ${MAX_LAB_RECEIVERS} receivers, not ${count}`,
+    );
+  }
   await removeStale();
   const prefix = `mcast${Deno.pid}`;
   const bridgeNs = `${prefix}br`;
-  const roles = ["s", "r1", "r2"] as const;
+  const roles = [
+    "s",
+    ...Array.from({ length: count }, (_, i) => `r${i + 1}`),
+  ];
   const created: string[] = [];
   try {
     for (const name of [...roles.map((role) => `${prefix}${role}`), bridgeNs]) {
@@ -232,7 +296,12 @@ export async function createLab(): Promise<Lab> {
     // A plain switch: no multicast snooping, so it floods every group.
     await ip(`-n ${bridgeNs} link add br0 type bridge mcast_snooping 0`);
     await ip(`-n ${bridgeNs} link set br0 up`);
-    const links: { ns: string; link: string; ipv4: string }[] = [];
+    const links: {
+      ns: string;
+      link: string;
+      ipv4: string;
+      bridgePort: string;
+    }[] = [];
     for (const [i, role] of roles.entries()) {
       const ns = `${prefix}${role}`;
       const link = `veth-${role}`;
@@ -243,7 +312,7 @@ export async function createLab(): Promise<Lab> {
         "net.ipv6.conf.default.accept_dad=0",
       );
       await ip(`-n ${ns} link set lo up`);
-      if (role !== "r1") {
+      if (role === "s" || role === "r2") {
         // A veth pair with both ends in the host: down in r2 (it only shifts
         // the index), up in s, where it holds the first IPv6 multicast route
         // and so would carry any group datagram not pinned to veth-s.
@@ -260,15 +329,22 @@ export async function createLab(): Promise<Lab> {
       await ip(`-n ${bridgeNs} link set port-${role} up`);
       await ip(`-n ${ns} addr add ${ipv4}/24 dev ${link}`);
       await ip(`-n ${ns} link set ${link} up`);
-      links.push({ ns, link, ipv4 });
+      links.push({ ns, link, ipv4, bridgePort: `port-${role}` });
     }
     const hosts: Host[] = [];
-    for (const { ns, link, ipv4 } of links) {
-      hosts.push({ ns, link, ipv4, ...await waitForLinkLocal(ns, link) });
+    for (const { ns, link, ipv4, bridgePort } of links) {
+      hosts.push({
+        ns,
+        link,
+        ipv4,
+        ...await waitForLinkLocal(ns, link),
+        bridgePort,
+      });
     }
     return {
       sender: hosts[0]!,
-      receivers: [hosts[1]!, hosts[2]!],
+      receivers: [hosts[1]!, hosts[2]!, ...hosts.slice(3)],
+      bridge: bridgeNs,
       namespaces: [...created],
       async [Symbol.asyncDispose]() {
         await deleteAll(created);

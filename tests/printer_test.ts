@@ -1,7 +1,23 @@
 import assert from "node:assert/strict";
 import type { Group } from "../lib/address.ts";
-import type { ReceiverEvent, SenderEvent } from "../lib/events.ts";
-import { eventJson, receiverText, senderText } from "../lib/printer.ts";
+import type {
+  ReceiverEvent,
+  ReliableSenderEvent,
+  SenderEvent,
+} from "../lib/events.ts";
+import {
+  eventJson,
+  receiverText,
+  reliableSenderText,
+  reportText,
+  senderText,
+} from "../lib/printer.ts";
+import {
+  type DropCounts,
+  emptyDrops,
+  type ReceiverStats,
+  type SenderReport,
+} from "../lib/stats.ts";
 
 function utf8(text: string): Uint8Array {
   return new TextEncoder().encode(text);
