@@ -29,7 +29,6 @@ import {
 } from "./frame.ts";
 import type { Journal, JournalRecovery } from "./journal.ts";
 import type { Rate } from "./options.ts";
-import { toRanges } from "./ranges.ts";
 import { TokenBucket, Yielder } from "./schedule.ts";
 import type { DatagramEndpoint } from "./socket.ts";
 import {
@@ -98,6 +97,10 @@ interface ReceiverEntry {
 }
 
 const DEFAULT_MTU = 1400;
+/** Slowest pace the loss-driven rate control falls to, in datagrams/s. */
+const MIN_PACE = 500;
+/** Above this pace, pacing is off. */
+const MAX_PACE = 1_000_000;
 const DEFAULT_REPAIR: Rate = { unit: "bytes", perSecond: 16 * 1024 * 1024 };
 
 /**
@@ -170,6 +173,12 @@ class ReliableSender {
   #lastRepair = new Map<number, number>();
   #lastGone = -Infinity;
   #journalAcked = 0;
+  /** Datagrams per second allowed by the loss-driven rate control. */
+  #pace = Infinity;
+  #paceNext = 0;
+  /** Sequences asked for again since the last tick: the loss signal. */
+  #lost = 0;
+  #sentInTick = 0;
   #journalMarkedAt = -Infinity;
   #repairBucket: TokenBucket;
   #rateBucket: TokenBucket | undefined;
@@ -478,6 +487,7 @@ class ReliableSender {
   async #transmit(seq: number, bytes: Uint8Array): Promise<void> {
     await this.#until(() => this.#windowOpen(seq), Infinity);
     if (this.#stopped) return;
+    await this.#pacing();
     this.#hold(seq, bytes);
     this.#stats.packets += 1;
     await this.#send(bytes);
@@ -763,6 +773,7 @@ class ReliableSender {
       for (let seq = Math.max(range.first, this.#low); seq <= last; seq++) {
         const repaired = this.#lastRepair.get(seq);
         if (repaired !== undefined && now - repaired < holdoff) continue;
+        if (!this.#repairQueue.has(seq)) this.#lost += 1;
         this.#repairQueue.add(seq);
       }
     }
@@ -800,6 +811,7 @@ class ReliableSender {
       const unit = this.#options.repairRate?.unit ?? "bytes";
       const wait = this.#repairBucket.take(unit === "bytes" ? bytes.length : 1);
       if (wait > 0) await this.#sleep(wait);
+      await this.#pacing();
       this.#lastRepair.set(seq, this.#now());
       this.#stats.retransmitted += 1;
       await this.#send(
@@ -812,8 +824,38 @@ class ReliableSender {
   // ---- heartbeats -----------------------------------------------------------
 
   #tick(): void {
+    this.#adapt();
     this.#heartbeat();
     this.#notify();
+  }
+
+  /**
+   * Loss-driven rate control, once per heartbeat: receivers asking for
+   * repairs means datagrams are dropped on the way (full socket buffers,
+   * a slow link), so the pace falls to 70% of what was sent; without new
+   * loss it grows by 15% per interval until pacing is off again.
+   */
+  #adapt(): void {
+    const sent = this.#sentInTick;
+    this.#sentInTick = 0;
+    if (this.#lost > 0) {
+      const measured = sent * 1000 / this.#heartbeatMs;
+      this.#pace = Math.max(MIN_PACE, Math.min(this.#pace, measured) * 0.7);
+    } else if (Number.isFinite(this.#pace)) {
+      this.#pace = this.#pace * 1.15 + 100;
+      if (this.#pace > MAX_PACE) this.#pace = Infinity;
+    }
+    this.#lost = 0;
+  }
+
+  /** Waits for the pace: a datagram every 1/pace seconds, bursts of 8 ms. */
+  async #pacing(): Promise<void> {
+    this.#sentInTick += 1;
+    if (!Number.isFinite(this.#pace)) return;
+    const now = this.#now();
+    this.#paceNext = Math.max(this.#paceNext, now - 8) + 1000 / this.#pace;
+    const ahead = this.#paceNext - now;
+    if (ahead > 4) await this.#sleep(ahead);
   }
 
   #heartbeat(): void {

@@ -1,8 +1,10 @@
 /**
- * `deno task demo`: the exercise on loopback. Starts a receiver, waits until
- * it has joined, runs the sender, waits until the receiver has acknowledged,
- * stops it, and prints both terminals' output. Exits 1 if the sender got no
- * acknowledgement.
+ * `deno task demo`: the exercise on loopback, then reliable mode. Starts a
+ * receiver, waits until it has joined, runs the sender, waits until the
+ * receiver has acknowledged, stops it, and prints both terminals' output.
+ * Then two named receivers and a reliable sender fed three lines: prints the
+ * deliveries and the sender's delivery report. Exits 1 if either part
+ * fails.
  *
  * @module
  */
@@ -56,30 +58,105 @@ class Output {
   }
 }
 
-async function main(): Promise<number> {
-  const deadline = Date.now() + TIMEOUT_MS;
-  const receiver = command(toolCommand("recv", [])).spawn();
-  const received = new Output();
-  const reading = received.read(receiver.stdout);
+/** A receiver process whose output is collected as it arrives. */
+interface Receiver {
+  child: Deno.ChildProcess;
+  output: Output;
+  reading: Promise<void>;
+}
+
+function startReceiver(args: string[]): Receiver {
+  const child = command(toolCommand("recv", args)).spawn();
+  const output = new Output();
+  return { child, output, reading: output.read(child.stdout) };
+}
+
+async function stopReceiver(receiver: Receiver): Promise<void> {
   try {
-    if (!await received.waitFor(WAITING, 1, deadline)) {
+    receiver.child.kill("SIGINT");
+  } catch {
+    // Already exited.
+  }
+  await receiver.child.status;
+  await receiver.reading;
+}
+
+/** Part 1: the exercise itself, one datagram and one acknowledgement. */
+async function exercise(deadline: number): Promise<boolean> {
+  const receiver = startReceiver([]);
+  try {
+    if (!await receiver.output.waitFor(WAITING, 1, deadline)) {
       console.error("demo: the receiver did not join the group");
-      return 1;
+      return false;
     }
     const sent = new TextDecoder().decode(
       (await command(toolCommand("send", [])).output()).stdout,
     );
-    await received.waitFor(WAITING, 2, deadline);
+    await receiver.output.waitFor(WAITING, 2, deadline);
     console.log("== terminal 1: mcast-recv ==");
-    console.log(received.text.trimEnd());
+    console.log(receiver.output.text.trimEnd());
     console.log("\n== terminal 2: mcast-send ==");
     console.log(sent.trimEnd());
-    return sent.includes('received "ack"') ? 0 : 1;
+    return sent.includes('received "ack"');
   } finally {
-    receiver.kill("SIGINT");
-    await receiver.status;
-    await reading;
+    await stopReceiver(receiver);
   }
+}
+
+const BULLETINS = [
+  "09:00 markets open higher",
+  "09:05 central bank holds rates",
+  "09:12 storm warning for the coast",
+];
+
+/** Part 2: reliable mode, two named terminals and a three-line feed. */
+async function reliable(deadline: number): Promise<boolean> {
+  const names = ["desk-1", "desk-2"];
+  const receivers = names.map((name) =>
+    startReceiver(["--name", name, "--count", `${BULLETINS.length}`])
+  );
+  try {
+    for (const receiver of receivers) {
+      if (!await receiver.output.waitFor(WAITING, 1, deadline)) {
+        console.error("demo: a reliable receiver did not join the group");
+        return false;
+      }
+    }
+    const [program, ...args] = toolCommand("send", [
+      "--reliable",
+      "--lines",
+      "--receivers",
+      names.join(","),
+    ]);
+    const child = new Deno.Command(program!, {
+      args,
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(BULLETINS.join("\n") + "\n"));
+    await writer.close();
+    const { code, stdout } = await child.output();
+    for (const receiver of receivers) await receiver.child.status;
+    names.forEach((name, k) => {
+      console.log(`\n== terminal ${k + 3}: mcast-recv --name ${name} ==`);
+      console.log(receivers[k]!.output.text.trimEnd());
+    });
+    console.log("\n== terminal 5: mcast-send --reliable --lines ==");
+    console.log(new TextDecoder().decode(stdout).trimEnd());
+    return code === 0;
+  } finally {
+    for (const receiver of receivers) await stopReceiver(receiver);
+  }
+}
+
+async function main(): Promise<number> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  if (!await exercise(deadline)) return 1;
+  console.log("\n-- reliable mode: numbered, repaired, acknowledged --");
+  return await reliable(Date.now() + TIMEOUT_MS) ? 0 : 1;
 }
 
 if (import.meta.main) Deno.exit(await main());
