@@ -56,6 +56,8 @@ export interface ReliableReceiverOptions {
   ackJitterMs?: number;
   /** How far past its position a DATA frame may be (default 65536 datagrams). */
   maxAhead?: number;
+  /** Most payload bytes held out of order, waiting for a gap to fill (default 32 MiB). */
+  maxHeldBytes?: number;
   /** Deliver at most this many bulletins (`--count`), then stop. */
   limit?: number;
   /** Random numbers in [0, 1); defaults to `Math.random`. */
@@ -100,6 +102,7 @@ export class ReliableReceiver {
   /** First sequence of the bulletin being reassembled (resume point). */
   #resume = 0;
   #held = new Map<number, DataFrame | typeof GONE>();
+  #heldBytes = 0;
   #partial: Partial | undefined;
   /** Skip fragments until the next bulletin starts. */
   #skipping = false;
@@ -235,6 +238,7 @@ export class ReliableReceiver {
     this.#resume = start;
     this.#high = start - 1;
     this.#held.clear();
+    this.#heldBytes = 0;
     this.#lastNack.clear();
     this.#partial = undefined;
     // A bulletin that began before the start cannot be completed.
@@ -262,10 +266,17 @@ export class ReliableReceiver {
       this.stats.duplicates += 1;
       return;
     }
-    if (seq > this.#next + this.#maxAhead) {
+    const size = frameBytes(frame);
+    if (
+      seq > this.#next + this.#maxAhead ||
+      (seq > this.#next &&
+        this.#heldBytes + size > (this.#options.maxHeldBytes ?? 32 << 20))
+    ) {
+      // Too far ahead to hold: it is asked for again once the gap closes.
       this.stats.dropped.ahead += 1;
       return;
     }
+    this.#heldBytes += size;
     if (seq <= this.#high) this.stats.repaired += 1;
     // Data arrives in a reused receive buffer upstream: keep a copy.
     this.#held.set(seq, frame);
@@ -404,6 +415,7 @@ export class ReliableReceiver {
       if (this.stats.bulletins + ready.length >= limit) break;
       const frame = this.#held.get(seq)!;
       this.#held.delete(seq);
+      if (frame !== GONE) this.#heldBytes -= frameBytes(frame);
       this.#lastNack.delete(seq);
       this.#next += 1;
       if (frame === GONE) {
@@ -565,6 +577,13 @@ export class ReliableReceiver {
       this.#options.onEvent(event);
     });
   }
+}
+
+/** Payload bytes a held DATA frame keeps alive, plus its bookkeeping. */
+function frameBytes(frame: DataFrame): number {
+  let size = 64;
+  for (const record of frame.records) size += 48 + record.data.length;
+  return size;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

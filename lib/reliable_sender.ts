@@ -179,6 +179,7 @@ class ReliableSender {
   /** Sequences asked for again since the last tick: the loss signal. */
   #lost = 0;
   #sentInTick = 0;
+  #idleTicks = 0;
   #journalMarkedAt = -Infinity;
   #repairBucket: TokenBucket;
   #rateBucket: TokenBucket | undefined;
@@ -824,9 +825,24 @@ class ReliableSender {
   // ---- heartbeats -----------------------------------------------------------
 
   #tick(): void {
+    const busy = this.#sentInTick > 0 || this.#repairQueue.size > 0 ||
+      !this.#caughtUp();
     this.#adapt();
-    this.#heartbeat();
+    // An idle session stays visible with fewer heartbeats: every interval
+    // for a few, then one in twenty (once a second by default).
+    this.#idleTicks = busy ? 0 : this.#idleTicks + 1;
+    if (this.#idleTicks < 4 || this.#idleTicks % 20 === 0) this.#heartbeat();
     this.#notify();
+  }
+
+  /** Every receiver heard from has everything sent so far. */
+  #caughtUp(): boolean {
+    for (const entry of this.#receivers.values()) {
+      if (entry.heard && entry.status === "active" && !this.#hasAll(entry)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**
