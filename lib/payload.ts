@@ -176,9 +176,15 @@ export async function* readLines(
         start = at + 1;
       }
       pending = joined.subarray(start);
-      checkLine(pending.length, number + 1, what, limit);
+      // A "\r" may be the first half of the line's "\r\n".
+      const cr = pending.at(-1) === 13 ? 1 : 0;
+      checkLine(pending.length - cr, number + 1, what, limit);
     }
-    if (pending.length > 0) yield pending.slice();
+    if (pending.length > 0) {
+      const end = pending.at(-1) === 13 ? pending.length - 1 : pending.length;
+      checkLine(end, number + 1, what, limit);
+      yield pending.slice(0, end);
+    }
   } finally {
     await reader.cancel().catch(() => {});
   }

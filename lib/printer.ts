@@ -87,18 +87,22 @@ export function receiverText(event: ReceiverEvent): string[] {
     case "bulletin":
       return [
         event.path === undefined
-          ? `received bulletin ${event.number} (${event.payload.length} bytes) from ${
-            formatPeer(event.from)
-          } : ${escapeText(event.payload)}`
-          : `received bulletin ${event.number} (${event.payload.length} bytes) from ${
-            formatPeer(event.from)
-          } saved to ${escapeText(new TextEncoder().encode(event.path))}`,
+          ? `received bulletin ${event.number} (${
+            count(event.payload.length, "byte")
+          }) from ${formatPeer(event.from)} : ${escapeText(event.payload)}`
+          : `received bulletin ${event.number} (${
+            count(event.payload.length, "byte")
+          }) from ${formatPeer(event.from)} saved to ${
+            escapeText(new TextEncoder().encode(event.path))
+          }`,
       ];
     case "unrecoverable":
       return [
-        `unrecoverable: sequences ${
-          formatRanges([event])
-        } are no longer held by the sender (${
+        `unrecoverable: ${
+          event.first === event.last
+            ? `sequence ${event.first} is`
+            : `sequences ${formatRanges([event])} are`
+        } no longer held by the sender (${
           count(event.bulletins, "bulletin")
         } lost)`,
       ];
@@ -113,6 +117,15 @@ export function receiverText(event: ReceiverEvent): string[] {
   }
 }
 
+function nameText(name: string): string {
+  return escapeText(new TextEncoder().encode(name));
+}
+
+/** `224.1.1.1:10000`, `[ff02::1:3]:10000`. */
+function hostPort(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 /** `1 bulletin`, `2 bulletins`. */
 function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
@@ -122,9 +135,11 @@ function receiverStatsLine(stats: ReceiverStats): string {
   const dropped = Object.values(stats.dropped).reduce((a, b) => a + b, 0);
   return `statistics: ${count(stats.bulletins, "bulletin")} (${
     count(stats.bytes, "byte")
-  }), ${
-    count(stats.data, "datagram")
-  }, ${stats.repaired} repaired, ${stats.duplicates} duplicates, ${stats.unrecoverable} unrecoverable, ${stats.failed} discarded, ${stats.nacks} NACKs, ${stats.acks} ACKs, ${dropped} dropped`;
+  }), ${count(stats.data, "datagram")}, ${stats.repaired} repaired, ${
+    count(stats.duplicates, "duplicate")
+  }, ${stats.unrecoverable} unrecoverable, ${stats.failed} discarded, ${
+    count(stats.nacks, "NACK")
+  }, ${count(stats.acks, "ACK")}, ${dropped} dropped`;
 }
 
 /**
@@ -134,24 +149,30 @@ function receiverStatsLine(stats: ReceiverStats): string {
  * @returns The lines to print on standard output.
  */
 export function reliableSenderText(event: ReliableSenderEvent): string[] {
+  // Receiver names come from the wire: never print them raw.
+  const name = "name" in event ? nameText(event.name) : "";
   switch (event.type) {
-    case "session":
+    case "session": {
+      const to = hostPort(event.group.address, event.port);
       return [
         event.resumed
-          ? `resumed session ${event.session} to ${event.group.address}:${event.port} from the journal (${event.recovered} datagrams held)`
-          : `session ${event.session} to ${event.group.address}:${event.port}`,
+          ? `resumed session ${event.session} to ${to} from the journal (${
+            count(event.recovered, "datagram")
+          } held)`
+          : `session ${event.session} to ${to}`,
       ];
+    }
     case "receiver":
-      return [`receiver ${event.name} joined from ${formatPeer(event.from)}`];
+      return [`receiver ${name} joined from ${formatPeer(event.from)}`];
     case "receiver-left":
       return [
-        `receiver ${event.name} left (${
-          event.complete ? "complete" : "incomplete"
-        })`,
+        `receiver ${name} left (${event.complete ? "complete" : "incomplete"})`,
       ];
     case "evicted":
       return [
-        `evicted ${event.name}: it acknowledged ${event.acked} of ${event.high} datagrams and held the stream back (--drop-slow)`,
+        `evicted ${name}: it acknowledged ${event.acked} of ${
+          count(event.high, "datagram")
+        } and held the stream back (--drop-slow)`,
       ];
     case "sent":
       return [
@@ -188,7 +209,7 @@ export function reportText(report: SenderReport): string[] {
   ];
   for (const r of report.receivers) {
     const where = r.from ? ` ${formatPeer(r.from)}` : "";
-    const name = escapeText(new TextEncoder().encode(r.name));
+    const name = nameText(r.name);
     let line = `  ${name}${where}: ${r.status}, has ${
       count(r.bulletins, "bulletin")
     }`;
@@ -205,7 +226,11 @@ export function reportText(report: SenderReport): string[] {
       count(report.bytes, "byte")
     }) in ${
       count(report.packets, "datagram")
-    }, ${report.retransmitted} retransmitted, ${report.nacks} NACKs, ${report.acks} ACKs, ${report.feedback} feedback frames, ${report.gone} gone notices, ${dropped} dropped`,
+    }, ${report.retransmitted} retransmitted, ${count(report.nacks, "NACK")}, ${
+      count(report.acks, "ACK")
+    }, ${count(report.feedback, "feedback frame")}, ${
+      count(report.gone, "gone notice")
+    }, ${dropped} dropped`,
   );
   return lines;
 }

@@ -88,7 +88,10 @@ export async function receiveBulletins(
     state: protocol?.state,
     sink: protocol?.sink,
     ...protocol?.tuning,
-    limit: options.count,
+    // --count counts plain messages and bulletins together.
+    get limit(): number | undefined {
+      return options.count === undefined ? undefined : options.count - messages;
+    },
     onEvent,
     send(frame, to) {
       return endpoint.send(encodeFrame(frame), to);

@@ -641,6 +641,45 @@ function canonicalFlags(frame: Frame): number {
   }
 }
 
+Deno.test("each flag bit means something on its own frame type only", () => {
+  const random = new Random(SEED + 5);
+  for (const type of TYPE_NAMES) {
+    const bytes = encodeFrame(randomFrame(random, type));
+    for (let bit = 0; bit < 8; bit++) {
+      const flagged = bytes.slice();
+      flagged[6] = 1 << bit;
+      const decoded = decodeFrame(flagged);
+      assert.equal(decoded.kind, "frame", `${type} with flags ${1 << bit}`);
+      if (decoded.kind !== "frame") continue;
+      const frame = decoded.frame;
+      const what = `${type} with flags 0x${(1 << bit).toString(16)}`;
+      assert.equal(canonicalFlags(frame), flagged[6]! & flagsFor(type), what);
+      if (frame.type === "data") {
+        assert.equal(frame.retransmit, 1 << bit === FLAGS.retransmit, what);
+      }
+      if (frame.type === "heartbeat") {
+        assert.equal(frame.final, 1 << bit === FLAGS.final, what);
+      }
+      if (frame.type === "hello") {
+        assert.equal(frame.fromStart, 1 << bit === FLAGS.fromStart, what);
+      }
+    }
+  }
+});
+
+function flagsFor(type: FrameTypeName): number {
+  switch (type) {
+    case "data":
+      return FLAGS.retransmit;
+    case "heartbeat":
+      return FLAGS.final;
+    case "hello":
+      return FLAGS.fromStart;
+    default:
+      return 0;
+  }
+}
+
 Deno.test("random mutations never throw, and whatever decodes re-encodes", () => {
   const random = new Random(SEED + 3);
   const samples = sampleFrames();

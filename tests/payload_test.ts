@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../lib/errors.ts";
 import { MAX_PAYLOAD } from "../lib/options.ts";
-import { loadPayload } from "../lib/payload.ts";
+import { loadPayload, readLines } from "../lib/payload.ts";
 
 function utf8(text: string): Uint8Array {
   return new TextEncoder().encode(text);
@@ -239,5 +239,339 @@ Deno.test("an injected file opener is used and its errors are mapped", async () 
       }),
       `Cannot read file "f": ${reason}`,
     );
+  }
+});
+
+// ---- readLines (--lines) ----------------------------------------------------
+
+/** Reads every line, as text, and the error that ended the reading, if any. */
+async function collectLines(
+  lines: AsyncGenerator<Uint8Array>,
+): Promise<{ lines: string[]; error?: unknown }> {
+  const decoder = new TextDecoder();
+  const out: string[] = [];
+  try {
+    for await (const line of lines) out.push(decoder.decode(line));
+  } catch (error) {
+    return { lines: out, error };
+  }
+  return { lines: out };
+}
+
+function assertUsage(error: unknown, message: string): void {
+  assert.ok(error instanceof UsageError, `not a UsageError: ${error}`);
+  assert.equal(error.message, message);
+  assert.equal(error.exitCode, 2);
+}
+
+async function linesOf(
+  chunks: string[],
+  limit?: number,
+): Promise<{ lines: string[]; error?: unknown }> {
+  const { stream } = chunkStream(chunks.map(utf8));
+  return await collectLines(
+    readLines({ kind: "stdin" }, { stdin: stream, limit }),
+  );
+}
+
+Deno.test("readLines: \\n and \\r\\n endings", async () => {
+  assert.deepEqual(await linesOf(["one\ntwo\r\nthree\n"]), {
+    lines: ["one", "two", "three"],
+  });
+  // A CR anywhere but before the LF is part of the line.
+  assert.deepEqual(await linesOf(["a\rb\n\rc\r\r\n"]), {
+    lines: ["a\rb", "\rc\r"],
+  });
+});
+
+Deno.test("readLines: a final line without a newline is a bulletin", async () => {
+  assert.deepEqual(await linesOf(["one\ntwo"]), { lines: ["one", "two"] });
+  assert.deepEqual(await linesOf(["only"]), { lines: ["only"] });
+  // A final CR ends the line as CR LF would.
+  assert.deepEqual(await linesOf(["one\r\ntwo\r"]), {
+    lines: ["one", "two"],
+  });
+});
+
+Deno.test("readLines: empty lines are empty bulletins", async () => {
+  assert.deepEqual(await linesOf(["\n\na\n\r\n"]), {
+    lines: ["", "", "a", ""],
+  });
+  assert.deepEqual(await linesOf(["\n"]), { lines: [""] });
+  assert.deepEqual(await linesOf(["\r\n"]), { lines: [""] });
+  // Empty input has no line at all; empty chunks change nothing.
+  assert.deepEqual(await linesOf([]), { lines: [] });
+  assert.deepEqual(await linesOf(["", "", ""]), { lines: [] });
+  assert.deepEqual(await linesOf(["", "x", "", "\n", ""]), { lines: ["x"] });
+});
+
+Deno.test("readLines: lines keep their raw bytes", async () => {
+  const { stream } = chunkStream([
+    new Uint8Array([0xff, 0x00, 0x0a, 0xc3]),
+    new Uint8Array([0xa9, 0x0d, 0x0a, 0x1b]),
+  ]);
+  const lines: Uint8Array[] = [];
+  for await (const line of readLines({ kind: "stdin" }, { stdin: stream })) {
+    lines.push(line);
+  }
+  assert.deepEqual(lines, [
+    new Uint8Array([0xff, 0x00]),
+    new Uint8Array([0xc3, 0xa9]),
+    new Uint8Array([0x1b]),
+  ]);
+});
+
+Deno.test("readLines: any chunk boundaries give the same lines", async () => {
+  const text = "alpha\r\n\nbeta\n\r\ngamma\r\ndelta";
+  const expected = ["alpha", "", "beta", "", "gamma", "delta"];
+  assert.deepEqual(await linesOf([text]), { lines: expected });
+  // Every way of cutting it in three, including empty pieces and cuts
+  // between CR and LF.
+  for (let i = 0; i <= text.length; i++) {
+    for (let j = i; j <= text.length; j++) {
+      const chunks = [text.slice(0, i), text.slice(i, j), text.slice(j)];
+      assert.deepEqual(
+        await linesOf(chunks),
+        { lines: expected },
+        JSON.stringify(chunks),
+      );
+    }
+  }
+  // One byte at a time.
+  assert.deepEqual(await linesOf([...text]), { lines: expected });
+});
+
+Deno.test("readLines: a line is yielded before the next chunk is read", async () => {
+  let pulls = 0;
+  const chunks = [utf8("first\nsec"), utf8("ond\n"), utf8("third")];
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const chunk = chunks[pulls++];
+      if (chunk === undefined) controller.close();
+      else controller.enqueue(chunk);
+    },
+  }, { highWaterMark: 0 });
+  const lines = readLines({ kind: "stdin" }, { stdin: stream });
+  const first = await lines.next();
+  assert.deepEqual(first, { value: utf8("first"), done: false });
+  assert.equal(pulls, 1);
+  assert.deepEqual(await lines.next(), { value: utf8("second"), done: false });
+  assert.equal(pulls, 2);
+  assert.deepEqual(await lines.next(), { value: utf8("third"), done: false });
+  assert.deepEqual(await lines.next(), { value: undefined, done: true });
+});
+
+Deno.test("readLines: a line over the limit ends the input after the lines before it", async () => {
+  const result = await linesOf(["abc\nabcde\nabcdef\nx\n"], 5);
+  assert.deepEqual(result.lines, ["abc", "abcde"]);
+  assertUsage(
+    result.error,
+    "Line 3 of standard input is too large: more than 5 bytes (--max-size)",
+  );
+});
+
+Deno.test("readLines: the limit counts the line without its ending", async () => {
+  assert.deepEqual(await linesOf(["abcde\r\nvwxyz\n12345"], 5), {
+    lines: ["abcde", "vwxyz", "12345"],
+  });
+  const empty = await linesOf(["\n\nabcdef"], 5);
+  assert.deepEqual(empty.lines, ["", ""]);
+  assertUsage(
+    empty.error,
+    "Line 3 of standard input is too large: more than 5 bytes (--max-size)",
+  );
+  // A final line's CR is its ending, not part of it.
+  assert.deepEqual(await linesOf(["abcde\r"], 5), { lines: ["abcde"] });
+  const long = await linesOf(["abcdef\r"], 5);
+  assert.deepEqual(long.lines, []);
+  assertUsage(
+    long.error,
+    "Line 1 of standard input is too large: more than 5 bytes (--max-size)",
+  );
+});
+
+Deno.test("readLines: a line of exactly the limit split between CR and LF", async () => {
+  assert.deepEqual(await linesOf(["abcde\r", "\nxy\n"], 5), {
+    lines: ["abcde", "xy"],
+  });
+  assert.deepEqual(await linesOf(["ab", "cde\r", "\n"], 5), {
+    lines: ["abcde"],
+  });
+});
+
+Deno.test("readLines: a long line is caught across chunks, before its end", async () => {
+  const result = await linesOf(["ok\nabc", "def", "ghi\n"], 5);
+  assert.deepEqual(result.lines, ["ok"]);
+  assertUsage(
+    result.error,
+    "Line 2 of standard input is too large: more than 5 bytes (--max-size)",
+  );
+  // An endless line stops being read once it is too long.
+  let pulls = 0;
+  let cancelled = false;
+  const endless = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      pulls += 1;
+      controller.enqueue(utf8(pulls === 1 ? "one\ntwo\nxxxx" : "xxxx"));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  }, { highWaterMark: 0 });
+  const endlessResult = await collectLines(
+    readLines({ kind: "stdin" }, { stdin: endless, limit: 10 }),
+  );
+  assert.deepEqual(endlessResult.lines, ["one", "two"]);
+  assertUsage(
+    endlessResult.error,
+    "Line 3 of standard input is too large: more than 10 bytes (--max-size)",
+  );
+  // 4, 8, 12 > 10 bytes of line 3: three reads.
+  assert.equal(pulls, 3);
+  assert.equal(cancelled, true);
+});
+
+Deno.test("readLines: the default limit is one datagram's payload", async () => {
+  const ok = "x".repeat(MAX_PAYLOAD);
+  const fine = await linesOf([ok + "\n"]);
+  assert.equal(fine.error, undefined);
+  assert.deepEqual(fine.lines.map((line) => line.length), [MAX_PAYLOAD]);
+  const long = await linesOf([ok, "x\n"]);
+  assert.deepEqual(long.lines, []);
+  assertUsage(
+    long.error,
+    "Line 1 of standard input is too large: more than 65507 bytes (--max-size)",
+  );
+});
+
+Deno.test("readLines: stopping early cancels the input", async () => {
+  const { stream, cancelled } = chunkStream([
+    utf8("one\ntwo\n"),
+    utf8("three\n"),
+  ]);
+  for await (const line of readLines({ kind: "stdin" }, { stdin: stream })) {
+    assert.deepEqual(line, utf8("one"));
+    break;
+  }
+  assert.equal(cancelled(), true);
+});
+
+Deno.test("readLines: a read error is a usage error after the lines before it", async () => {
+  let pulls = 0;
+  const broken = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      pulls += 1;
+      if (pulls === 1) controller.enqueue(utf8("one\ntw"));
+      else controller.error(new Error("device\nnot ready"));
+    },
+  }, { highWaterMark: 0 });
+  const result = await collectLines(
+    readLines({ kind: "stdin" }, { stdin: broken }),
+  );
+  assert.deepEqual(result.lines, ["one"]);
+  assertUsage(result.error, "Cannot read standard input: device not ready");
+});
+
+Deno.test("readLines: a file's lines", async () => {
+  const path = await Deno.makeTempFile({ prefix: "mcast_lines_" });
+  try {
+    await Deno.writeFile(path, utf8("first\r\nsecond\n\nlast"));
+    assert.deepEqual(
+      await collectLines(readLines({ kind: "file", path })),
+      { lines: ["first", "second", "", "last"] },
+    );
+    const result = await collectLines(
+      readLines({ kind: "file", path }, { limit: 5 }),
+    );
+    assert.deepEqual(result.lines, ["first"]);
+    assertUsage(
+      result.error,
+      `Line 2 of file "${path}" is too large: more than 5 bytes (--max-size)`,
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("readLines: a missing file is a usage error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mcast_lines_" });
+  try {
+    const path = `${dir}/missing.txt`;
+    const result = await collectLines(readLines({ kind: "file", path }));
+    assert.deepEqual(result.lines, []);
+    assertUsage(result.error, `Cannot read file "${path}": no such file`);
+    const opened = await collectLines(
+      readLines({ kind: "file", path: "f" }, {
+        openFile: () => Promise.reject(new Deno.errors.NotFound("gone")),
+      }),
+    );
+    assertUsage(opened.error, `Cannot read file "f": no such file`);
+  } finally {
+    await Deno.remove(dir);
+  }
+});
+
+Deno.test("readLines: text yields its lines", async () => {
+  assert.deepEqual(
+    await collectLines(
+      readLines({ kind: "text", text: "one\r\ntwo\n\nthree\n" }),
+    ),
+    { lines: ["one", "two", "", "three"] },
+  );
+});
+
+// ---- loadPayload with a bulletin's limit (--reliable) ----------------------
+
+Deno.test("loadPayload: a larger limit accepts more than one datagram", async () => {
+  const data = new Uint8Array(100_000).map((_, k) => k % 253);
+  const { stream } = chunkStream([data.slice(0, 70_000), data.slice(70_000)]);
+  assert.deepEqual(
+    await loadPayload({ kind: "stdin" }, {
+      stdin: stream,
+      limit: 100_000,
+      limitName: "--max-size is 100000",
+    }),
+    data,
+  );
+});
+
+Deno.test("loadPayload: limit and limitName name the bound in the error", async () => {
+  const exact = chunkStream([utf8("0123456789")]);
+  assert.deepEqual(
+    await loadPayload({ kind: "stdin" }, {
+      stdin: exact.stream,
+      limit: 10,
+      limitName: "--max-size is 10",
+    }),
+    utf8("0123456789"),
+  );
+  const over = chunkStream([
+    utf8("01234"),
+    utf8("56789"),
+    utf8("x"),
+    utf8("y"),
+  ]);
+  await assertRejectsUsage(
+    loadPayload({ kind: "stdin" }, {
+      stdin: over.stream,
+      limit: 10,
+      limitName: "--max-size is 10",
+    }),
+    "Payload from standard input is too large: more than 10 bytes (--max-size is 10)",
+  );
+  // Reading stopped at the byte too many.
+  assert.equal(over.cancelled(), true);
+  const path = await Deno.makeTempFile({ prefix: "mcast_payload_" });
+  try {
+    await Deno.writeFile(path, new Uint8Array(11));
+    await assertRejectsUsage(
+      loadPayload({ kind: "file", path }, {
+        limit: 10,
+        limitName: "--max-size is 10",
+      }),
+      `Payload from file "${path}" is too large: more than 10 bytes (--max-size is 10)`,
+    );
+  } finally {
+    await Deno.remove(path);
   }
 });

@@ -3,9 +3,17 @@ import type { Group, Peer } from "../lib/address.ts";
 import { NetworkError } from "../lib/errors.ts";
 import type { ReceiverEvent } from "../lib/events.ts";
 import {
+  type DataRecord,
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+} from "../lib/frame.ts";
+import {
   receiveBulletins,
   type ReceiveBulletinsOptions,
 } from "../lib/receiver.ts";
+import type { ReceiverState } from "../lib/state.ts";
+import { emptyDrops, type ReceiverStats } from "../lib/stats.ts";
 import { FakeEndpoint, utf8, within } from "./_fakes.ts";
 
 const LOCAL: Peer = { address: "239.12.0.2", port: 10124 };
@@ -347,4 +355,477 @@ Deno.test("an abort while a datagram is handled still acknowledges it", async ()
   ]);
   assert.deepEqual(endpoint.sent, [{ payload: ACK, to: S1 }]);
   assert.equal(endpoint.closed, true);
+});
+
+// ---- protocol frames ---------------------------------------------------------
+
+const SESSION = "0123456789abcdef";
+/** Microseconds since the epoch, as DATA frames carry them. */
+const SENT_AT = 1_700_000_000_123_456;
+/** Protocol timers at their shortest and randomness fixed. */
+const TUNING = {
+  random: () => 0,
+  nackBackoffMs: 0,
+  ackJitterMs: 0,
+};
+
+function record(bulletin: number, text: string): DataRecord {
+  const data = utf8(text);
+  return { bulletin, total: data.length, offset: 0, data };
+}
+
+function dataFrame(
+  seq: number,
+  records: DataRecord[],
+  low = 1,
+): Uint8Array {
+  return encodeFrame({
+    type: "data",
+    session: SESSION,
+    seq,
+    retransmit: false,
+    timestamp: SENT_AT,
+    low,
+    records,
+  });
+}
+
+function heartbeat(seq: number): Uint8Array {
+  return encodeFrame({
+    type: "heartbeat",
+    session: SESSION,
+    seq,
+    final: false,
+    timestamp: SENT_AT,
+    low: 1,
+  });
+}
+
+/** What the receiver sent: decoded frames, or plain payloads as text. */
+function sentBy(
+  endpoint: FakeEndpoint,
+): ({ frame: Frame; to: Peer } | { plain: string; to: Peer })[] {
+  return endpoint.sent.map(({ payload, to }) => {
+    const decoded = decodeFrame(payload);
+    if (decoded.kind === "frame") return { frame: decoded.frame, to };
+    assert.equal(decoded.kind, "plain");
+    return { plain: new TextDecoder().decode(payload), to };
+  });
+}
+
+function session(from: Peer, start: number, resumed = false): ReceiverEvent {
+  return { type: "session", session: SESSION, from, start, resumed };
+}
+
+function bulletin(
+  number: number,
+  text: string,
+  from: Peer = S1,
+): ReceiverEvent {
+  return {
+    type: "bulletin",
+    session: SESSION,
+    number,
+    from,
+    payload: utf8(text),
+    sentAt: SENT_AT,
+  };
+}
+
+function stats(fields: Partial<ReceiverStats>): ReceiverStats {
+  return {
+    name: "r1",
+    session: SESSION,
+    data: 0,
+    bulletins: 0,
+    bytes: 0,
+    duplicates: 0,
+    repaired: 0,
+    unrecoverable: 0,
+    failed: 0,
+    nacks: 0,
+    acks: 0,
+    dropped: emptyDrops(),
+    ...fields,
+  };
+}
+
+/** The feedback a receiver sends when it joins and when it stops. */
+function hello(seq: number, name = "r1", fromStart = false): Frame {
+  return { type: "hello", session: SESSION, seq, name, fromStart };
+}
+
+function ack(seq: number, name = "r1"): Frame {
+  return { type: "ack", session: SESSION, seq, name, ranges: [] };
+}
+
+function bye(seq: number, name = "r1"): Frame {
+  return { type: "bye", session: SESSION, seq, name };
+}
+
+Deno.test("a DATA frame goes to the protocol: session, bulletins, HELLO back", async () => {
+  const endpoint = new FakeEndpoint(LOCAL, [
+    { from: S1, payload: dataFrame(1, [record(1, "one"), record(2, "two")]) },
+  ]);
+  const events: ReceiverEvent[] = [];
+  const received = await within(
+    2000,
+    receiveBulletins(
+      endpoint,
+      options(events, {
+        count: 2,
+        protocol: { name: "r1", tuning: TUNING },
+      }),
+    ),
+  );
+  assert.equal(received, 2);
+  // No "message" or "ack-sent" for a frame, and no wait line between
+  // bulletins.
+  assert.deepEqual(events, [
+    waiting(0),
+    session(S1, 1),
+    bulletin(1, "one"),
+    bulletin(2, "two"),
+    {
+      type: "stopped",
+      messages: 2,
+      reason: "count",
+      stats: stats({ data: 1, bulletins: 2, bytes: 6, acks: 1 }),
+    },
+  ]);
+  // HELLO when it joins; a final ACK and a BYE when it stops; never the
+  // plain acknowledgement.
+  assert.deepEqual(sentBy(endpoint), [
+    { frame: hello(0), to: S1 },
+    { frame: ack(1), to: S1 },
+    { frame: bye(1), to: S1 },
+  ]);
+  assert.equal(endpoint.closed, true);
+});
+
+Deno.test("plain datagrams keep the exercise's events and ack among frames", async () => {
+  const endpoint = new FakeEndpoint(LOCAL, [
+    { from: S2, payload: DATA },
+    { from: S1, payload: dataFrame(1, [record(1, "bulletin one")]) },
+    { from: S2, payload: utf8("second") },
+  ]);
+  const events: ReceiverEvent[] = [];
+  const received = await within(
+    2000,
+    receiveBulletins(
+      endpoint,
+      options(events, {
+        count: 3,
+        protocol: { name: "r1", tuning: TUNING },
+      }),
+    ),
+  );
+  assert.equal(received, 3);
+  assert.deepEqual(events, [
+    waiting(0),
+    { type: "message", from: S2, payload: DATA },
+    { type: "ack-sent", to: S2, payload: ACK },
+    waiting(1),
+    session(S1, 1),
+    bulletin(1, "bulletin one"),
+    { type: "message", from: S2, payload: utf8("second") },
+    { type: "ack-sent", to: S2, payload: ACK },
+    {
+      type: "stopped",
+      messages: 3,
+      reason: "count",
+      stats: stats({ data: 1, bulletins: 1, bytes: 12, acks: 1 }),
+    },
+  ]);
+  assert.deepEqual(sentBy(endpoint), [
+    { plain: "ack", to: S2 },
+    { frame: hello(0), to: S1 },
+    { plain: "ack", to: S2 },
+    { frame: ack(1), to: S1 },
+    { frame: bye(1), to: S1 },
+  ]);
+});
+
+Deno.test("count counts plain messages plus delivered bulletins, never more", async () => {
+  // One plain message, then two bulletins in one datagram: --count 2 stops
+  // after the first bulletin.
+  const endpoint = new FakeEndpoint(LOCAL, [
+    { from: S2, payload: DATA },
+    { from: S1, payload: dataFrame(1, [record(1, "one"), record(2, "two")]) },
+  ]);
+  const events: ReceiverEvent[] = [];
+  const received = await within(
+    2000,
+    receiveBulletins(
+      endpoint,
+      options(events, {
+        count: 2,
+        protocol: { name: "r1", tuning: TUNING },
+      }),
+    ),
+  );
+  assert.equal(received, 2);
+  assert.deepEqual(
+    events.filter((event) => event.type === "bulletin"),
+    [bulletin(1, "one")],
+  );
+  assert.deepEqual(events.at(-1), {
+    type: "stopped",
+    messages: 2,
+    reason: "count",
+    stats: stats({ data: 1, bulletins: 1, bytes: 3, acks: 1 }),
+  });
+});
+
+Deno.test("invalid and unexpected frames are dropped and counted", async () => {
+  const version2 = new Uint8Array(24);
+  version2.set([0x4d, 0x43, 0x53, 0x54, 2, 4, 0, 0]);
+  const unknownType = new Uint8Array(24);
+  unknownType.set([0x4d, 0x43, 0x53, 0x54, 1, 99, 0, 0]);
+  const truncated = new Uint8Array([0x4d, 0x43, 0x53, 0x54, 1, 1, 0, 0, 0, 0]);
+  const tagged = heartbeat(5);
+  tagged[7] = 16;
+  const trailing = new Uint8Array([...heartbeat(5), 0]);
+  // Another receiver's ACK: valid, but not for a receiver.
+  const feedback = encodeFrame({
+    type: "ack",
+    session: SESSION,
+    seq: 3,
+    name: "other",
+    ranges: [],
+  });
+  const endpoint = new FakeEndpoint(LOCAL, [
+    { from: S1, payload: version2 },
+    { from: S1, payload: unknownType },
+    { from: S1, payload: truncated },
+    { from: S1, payload: tagged },
+    { from: S1, payload: trailing },
+    { from: S2, payload: feedback },
+    { from: S2, payload: DATA },
+  ]);
+  const events: ReceiverEvent[] = [];
+  const received = await within(
+    2000,
+    receiveBulletins(endpoint, options(events, { count: 1 })),
+  );
+  assert.equal(received, 1);
+  const expectedStats: ReceiverStats = {
+    // The default name when no protocol options are given.
+    name: "receiver",
+    data: 0,
+    bulletins: 0,
+    bytes: 0,
+    duplicates: 0,
+    repaired: 0,
+    unrecoverable: 0,
+    failed: 0,
+    nacks: 0,
+    acks: 0,
+    dropped: {
+      version: 1,
+      type: 1,
+      truncated: 1,
+      malformed: 1,
+      tag: 1,
+      unexpected: 1,
+      ahead: 0,
+    },
+  };
+  assert.deepEqual(events, [
+    waiting(0),
+    { type: "message", from: S2, payload: DATA },
+    { type: "ack-sent", to: S2, payload: ACK },
+    { type: "stopped", messages: 1, reason: "count", stats: expectedStats },
+  ]);
+  // Nothing was answered but the plain datagram.
+  assert.deepEqual(sentBy(endpoint), [{ plain: "ack", to: S2 }]);
+  assert.equal(endpoint.closed, true);
+});
+
+Deno.test("stopped carries statistics only when frames arrived", async () => {
+  const endpoint = new FakeEndpoint(LOCAL, [{ from: S1, payload: DATA }]);
+  const events: ReceiverEvent[] = [];
+  await within(
+    2000,
+    receiveBulletins(
+      endpoint,
+      options(events, { count: 1, protocol: { name: "r1" } }),
+    ),
+  );
+  const stopped = events.at(-1);
+  assert.deepEqual(stopped, { type: "stopped", messages: 1, reason: "count" });
+  assert.equal(stopped !== undefined && "stats" in stopped, false);
+  // One invalid frame is enough to show them.
+  const invalid = new Uint8Array(24);
+  invalid.set([0x4d, 0x43, 0x53, 0x54, 9]);
+  const other = new FakeEndpoint(LOCAL, [
+    { from: S1, payload: invalid },
+    { from: S1, payload: DATA },
+  ]);
+  const more: ReceiverEvent[] = [];
+  await within(
+    2000,
+    receiveBulletins(
+      other,
+      options(more, { count: 1, protocol: { name: "r1" } }),
+    ),
+  );
+  const last = more.at(-1);
+  assert.equal(last?.type, "stopped");
+  assert.deepEqual(
+    last?.type === "stopped" ? last.stats?.dropped : undefined,
+    { ...emptyDrops(), version: 1 },
+  );
+});
+
+Deno.test("a HEARTBEAT joins the session after its highest sequence", async () => {
+  const endpoint = new FakeEndpoint(LOCAL, [
+    { from: S1, payload: heartbeat(41) },
+  ]);
+  const controller = new AbortController();
+  const events: ReceiverEvent[] = [];
+  const received = await within(
+    2000,
+    receiveBulletins(
+      endpoint,
+      options(events, {
+        signal: controller.signal,
+        protocol: { name: "r1", tuning: TUNING },
+        onEvent(event) {
+          events.push(event);
+          if (event.type === "session") controller.abort();
+        },
+      }),
+    ),
+  );
+  assert.equal(received, 0);
+  assert.deepEqual(events, [
+    waiting(0),
+    session(S1, 42),
+    {
+      type: "stopped",
+      messages: 0,
+      reason: "signal",
+      stats: stats({ acks: 1 }),
+    },
+  ]);
+  assert.deepEqual(sentBy(endpoint), [
+    { frame: hello(41), to: S1 },
+    { frame: ack(41), to: S1 },
+    { frame: bye(41), to: S1 },
+  ]);
+});
+
+Deno.test("protocol options reach the engine: fromStart, state, sink, maxSize", async () => {
+  // --from-start: start at the sender's oldest held sequence and say so.
+  {
+    const endpoint = new FakeEndpoint(LOCAL, [
+      { from: S1, payload: dataFrame(5, [record(5, "five")], 2) },
+    ]);
+    const controller = new AbortController();
+    const events: ReceiverEvent[] = [];
+    await within(
+      2000,
+      receiveBulletins(
+        endpoint,
+        options(events, {
+          signal: controller.signal,
+          protocol: { name: "r1", fromStart: true, tuning: TUNING },
+          onEvent(event) {
+            events.push(event);
+            if (event.type === "session") controller.abort();
+          },
+        }),
+      ),
+    );
+    assert.deepEqual(events[1], session(S1, 2));
+    assert.deepEqual(sentBy(endpoint)[0], {
+      frame: hello(1, "r1", true),
+      to: S1,
+    });
+  }
+  // --state: resume the same session where it was; the sink writes and
+  // saves before the bulletin is reported.
+  {
+    const state: ReceiverState = {
+      version: 1,
+      session: SESSION,
+      next: 3,
+      delivered: 2,
+      name: "r1",
+    };
+    const endpoint = new FakeEndpoint(LOCAL, [
+      {
+        from: S1,
+        payload: dataFrame(3, [record(2, "two"), record(3, "three")]),
+      },
+    ]);
+    const saved: ReceiverState[] = [];
+    const written: string[] = [];
+    const events: ReceiverEvent[] = [];
+    const controller = new AbortController();
+    const received = await within(
+      2000,
+      receiveBulletins(
+        endpoint,
+        options(events, {
+          signal: controller.signal,
+          onEvent(event) {
+            events.push(event);
+            if (event.type === "bulletin") controller.abort();
+          },
+          protocol: {
+            name: "r1",
+            state,
+            tuning: TUNING,
+            sink: {
+              write(session, number, payload) {
+                written.push(`${session}/${number}`);
+                assert.deepEqual(payload, utf8("three"));
+                return `/out/${number}`;
+              },
+              save(position) {
+                saved.push({ ...position });
+              },
+            },
+          },
+        }),
+      ),
+    );
+    assert.equal(received, 1);
+    assert.deepEqual(events.slice(1, 3), [
+      session(S1, 3, true),
+      { ...bulletin(3, "three"), path: "/out/3" },
+    ]);
+    assert.deepEqual(written, [`${SESSION}/3`]);
+    assert.deepEqual(saved, [{ ...state, next: 4, delivered: 3 }]);
+    assert.deepEqual(sentBy(endpoint)[0], { frame: hello(2), to: S1 });
+  }
+  // --max-size: a bulletin larger than that is discarded.
+  {
+    const endpoint = new FakeEndpoint(LOCAL, [
+      { from: S1, payload: dataFrame(1, [record(1, "too large")]) },
+      { from: S2, payload: DATA },
+    ]);
+    const events: ReceiverEvent[] = [];
+    await within(
+      2000,
+      receiveBulletins(
+        endpoint,
+        options(events, {
+          count: 1,
+          protocol: { name: "r1", maxSize: 8, tuning: TUNING },
+        }),
+      ),
+    );
+    assert.deepEqual(events.slice(1, 3), [
+      session(S1, 1),
+      {
+        type: "bulletin-failed",
+        session: SESSION,
+        number: 1,
+        reason: "too-large",
+      },
+    ]);
+  }
 });
