@@ -27,7 +27,7 @@ import {
   type RecvOptions,
   type SendOptions,
 } from "./options.ts";
-import { loadPayload, readLines } from "./payload.ts";
+import { loadPayload, openLines } from "./payload.ts";
 import {
   eventJson,
   receiverText,
@@ -38,6 +38,8 @@ import { receiveBulletins } from "./receiver.ts";
 import type { DeliverySink } from "./reliable_receiver.ts";
 import { sendReliable } from "./reliable_sender.ts";
 import { sendBulletin } from "./sender.ts";
+import type { SenderReport } from "./stats.ts";
+import { escapeText } from "./text.ts";
 import { openGroupSocket, openSenderSocket } from "./socket.ts";
 import { loadState, type ReceiverState, saveState } from "./state.ts";
 import { VERSION } from "./version.ts";
@@ -244,12 +246,17 @@ async function runSend(
   return 0;
 }
 
-/** The bulletins of a reliable send: one payload, or one per input line. */
-async function* bulletins(
+/**
+ * The bulletins of a reliable send: one payload, read whole before anything
+ * is sent, or one per input line, from an input opened before anything is
+ * sent. A bad line ends the input and is kept in `failure`: the lines
+ * accepted before it are still delivered.
+ */
+async function bulletins(
   options: SendOptions,
   io: CliIo,
   failure: { error?: unknown },
-): AsyncGenerator<Uint8Array> {
+): Promise<AsyncIterable<Uint8Array>> {
   const reliable = options.reliable!;
   const limits = {
     stdin: io.stdin,
@@ -257,15 +264,34 @@ async function* bulletins(
     limitName: `--max-size is ${reliable.maxSize}`,
   };
   if (!reliable.lines) {
-    yield await loadPayload(options.payload, limits);
-    return;
+    const payload = await loadPayload(options.payload, limits);
+    return (async function* one(): AsyncGenerator<Uint8Array> {
+      yield payload;
+    })();
   }
-  try {
-    yield* readLines(options.payload, limits);
-  } catch (error) {
-    // Bad input ends the input; what was accepted before it is delivered.
-    failure.error = error;
+  const lines = await openLines(options.payload, limits);
+  async function* guarded(): AsyncGenerator<Uint8Array> {
+    try {
+      yield* lines;
+    } catch (error) {
+      failure.error = error;
+    }
   }
+  return guarded();
+}
+
+function nothingSent(options: SendOptions, report: SenderReport): string {
+  const silent = report.receivers.filter((r) => r.status === "silent");
+  if (options.reliable?.receivers) {
+    const names = silent.map((r) =>
+      escapeText(new TextEncoder().encode(r.name))
+    );
+    return `nothing sent: ${names.length === 1 ? "receiver" : "receivers"} ${
+      names.join(", ")
+    } did not answer by the deadline`;
+  }
+  const answered = report.receivers.length - silent.length;
+  return `nothing sent: ${answered} of ${options.expect} receivers answered by the deadline`;
 }
 
 async function runReliableSend(
@@ -276,14 +302,7 @@ async function runReliableSend(
   const reliable = options.reliable!;
   const iface = resolve(options.interface, options.group.family, io);
   const failure: { error?: unknown } = {};
-  const source = bulletins(options, io, failure);
-  // A single bulletin is read before anything is sent, so that bad input
-  // fails before the session starts.
-  const first = reliable.lines ? undefined : await source.next();
-  async function* all(): AsyncGenerator<Uint8Array> {
-    if (first && !first.done) yield first.value;
-    yield* source;
-  }
+  const source = await bulletins(options, io, failure);
   const journal = reliable.journal === undefined
     ? undefined
     : Journal.open(reliable.journal);
@@ -298,7 +317,7 @@ async function runReliableSend(
       ctx,
       io,
       (signal) =>
-        sendReliable(endpoint, all(), {
+        sendReliable(endpoint, source, {
           group: options.group,
           port: options.port,
           onEvent,
@@ -318,6 +337,10 @@ async function runReliableSend(
         }),
     );
     if (failure.error !== undefined) return fail(ctx, failure.error);
+    if (report.reason === "roster") {
+      ctx.stderr(`${ctx.tool}: ${nothingSent(options, report)}`);
+      return 1;
+    }
     if (!report.delivered) {
       const missing = report.receivers.filter((r) => r.status !== "complete");
       const expected = options.expect ?? reliable.receivers?.length;

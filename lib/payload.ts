@@ -137,15 +137,39 @@ export async function* readLines(
   source: PayloadSource,
   options: LoadPayloadOptions = {},
 ): AsyncGenerator<Uint8Array> {
+  yield* await openLines(source, options);
+}
+
+/**
+ * Like {@linkcode readLines}, but opens the file first, so that a missing or
+ * unreadable file fails before anything else happens.
+ *
+ * @param source A file or standard input (text yields its lines).
+ * @param options Standard input, file opener and the largest line (`limit`).
+ * @returns The lines, as bytes.
+ * @throws {UsageError} When the file cannot be opened (reading errors and
+ * too-long lines are thrown by the returned generator).
+ */
+export async function openLines(
+  source: PayloadSource,
+  options: LoadPayloadOptions = {},
+): Promise<AsyncGenerator<Uint8Array>> {
   const limit = options.limit ?? MAX_PAYLOAD;
-  if (source.kind === "text") {
-    const text = source.text.replace(/\r?\n$/, "");
-    for (const line of text.split(/\r?\n/)) {
-      yield new TextEncoder().encode(line);
-    }
-    return;
-  }
+  if (source.kind === "text") return textLines(source.text);
   const { stream, what } = await openPayload(source, options);
+  return streamLines(stream, what, limit);
+}
+
+async function* textLines(text: string): AsyncGenerator<Uint8Array> {
+  const lines = text.replace(/\r?\n$/, "").split(/\r?\n/);
+  yield* lines.map((line) => new TextEncoder().encode(line));
+}
+
+async function* streamLines(
+  stream: ReadableStream<Uint8Array>,
+  what: string,
+  limit: number,
+): AsyncGenerator<Uint8Array> {
   const reader = stream.getReader();
   let pending = new Uint8Array(0);
   let number = 0;

@@ -201,6 +201,8 @@ export function reportText(report: SenderReport): string[] {
       complete: "delivered",
       deadline: "NOT delivered to every receiver by the deadline",
       evicted: "NOT delivered to every receiver (evicted)",
+      roster:
+        "NOTHING sent: not every expected receiver answered by the deadline",
       signal: "NOT delivered to every receiver (interrupted)",
       "no-receivers": "no receiver answered",
     }[report.reason];

@@ -159,6 +159,7 @@ class ReliableSender {
   #session = "";
   #startedAt = 0;
   #nextSeq = 1;
+  #sentHigh = 0;
   #nextBulletin = 1;
   /** Oldest sequence held. */
   #low = 1;
@@ -251,18 +252,20 @@ class ReliableSender {
         const until = this.#now() + 2 * this.#heartbeatMs;
         await this.#until(() => false, until);
       }
-      if (!this.#stopped && (this.#rosterComplete() || !this.#hasRoster())) {
+      const ready = !this.#stopped &&
+        (this.#rosterComplete() || !this.#hasRoster());
+      if (ready) {
         await this.#stream(source);
+        this.#allSent = !this.#stopped;
+        this.#options.onEvent({
+          type: "sent",
+          bulletins: this.#stats.bulletins,
+          packets: this.#stats.packets,
+        });
+        this.#heartbeat();
       }
-      this.#allSent = true;
-      this.#options.onEvent({
-        type: "sent",
-        bulletins: this.#stats.bulletins,
-        packets: this.#stats.packets,
-      });
-      this.#heartbeat();
       const deadline = this.#now() + this.#options.deadlineMs;
-      if (!this.#stopped) {
+      if (ready && !this.#stopped) {
         if (this.#hasRoster()) {
           await this.#until(() => this.#settled(), deadline);
         } else {
@@ -331,6 +334,7 @@ class ReliableSender {
   #resume(recovery: JournalRecovery): void {
     this.#session = recovery.meta.session;
     this.#nextSeq = recovery.nextSeq;
+    this.#sentHigh = recovery.nextSeq - 1;
     this.#nextBulletin = recovery.nextBulletin;
     this.#low = recovery.nextSeq - recovery.packets.length;
     // Everything recovered was sent before the crash, or was about to be:
@@ -490,6 +494,7 @@ class ReliableSender {
     if (this.#stopped) return;
     await this.#pacing();
     this.#hold(seq, bytes);
+    this.#sentHigh = seq;
     this.#stats.packets += 1;
     await this.#send(bytes);
     if (seq % 16 === 0) await this.#yielder.yield();
@@ -510,8 +515,9 @@ class ReliableSender {
     }
   }
 
+  /** The highest sequence sent (numbered packets may still wait). */
   get #high(): number {
-    return this.#nextSeq - 1;
+    return this.#sentHigh;
   }
 
   #windowOpen(seq: number): boolean {
@@ -933,6 +939,8 @@ class ReliableSender {
       ? (this.#heardCount() === 0 ? "no-receivers" : "complete")
       : this.#options.signal?.aborted
       ? "signal"
+      : !this.#allSent && this.#hasRoster() && !this.#rosterComplete()
+      ? "roster"
       : this.#settled()
       ? "evicted"
       : "deadline";

@@ -94,8 +94,20 @@ export interface SenderReport {
   session: string;
   /** Every expected receiver has every bulletin. */
   delivered: boolean;
-  /** Why the session ended. */
-  reason: "complete" | "deadline" | "evicted" | "signal" | "no-receivers";
+  /**
+   * Why the session ended: everyone has everything (`complete`, or
+   * `no-receivers` when nobody answered and nobody was expected); the
+   * deadline passed (`deadline`), or passed before the expected receivers
+   * answered so nothing was sent (`roster`); everyone left has everything
+   * but some were evicted (`evicted`); interrupted (`signal`).
+   */
+  reason:
+    | "complete"
+    | "deadline"
+    | "evicted"
+    | "roster"
+    | "signal"
+    | "no-receivers";
   /** Bulletins sent. */
   bulletins: number;
   /** DATA datagrams sent for the first time. */

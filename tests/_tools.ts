@@ -134,6 +134,80 @@ export class RunningProcess {
     }
   }
 
+  /**
+   * Resolves with the `count`-th complete line of standard output (without
+   * its `\n`) that `pattern` matches, and the match; rejects after
+   * `timeoutMs` or when the process ends first.
+   */
+  async waitForLine(
+    pattern: RegExp,
+    options: { count?: number; timeoutMs?: number } = {},
+  ): Promise<RegExpExecArray> {
+    const count = options.count ?? 1;
+    const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+    const matcher = new RegExp(pattern.source, pattern.flags.replace("g", ""));
+    for (;;) {
+      let seen = 0;
+      const lines = this.stdout.split("\n").slice(0, -1);
+      for (const line of lines) {
+        const match = matcher.exec(line);
+        if (match && ++seen === count) return match;
+      }
+      const what = `line ${count} matching ${pattern}`;
+      if (this.#finished) {
+        throw new Error(
+          `process ended before printing ${what}:\n${this.stdout}\n${this.stderr}`,
+        );
+      }
+      if (!await this.#wake(deadline)) {
+        throw new Error(
+          `timed out waiting for ${what}:\n${this.stdout}\n${this.stderr}`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Waits up to `timeoutMs` for the process to end, without killing it.
+   *
+   * @returns Whether it ended.
+   */
+  async waitForEnd(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#finished) {
+      if (!await this.#wake(deadline)) return this.#finished;
+    }
+    return true;
+  }
+
+  /** Whether the process still runs (its output may still be arriving). */
+  get running(): boolean {
+    return !this.#finished;
+  }
+
+  /** Stops the process with SIGSTOP (see {@linkcode RunningProcess.resume}). */
+  pause(): void {
+    this.kill("SIGSTOP");
+  }
+
+  /** Lets a process stopped by {@linkcode RunningProcess.pause} go on (SIGCONT). */
+  resume(): void {
+    this.kill("SIGCONT");
+  }
+
+  /** Waits for new output or the end; false once `deadline` has passed. */
+  async #wake(deadline: number): Promise<boolean> {
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((wake) => {
+      this.#waiters.push(wake);
+      timer = setTimeout(wake, left);
+    });
+    clearTimeout(timer);
+    return true;
+  }
+
   /** Sends a signal, ignoring a process that already ended. */
   kill(signal: Deno.Signal = "SIGTERM"): void {
     try {
