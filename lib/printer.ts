@@ -201,6 +201,7 @@ export function reportText(report: SenderReport): string[] {
       complete: "delivered",
       deadline: "NOT delivered to every receiver by the deadline",
       evicted: "NOT delivered to every receiver (evicted)",
+      lost: "NOT delivered to every receiver (data lost for good)",
       roster:
         "NOTHING sent: not every expected receiver answered by the deadline",
       signal: "NOT delivered to every receiver (interrupted)",

@@ -152,7 +152,9 @@ export async function receiveBulletins(
     }
   } finally {
     options.signal?.removeEventListener("abort", stop);
-    await engine.close();
+    // Leaving on its own (--count), the socket is still open: say goodbye
+    // three times, in case a farewell is lost.
+    await engine.close({ farewells: reason === "count" ? 3 : 1 });
     endpoint.close();
   }
   const stopped: ReceiverEvent = { type: "stopped", messages: total(), reason };

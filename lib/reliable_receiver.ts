@@ -64,6 +64,22 @@ export interface ReliableReceiverOptions {
   random?: () => number;
 }
 
+/** Options of {@linkcode ReliableReceiver.close}. */
+export interface ReceiverCloseOptions {
+  /**
+   * How many times to send the last ACK and the BYE (default 1): a receiver
+   * that leaves on its own sends them more than once, so that the sender
+   * learns it has everything even if one pair is lost.
+   */
+  farewells?: number;
+  /** Milliseconds between them (default 20). */
+  intervalMs?: number;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** A gap marker: the sender no longer holds this sequence. */
 const GONE = null;
 
@@ -75,10 +91,15 @@ interface Partial {
   received: number;
 }
 
-interface Pending {
-  bulletin: number;
-  payload: Uint8Array;
-  sentAt: number;
+/** What a drain produced, reported in order once persisted. */
+type Outcome =
+  | { kind: "bulletin"; bulletin: number; payload: Uint8Array; sentAt: number }
+  | { kind: "event"; event: ReceiverEvent };
+
+function countReady(out: Outcome[]): number {
+  let count = 0;
+  for (const item of out) if (item.kind === "bulletin") count += 1;
+  return count;
 }
 
 /**
@@ -104,6 +125,8 @@ export class ReliableReceiver {
   #held = new Map<number, DataFrame | typeof GONE>();
   #heldBytes = 0;
   #partial: Partial | undefined;
+  /** A run of sequences lost for good, reported when the next one arrives. */
+  #gone: { first: number; last: number } | undefined;
   /** Skip fragments until the next bulletin starts. */
   #skipping = false;
   #lastNack = new Map<number, number>();
@@ -178,18 +201,20 @@ export class ReliableReceiver {
         this.#data(frame);
         break;
       case "heartbeat":
-        this.#forget(frame.low);
         this.#see(frame.seq);
         this.#scheduleAck();
         break;
       case "gone":
+        // Only what this receiver asked for: the sender then knows exactly
+        // what each receiver lost. Other receivers ask, and are told.
         for (const range of frame.ranges) {
           const first = Math.max(range.first, this.#next);
-          const last = Math.min(range.last, first + this.#maxAhead);
+          const last = Math.min(range.last, this.#high);
           for (let seq = first; seq <= last; seq++) {
-            if (!this.#held.has(seq)) this.#held.set(seq, GONE);
+            if (!this.#held.has(seq) && this.#lastNack.has(seq)) {
+              this.#held.set(seq, GONE);
+            }
           }
-          this.#see(last);
         }
         break;
     }
@@ -201,12 +226,22 @@ export class ReliableReceiver {
    * Stops: cancels timers, tells the sender it leaves (ACK then BYE with its
    * position), and waits for those sends.
    */
-  async close(): Promise<void> {
+  async close(options: ReceiverCloseOptions = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#nackTimer);
     clearTimeout(this.#ackTimer);
-    if (this.#session !== undefined && this.#sender !== undefined) {
+    if (this.#gone) {
+      const out: Outcome[] = [];
+      this.#closeGone(out, undefined);
+      for (const item of out) {
+        if (item.kind === "event") this.#options.onEvent(item.event);
+      }
+    }
+    const farewells = options.farewells ?? 1;
+    for (let k = 0; k < farewells; k++) {
+      if (this.#session === undefined || this.#sender === undefined) break;
+      if (k > 0) await delay(options.intervalMs ?? 20);
       this.#sendAck();
       this.#send({
         type: "bye",
@@ -280,17 +315,7 @@ export class ReliableReceiver {
     if (seq <= this.#high) this.stats.repaired += 1;
     // Data arrives in a reused receive buffer upstream: keep a copy.
     this.#held.set(seq, frame);
-    this.#forget(frame.low);
     this.#see(seq);
-  }
-
-  /** The sender holds nothing below `low`: what is missing there is gone. */
-  #forget(low: number): void {
-    const last = Math.min(low - 1, this.#next + this.#maxAhead);
-    for (let seq = this.#next; seq <= last; seq++) {
-      if (!this.#held.has(seq)) this.#held.set(seq, GONE);
-    }
-    if (last > this.#high) this.#high = last;
   }
 
   /** Sequence `seq` exists: anything missing up to it is a gap. */
@@ -404,72 +429,75 @@ export class ReliableReceiver {
 
   /** Processes every held sequence from the position on, in order. */
   async #drain(): Promise<void> {
-    const ready: Pending[] = [];
-    const session = this.#session!;
-    let goneFirst = 0;
-    let goneBulletins = 0;
-    const gone: { first: number; last: number; bulletins: number }[] = [];
+    const out: Outcome[] = [];
     const limit = this.#options.limit ?? Infinity;
+    const full = () => this.stats.bulletins + countReady(out) >= limit;
     while (this.#held.has(this.#next)) {
       const seq = this.#next;
-      if (this.stats.bulletins + ready.length >= limit) break;
+      if (full()) break;
       const frame = this.#held.get(seq)!;
       this.#held.delete(seq);
       if (frame !== GONE) this.#heldBytes -= frameBytes(frame);
       this.#lastNack.delete(seq);
       this.#next += 1;
       if (frame === GONE) {
-        if (goneFirst === 0) goneFirst = seq;
-        if (this.#partial) {
-          goneBulletins += 1;
-          this.#partial = undefined;
-        }
+        if (this.#gone) this.#gone.last = seq;
+        else this.#gone = { first: seq, last: seq };
+        this.#partial = undefined;
         this.#skipping = true;
         this.stats.unrecoverable += 1;
         continue;
       }
-      if (goneFirst !== 0) {
-        gone.push({
-          first: goneFirst,
-          last: seq - 1,
-          bulletins: goneBulletins,
-        });
-        goneFirst = 0;
-        goneBulletins = 0;
-      }
+      this.#closeGone(out, frame.records[0]);
       for (const record of frame.records) {
-        if (this.stats.bulletins + ready.length >= limit) {
+        if (full()) {
           // Stop inside this datagram: a restart resumes at it and skips
           // what was delivered.
           this.#partial = undefined;
           this.#resume = seq;
           break;
         }
-        await this.#record(record, frame, ready, seq);
+        await this.#record(record, frame, out, seq);
       }
-      if (this.stats.bulletins + ready.length >= limit) break;
+      if (full()) break;
       if (!this.#partial) this.#resume = this.#next;
     }
-    if (goneFirst !== 0) {
-      gone.push({
-        first: goneFirst,
-        last: this.#next - 1,
-        bulletins: goneBulletins,
-      });
+    if (!this.#partial && !full()) this.#resume = this.#next;
+    if (out.length > 0) this.#persist(out);
+  }
+
+  /**
+   * A lost range ends where the next datagram starts: every bulletin after
+   * the last delivered one up to the next datagram's first (itself too if
+   * it starts mid-bulletin) is lost.
+   */
+  #closeGone(out: Outcome[], next: DataRecord | undefined): void {
+    const gone = this.#gone;
+    if (!gone) return;
+    this.#gone = undefined;
+    let bulletins = 0;
+    if (next) {
+      const last = next.offset === 0 ? next.bulletin - 1 : next.bulletin;
+      bulletins = Math.max(0, last - this.#delivered);
+      // Skipped for good: a restart must not wait for them.
+      if (last > this.#delivered) this.#delivered = last;
     }
-    if (!this.#partial && this.stats.bulletins + ready.length < limit) {
-      this.#resume = this.#next;
-    }
-    for (const range of gone) {
-      this.#options.onEvent({ type: "unrecoverable", session, ...range });
-    }
-    if (ready.length > 0 || gone.length > 0) this.#persist(ready);
+    out.push({
+      kind: "event",
+      event: {
+        type: "unrecoverable",
+        session: this.#session!,
+        first: gone.first,
+        last: gone.last,
+        bulletins,
+      },
+    });
   }
 
   async #record(
     record: DataRecord,
     frame: DataFrame,
-    ready: Pending[],
+    out: Outcome[],
     seq: number,
   ): Promise<void> {
     if (record.bulletin <= this.#delivered) return;
@@ -480,12 +508,12 @@ export class ReliableReceiver {
       }
       this.#skipping = false;
       if (record.total > this.#maxSize) {
-        this.#fail(record.bulletin, "too-large");
+        this.#fail(out, record.bulletin, "too-large");
         this.#skipping = true;
         return;
       }
       if (record.data.length === record.total) {
-        this.#ready(ready, record.bulletin, record.data.slice(), frame);
+        this.#ready(out, record.bulletin, record.data.slice(), frame);
         return;
       }
       this.#partial = {
@@ -519,39 +547,48 @@ export class ReliableReceiver {
       await crypto.subtle.digest("SHA-256", payload),
     );
     if (!equalBytes(digest, partial.digest)) {
-      this.#fail(partial.bulletin, "digest");
+      this.#fail(out, partial.bulletin, "digest");
       return;
     }
-    this.#ready(ready, partial.bulletin, payload, frame);
+    this.#ready(out, partial.bulletin, payload, frame);
   }
 
   #ready(
-    ready: Pending[],
+    out: Outcome[],
     bulletin: number,
     payload: Uint8Array,
     frame: DataFrame,
   ): void {
     this.#delivered = bulletin;
-    ready.push({ bulletin, payload, sentAt: frame.timestamp });
+    out.push({ kind: "bulletin", bulletin, payload, sentAt: frame.timestamp });
   }
 
-  #fail(bulletin: number, reason: "digest" | "too-large"): void {
+  #fail(
+    out: Outcome[],
+    bulletin: number,
+    reason: "digest" | "too-large",
+  ): void {
     this.stats.failed += 1;
     this.#delivered = bulletin;
-    this.#options.onEvent({
-      type: "bulletin-failed",
-      session: this.#session!,
-      number: bulletin,
-      reason,
+    out.push({
+      kind: "event",
+      event: {
+        type: "bulletin-failed",
+        session: this.#session!,
+        number: bulletin,
+        reason,
+      },
     });
   }
 
   /** Writes, saves the position, then reports: a crash repeats nothing. */
-  #persist(ready: Pending[]): void {
+  #persist(out: Outcome[]): void {
     const session = this.#session!;
     const sink = this.#options.sink;
-    const paths = ready.map((item) =>
-      sink?.write?.(session, item.bulletin, item.payload)
+    const paths = out.map((item) =>
+      item.kind === "bulletin"
+        ? sink?.write?.(session, item.bulletin, item.payload)
+        : undefined
     );
     sink?.save?.({
       version: 1,
@@ -561,7 +598,11 @@ export class ReliableReceiver {
       name: this.#options.name,
     });
     const from = this.#sender!;
-    ready.forEach((item, k) => {
+    out.forEach((item, k) => {
+      if (item.kind === "event") {
+        this.#options.onEvent(item.event);
+        return;
+      }
       this.stats.bulletins += 1;
       this.stats.bytes += item.payload.length;
       const event: ReceiverEvent = {

@@ -94,6 +94,30 @@ interface ReceiverEntry {
   /** When its acknowledgement last advanced. */
   progressAt: number;
   heard: boolean;
+  /**
+   * Sequences it asked for that the sender no longer held (answered with
+   * GONE): lost for good.
+   */
+  lost: SeqRange[];
+}
+
+/** Adds `seq` (or a range) to ascending, merged ranges. */
+function addRange(ranges: SeqRange[], first: number, last: number): void {
+  const tail = ranges.at(-1);
+  if (tail && first <= tail.last + 1 && first >= tail.first) {
+    tail.last = Math.max(tail.last, last);
+    return;
+  }
+  ranges.push({ first, last });
+  ranges.sort((a, b) => a.first - b.first);
+  for (let k = ranges.length - 1; k > 0; k--) {
+    const a = ranges[k - 1]!;
+    const b = ranges[k]!;
+    if (b.first <= a.last + 1) {
+      a.last = Math.max(a.last, b.last);
+      ranges.splice(k, 1);
+    }
+  }
 }
 
 const DEFAULT_MTU = 1400;
@@ -601,6 +625,11 @@ class ReliableSender {
     return entry.heard && entry.acked >= this.#high;
   }
 
+  /** Has every bulletin: acknowledged everything and lost nothing. */
+  #whole(entry: ReceiverEntry): boolean {
+    return this.#hasAll(entry) && entry.lost.length === 0;
+  }
+
   /** No longer waited for: has everything, or was evicted. */
   #finished(entry: ReceiverEntry | undefined): boolean {
     return entry !== undefined &&
@@ -633,13 +662,13 @@ class ReliableSender {
     if (names && names.length > 0) {
       return names.every((name) => {
         const entry = this.#receivers.get(name);
-        return entry !== undefined && this.#hasAll(entry);
+        return entry !== undefined && this.#whole(entry);
       });
     }
     let complete = 0;
     let incomplete = 0;
     for (const entry of this.#receivers.values()) {
-      if (this.#hasAll(entry)) complete += 1;
+      if (this.#whole(entry)) complete += 1;
       else if (entry.heard) incomplete += 1;
     }
     if (this.#options.expect !== undefined) {
@@ -662,6 +691,7 @@ class ReliableSender {
       nacks: 0,
       progressAt: this.#now(),
       heard: false,
+      lost: [],
     };
     this.#receivers.set(name, entry);
     return entry;
@@ -731,7 +761,7 @@ class ReliableSender {
       case "nack":
         this.#stats.nacks += 1;
         entry.nacks += 1;
-        this.#queueRepairs(frame.ranges);
+        this.#queueRepairs(frame.ranges, entry);
         break;
       case "bye":
         if (entry.status === "active") {
@@ -767,7 +797,7 @@ class ReliableSender {
     }
   }
 
-  #queueRepairs(ranges: SeqRange[]): void {
+  #queueRepairs(ranges: SeqRange[], entry: ReceiverEntry): void {
     const now = this.#now();
     const holdoff = this.#options.repairHoldoffMs ?? 8;
     const gone: number[] = [];
@@ -775,7 +805,11 @@ class ReliableSender {
       const last = Math.min(range.last, this.#high);
       // Anything below the buffer is gone: one range for it.
       if (range.first < this.#low) {
-        gone.push(range.first, Math.min(last, this.#low - 1));
+        const goneLast = Math.min(last, this.#low - 1);
+        gone.push(range.first, goneLast);
+        if (range.first > entry.acked) {
+          addRange(entry.lost, range.first, goneLast);
+        }
       }
       for (let seq = Math.max(range.first, this.#low); seq <= last; seq++) {
         const repaired = this.#lastRepair.get(seq);
@@ -919,13 +953,19 @@ class ReliableSender {
         ? "evicted"
         : missing.length === 0
         ? "complete"
+        : this.#hasAll(entry)
+        ? "lost"
         : entry.status === "left"
         ? "left"
         : "incomplete";
+      let lostBulletins = 0;
+      for (const range of this.#bulletinsOf(entry.lost)) {
+        lostBulletins += range.last - range.first + 1;
+      }
       const report: ReceiverReport = {
         name,
         acked: entry.acked,
-        bulletins: this.#complete.get(entry.acked),
+        bulletins: Math.max(0, this.#complete.get(entry.acked) - lostBulletins),
         missing,
         missingBulletins: this.#bulletinsOf(missing),
         status,
@@ -942,7 +982,9 @@ class ReliableSender {
       : !this.#allSent && this.#hasRoster() && !this.#rosterComplete()
       ? "roster"
       : this.#settled()
-      ? "evicted"
+      ? ([...this.#receivers.values()].some((e) => e.status === "evicted")
+        ? "evicted"
+        : "lost")
       : "deadline";
     return {
       session: this.#session,
@@ -956,7 +998,7 @@ class ReliableSender {
   }
 
   #missing(entry: ReceiverEntry, high: number): SeqRange[] {
-    const missing: SeqRange[] = [];
+    const missing: SeqRange[] = entry.lost.map((r) => ({ ...r }));
     let from = entry.acked + 1;
     for (const range of entry.selective) {
       if (range.first > from) {
@@ -965,7 +1007,11 @@ class ReliableSender {
       from = Math.max(from, range.last + 1);
     }
     if (from <= high) missing.push({ first: from, last: high });
-    return missing.filter((r) => r.first <= r.last);
+    const merged: SeqRange[] = [];
+    for (const range of missing.filter((r) => r.first <= r.last)) {
+      addRange(merged, range.first, range.last);
+    }
+    return merged;
   }
 
   /** The bulletins that sequence ranges hold (merged ranges). */

@@ -14,6 +14,7 @@
 export class Yielder {
   #channel = new MessageChannel();
   #waiters: (() => void)[] = [];
+  #closed = false;
 
   constructor() {
     this.#channel.port1.onmessage = () => this.#waiters.shift()?.();
@@ -21,14 +22,17 @@ export class Yielder {
 
   /** Resolves on a later turn of the event loop. */
   yield(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     return new Promise((resolve) => {
       this.#waiters.push(resolve);
       this.#channel.port2.postMessage(null);
     });
   }
 
-  /** Releases the message port; pending yields resolve first. */
+  /** Releases the message port; pending and later yields resolve at once. */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     for (const waiter of this.#waiters.splice(0)) waiter();
     this.#channel.port1.close();
     this.#channel.port2.close();

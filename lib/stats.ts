@@ -82,8 +82,14 @@ export interface ReceiverReport {
   missing: SeqRange[];
   /** Bulletin numbers those ranges hold, as ranges. */
   missingBulletins: SeqRange[];
-  /** Where it stands. */
-  status: "complete" | "incomplete" | "silent" | "evicted" | "left";
+  /**
+   * Where it stands: has everything (`complete`); still missing some
+   * (`incomplete`); acknowledged everything but lost some for good, because
+   * the sender no longer held it (`lost`); never answered (`silent`);
+   * evicted by `--drop-slow` (`evicted`); left before it had everything
+   * (`left`).
+   */
+  status: "complete" | "incomplete" | "lost" | "silent" | "evicted" | "left";
   /** NACK frames it sent. */
   nacks: number;
 }
@@ -99,12 +105,14 @@ export interface SenderReport {
    * `no-receivers` when nobody answered and nobody was expected); the
    * deadline passed (`deadline`), or passed before the expected receivers
    * answered so nothing was sent (`roster`); everyone left has everything
-   * but some were evicted (`evicted`); interrupted (`signal`).
+   * but some were evicted (`evicted`) or lost data the sender no longer held
+   * (`lost`); interrupted (`signal`).
    */
   reason:
     | "complete"
     | "deadline"
     | "evicted"
+    | "lost"
     | "roster"
     | "signal"
     | "no-receivers";

@@ -458,15 +458,17 @@ async function faultySession(lab: Lab, variant: Variant): Promise<void> {
     }
     // The feedback the sender counted is what the receivers sent (less
     // what was lost while a link was down or arrived after the report):
-    // one HELLO each, ACKs, NACKs, and the BYEs it reported.
+    // one HELLO each, ACKs, NACKs, and the BYEs (a receiver leaving on its
+    // own says goodbye three times; the sender reports it once).
     const sum = (key: "acks" | "nacks") =>
       Object.values(stats).reduce((total, s) => total + s[key], 0);
     assert.ok(figures.acks <= sum("acks"), "sender: more ACKs than sent");
     assert.ok(figures.nacks <= sum("nacks"), "sender: more NACKs than sent");
-    assert.equal(
-      figures.feedback,
-      figures.acks + figures.nacks + receivers.length + leaves.length,
-      "sender: feedback frames",
+    const base = figures.acks + figures.nacks + receivers.length;
+    assert.ok(
+      figures.feedback >= base + leaves.length &&
+        figures.feedback <= base + 3 * receivers.length,
+      `sender: ${figures.feedback} feedback frames for ${base} ACKs, NACKs and HELLOs and ${leaves.length} receivers seen leaving`,
     );
     assert.ok(drops > 0, "tbf dropped nothing: no burst overflowed its queue");
     for (const name of ["shaped", "cut"]) {
