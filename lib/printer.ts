@@ -166,7 +166,7 @@ export function reliableSenderText(event: ReliableSenderEvent): string[] {
       return [`receiver ${name} joined from ${formatPeer(event.from)}`];
     case "receiver-left":
       return [
-        `receiver ${name} left (${event.complete ? "complete" : "incomplete"})`,
+        `receiver ${name} left (${event.complete ? "up to date" : "behind"})`,
       ];
     case "evicted":
       return [

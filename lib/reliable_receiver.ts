@@ -452,9 +452,10 @@ export class ReliableReceiver {
       for (const record of frame.records) {
         if (full()) {
           // Stop inside this datagram: a restart resumes at it and skips
-          // what was delivered.
+          // what was delivered, and the last ACK does not claim it.
           this.#partial = undefined;
           this.#resume = seq;
+          this.#next = seq;
           break;
         }
         await this.#record(record, frame, out, seq);

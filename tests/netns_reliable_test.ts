@@ -400,7 +400,7 @@ async function faultySession(lab: Lab, variant: Variant): Promise<void> {
     // is not shown.
     const leaves = lines.slice(4).filter((line) => /^receiver /.test(line));
     const complete = receivers.map(({ name }) =>
-      `receiver ${name} left (complete)`
+      `receiver ${name} left (up to date)`
     );
     for (const line of leaves) assert.ok(complete.includes(line), line);
     assert.equal(new Set(leaves).size, leaves.length, "a receiver left twice");

@@ -781,11 +781,11 @@ Deno.test("reliableSenderText: receivers joining, leaving, evicted", () => {
   );
   assert.deepEqual(
     reliableSenderText({ type: "receiver-left", name: "r1", complete: true }),
-    ["receiver r1 left (complete)"],
+    ["receiver r1 left (up to date)"],
   );
   assert.deepEqual(
     reliableSenderText({ type: "receiver-left", name: "r2", complete: false }),
-    ["receiver r2 left (incomplete)"],
+    ["receiver r2 left (behind)"],
   );
   assert.deepEqual(
     reliableSenderText({
@@ -811,7 +811,7 @@ Deno.test("reliableSenderText: receiver names from the wire are escaped", () => 
       name: EVIL_NAME,
       complete: true,
     }),
-    [`receiver ${EVIL_TEXT} left (complete)`],
+    [`receiver ${EVIL_TEXT} left (up to date)`],
   );
   assert.deepEqual(
     reliableSenderText({

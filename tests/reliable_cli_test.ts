@@ -214,7 +214,7 @@ Deno.test("reliable: three receivers get five bulletins exactly once, in order, 
     );
     const left = out.filter((line) => / left \(/.test(line));
     for (const line of left) {
-      assert.match(line, /^receiver r[123] left \(complete\)$/);
+      assert.match(line, /^receiver r[123] left \(up to date\)$/);
     }
     assert.equal(new Set(left).size, left.length, "each leaves once");
     const rest = out.filter((line) =>
