@@ -352,8 +352,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
   bytes[5] = FRAME_TYPES[frame.type];
   bytes[6] = flagsOf(frame);
   bytes[7] = 0;
-  view.setUint32(8, parseInt(frame.session.slice(0, 8), 16));
-  view.setUint32(12, parseInt(frame.session.slice(8), 16));
+  bytes.set(sessionBytes(frame.session), 8);
   setU64(view, 16, frame.seq);
   let at = HEADER_SIZE;
   function putName(name: string): void {
@@ -467,6 +466,36 @@ function hex8(view: DataView, at: number): string {
   return view.getUint32(at).toString(16).padStart(8, "0");
 }
 
+// Every frame of a session carries the same id: remember the last one in
+// both forms instead of converting it for each frame.
+let lastSessionText = "";
+let lastSessionBytes = new Uint8Array(8);
+
+function sessionBytes(session: string): Uint8Array {
+  if (session !== lastSessionText) {
+    const bytes = new Uint8Array(8);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(0, parseInt(session.slice(0, 8), 16));
+    view.setUint32(4, parseInt(session.slice(8), 16));
+    lastSessionText = session;
+    lastSessionBytes = bytes;
+  }
+  return lastSessionBytes;
+}
+
+function sessionText(bytes: Uint8Array, view: DataView): string {
+  const last = lastSessionBytes;
+  for (let k = 0; k < 8; k++) {
+    if (bytes[8 + k] !== last[k]) {
+      const text = hex8(view, 8) + hex8(view, 12);
+      lastSessionText = text;
+      lastSessionBytes = bytes.slice(8, 16);
+      return text;
+    }
+  }
+  return lastSessionText;
+}
+
 function decodeValid(bytes: Uint8Array): Frame {
   if (bytes.length < 6) throw new Invalid("truncated");
   if (bytes[4] !== PROTOCOL_VERSION) throw new Invalid("version");
@@ -478,7 +507,7 @@ function decodeValid(bytes: Uint8Array): Frame {
   // checked here, so it is never trusted.
   if (bytes[7] !== 0) throw new Invalid("tag");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const session = hex8(view, 8) + hex8(view, 12);
+  const session = sessionText(bytes, view);
   const seq = getU64(view, 16);
   const end = bytes.length;
   let at = HEADER_SIZE;

@@ -96,12 +96,6 @@ type Outcome =
   | { kind: "bulletin"; bulletin: number; payload: Uint8Array; sentAt: number }
   | { kind: "event"; event: ReceiverEvent };
 
-function countReady(out: Outcome[]): number {
-  let count = 0;
-  for (const item of out) if (item.kind === "bulletin") count += 1;
-  return count;
-}
-
 /**
  * One receiver's protocol state. Feed it with {@linkcode handle}; it emits
  * `session`, `bulletin`, `unrecoverable` and `bulletin-failed` events and
@@ -123,6 +117,8 @@ export class ReliableReceiver {
   /** First sequence of the bulletin being reassembled (resume point). */
   #resume = 0;
   #held = new Map<number, DataFrame | typeof GONE>();
+  /** Bulletins made ready in the current drain. */
+  #batch = 0;
   #heldBytes = 0;
   #partial: Partial | undefined;
   /** A run of sequences lost for good, reported when the next one arrives. */
@@ -132,6 +128,8 @@ export class ReliableReceiver {
   #lastNack = new Map<number, number>();
   #nackTimer: ReturnType<typeof setTimeout> | undefined;
   #nackRepeat = false;
+  /** A gap appeared since the last NACK was scheduled. */
+  #freshGap = false;
   #ackTimer: ReturnType<typeof setTimeout> | undefined;
   #sends = new Set<Promise<void>>();
   #closed = false;
@@ -174,7 +172,9 @@ export class ReliableReceiver {
 
   /**
    * Processes one frame. Resolves once any bulletins it completed were
-   * delivered (digests are checked asynchronously).
+   * delivered (digests are checked asynchronously). The frame's bytes are
+   * kept (held out of order, delivered as payloads): they must not be
+   * reused by the caller.
    *
    * @param frame A decoded frame.
    * @param from Where it came from.
@@ -313,7 +313,6 @@ export class ReliableReceiver {
     }
     this.#heldBytes += size;
     if (seq <= this.#high) this.stats.repaired += 1;
-    // Data arrives in a reused receive buffer upstream: keep a copy.
     this.#held.set(seq, frame);
     this.#see(seq);
   }
@@ -321,7 +320,11 @@ export class ReliableReceiver {
   /** Sequence `seq` exists: anything missing up to it is a gap. */
   #see(seq: number): void {
     if (seq > this.#high) {
-      this.#high = Math.min(seq, this.#next + this.#maxAhead);
+      const high = Math.min(seq, this.#next + this.#maxAhead);
+      // Sequences between the old and the new high were never seen: a new
+      // gap, unless only `seq` itself is new.
+      if (high > this.#high + 1 || !this.#held.has(high)) this.#freshGap = true;
+      this.#high = high;
     }
   }
 
@@ -331,13 +334,8 @@ export class ReliableReceiver {
    */
   #armNack(): void {
     if (this.#nackTimer !== undefined && !this.#nackRepeat) return;
-    if (this.#nackRepeat) {
-      let fresh = false;
-      for (let seq = this.#next; seq <= this.#high && !fresh; seq++) {
-        fresh = !this.#held.has(seq) && !this.#lastNack.has(seq);
-      }
-      if (!fresh) return;
-    }
+    if (this.#nackRepeat && !this.#freshGap) return;
+    this.#freshGap = false;
     this.#scheduleNack(
       this.#random() * (this.#options.nackBackoffMs ?? 10),
       false,
@@ -431,7 +429,8 @@ export class ReliableReceiver {
   async #drain(): Promise<void> {
     const out: Outcome[] = [];
     const limit = this.#options.limit ?? Infinity;
-    const full = () => this.stats.bulletins + countReady(out) >= limit;
+    this.#batch = 0;
+    const full = () => this.stats.bulletins + this.#batch >= limit;
     while (this.#held.has(this.#next)) {
       const seq = this.#next;
       if (full()) break;
@@ -514,14 +513,14 @@ export class ReliableReceiver {
         return;
       }
       if (record.data.length === record.total) {
-        this.#ready(out, record.bulletin, record.data.slice(), frame);
+        this.#ready(out, record.bulletin, record.data, frame);
         return;
       }
       this.#partial = {
         bulletin: record.bulletin,
         total: record.total,
-        digest: record.digest!.slice(),
-        chunks: [record.data.slice()],
+        digest: record.digest!,
+        chunks: [record.data],
         received: record.data.length,
       };
       this.#resume = seq;
@@ -534,7 +533,7 @@ export class ReliableReceiver {
     ) {
       return;
     }
-    partial.chunks.push(record.data.slice());
+    partial.chunks.push(record.data);
     partial.received += record.data.length;
     if (partial.received < partial.total) return;
     this.#partial = undefined;
@@ -561,6 +560,7 @@ export class ReliableReceiver {
     frame: DataFrame,
   ): void {
     this.#delivered = bulletin;
+    this.#batch += 1;
     out.push({ kind: "bulletin", bulletin, payload, sentAt: frame.timestamp });
   }
 

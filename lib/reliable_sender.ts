@@ -520,7 +520,7 @@ class ReliableSender {
     this.#hold(seq, bytes);
     this.#sentHigh = seq;
     this.#stats.packets += 1;
-    await this.#send(bytes);
+    await this.#sendNow(bytes);
     if (seq % 16 === 0) await this.#yielder.yield();
   }
 
@@ -855,7 +855,7 @@ class ReliableSender {
       await this.#pacing();
       this.#lastRepair.set(seq, this.#now());
       this.#stats.retransmitted += 1;
-      await this.#send(
+      await this.#sendNow(
         asRetransmission(bytes, { timestamp: nowMicros(), low: this.#low }),
       );
       if (this.#stats.retransmitted % 16 === 0) await this.#yielder.yield();
@@ -894,24 +894,30 @@ class ReliableSender {
   #adapt(): void {
     const sent = this.#sentInTick;
     this.#sentInTick = 0;
-    if (this.#lost > 0) {
+    if (this.#lost > Math.max(3, sent * 0.02)) {
       const measured = sent * 1000 / this.#heartbeatMs;
       this.#pace = Math.max(MIN_PACE, Math.min(this.#pace, measured) * 0.7);
     } else if (Number.isFinite(this.#pace)) {
-      this.#pace = this.#pace * 1.15 + 100;
+      this.#pace = this.#pace * 1.25 + 100;
       if (this.#pace > MAX_PACE) this.#pace = Infinity;
     }
     this.#lost = 0;
   }
 
-  /** Waits for the pace: a datagram every 1/pace seconds, bursts of 8 ms. */
+  /** Waits for the pace: a datagram every 1/pace seconds, bursts of 1 ms. */
   async #pacing(): Promise<void> {
     this.#sentInTick += 1;
     if (!Number.isFinite(this.#pace)) return;
-    const now = this.#now();
-    this.#paceNext = Math.max(this.#paceNext, now - 8) + 1000 / this.#pace;
-    const ahead = this.#paceNext - now;
-    if (ahead > 4) await this.#sleep(ahead);
+    let now = this.#now();
+    this.#paceNext = Math.max(this.#paceNext, now - 1) + 1000 / this.#pace;
+    // Timers cannot wait less than about 4 ms; shorter waits yield to the
+    // event loop instead, so that datagrams leave evenly spaced rather than
+    // in bursts that overflow a receiver's socket buffer.
+    while (this.#paceNext - now > 0.05 && !this.#stopped) {
+      if (this.#paceNext - now > 4) await this.#sleep(this.#paceNext - now);
+      else await this.#yielder.yield();
+      now = this.#now();
+    }
   }
 
   #heartbeat(): void {
@@ -926,6 +932,17 @@ class ReliableSender {
     }));
   }
 
+  /** Sends a datagram the caller waits for (the hot path: no tracking). */
+  async #sendNow(bytes: Uint8Array): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.#endpoint.send(bytes, this.#destination);
+    } catch {
+      // A failed send is a lost datagram: receivers NACK it.
+    }
+  }
+
+  /** Sends a datagram nobody waits for; close() waits for it. */
   #send(bytes: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.resolve();
     const sending = this.#endpoint.send(bytes, this.#destination).catch(

@@ -138,6 +138,8 @@ class DenoEndpoint implements DatagramEndpoint {
   #buffer = new Uint8Array(RECEIVE_BUFFER_SIZE);
   #closed = false;
   #index: number;
+  #lastHost = "";
+  #lastPeer: Peer | undefined;
 
   /**
    * @param conn The socket.
@@ -170,11 +172,26 @@ class DenoEndpoint implements DatagramEndpoint {
     }
   }
 
+  /** The source as a Peer; a stream from one source reuses one object. */
+  #peer(addr: Deno.NetAddr): Peer {
+    const last = this.#lastPeer;
+    if (
+      last && addr.hostname === this.#lastHost && addr.port === last.port
+    ) {
+      return last;
+    }
+    const peer = toPeer(addr, this.#index);
+    Object.freeze(peer);
+    this.#lastHost = addr.hostname;
+    this.#lastPeer = peer;
+    return peer;
+  }
+
   async receive(): Promise<Datagram | null> {
     if (this.#closed) return null;
     try {
       const [data, addr] = await this.#conn.receive(this.#buffer);
-      return { payload: data.slice(), from: toPeer(addr, this.#index) };
+      return { payload: data.slice(), from: this.#peer(addr as Deno.NetAddr) };
     } catch (error) {
       if (this.#closed || isClosedError(error)) return null;
       throw socketError(error, "Cannot receive");
