@@ -555,7 +555,16 @@ class ReliableSender {
         slow = entry;
       }
     }
-    if (slow === undefined || seq - slowest <= this.#window) return true;
+    // Beyond the window, or beyond the buffer while the oldest datagram it
+    // holds is still needed: evicting it would lose data the slowest
+    // receiver has not acknowledged.
+    const bufferFull = this.#heldBytes + this.#mtu > this.#bufferBytes &&
+      this.#low > slowest;
+    if (
+      slow === undefined || (seq - slowest <= this.#window && !bufferFull)
+    ) {
+      return true;
+    }
     const slowMs = this.#options.slowMs ?? 1000;
     if (this.#options.dropSlow && this.#now() - slow.progressAt >= slowMs) {
       slow.status = "evicted";
