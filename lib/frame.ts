@@ -332,21 +332,40 @@ function getU64(view: DataView, at: number): number {
   return high * 0x1_0000_0000 + view.getUint32(at + 4);
 }
 
+/** Options of {@linkcode encodeFrame}. */
+export interface EncodeOptions {
+  /**
+   * Write into this buffer (from its start) when the frame fits, instead of
+   * allocating one: a sender reuses the buffers of datagrams it no longer
+   * holds.
+   */
+  into?: ArrayBuffer;
+}
+
 /**
  * Encodes a frame into a new datagram.
  *
  * @param frame The frame.
- * @returns The datagram's bytes.
+ * @param options A buffer to write into.
+ * @returns The datagram's bytes (a view of `into` when given and big
+ * enough).
  * @throws {FrameError} When a field is out of range.
  */
-export function encodeFrame(frame: Frame): Uint8Array {
+export function encodeFrame(
+  frame: Frame,
+  options: EncodeOptions = {},
+): Uint8Array {
   check(
     SESSION_PATTERN.test(frame.session),
     "session id must be 16 hex digits",
   );
   checkSeq(frame.seq, "sequence number");
-  const bytes = new Uint8Array(HEADER_SIZE + bodySize(frame));
-  const view = new DataView(bytes.buffer);
+  const size = HEADER_SIZE + bodySize(frame);
+  const into = options.into;
+  const bytes = into && into.byteLength >= size
+    ? new Uint8Array(into, 0, size)
+    : new Uint8Array(size);
+  const view = new DataView(bytes.buffer, 0, size);
   bytes.set(MAGIC, 0);
   bytes[4] = PROTOCOL_VERSION;
   bytes[5] = FRAME_TYPES[frame.type];
@@ -649,6 +668,22 @@ export function asRetransmission(
   setU64(view, HEADER_SIZE, fields.timestamp);
   setU64(view, HEADER_SIZE + 8, fields.low);
   return copy;
+}
+
+/**
+ * Sets the timestamp of an encoded DATA frame in place (fixed offset), so
+ * that it says when the datagram was really sent.
+ *
+ * @param datagram An encoded DATA frame from {@linkcode encodeFrame}.
+ * @param timestamp Microseconds since the Unix epoch.
+ */
+export function stampData(datagram: Uint8Array, timestamp: number): void {
+  const view = new DataView(
+    datagram.buffer,
+    datagram.byteOffset,
+    datagram.byteLength,
+  );
+  setU64(view, HEADER_SIZE, timestamp);
 }
 
 /**

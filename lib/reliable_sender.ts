@@ -26,6 +26,7 @@ import {
   nowMicros,
   RECORD_HEADER_SIZE,
   type SeqRange,
+  stampData,
 } from "./frame.ts";
 import type { Journal, JournalRecovery } from "./journal.ts";
 import type { Rate } from "./options.ts";
@@ -232,6 +233,8 @@ class ReliableSender {
   #records: DataRecord[] = [];
   #size = 0;
   #queued: { seq: number; bytes: Uint8Array }[] = [];
+  /** Buffers of evicted datagrams, `mtu` bytes each, for the next ones. */
+  #pool: ArrayBuffer[] = [];
 
   constructor(endpoint: DatagramEndpoint, options: SendReliableOptions) {
     this.#endpoint = endpoint;
@@ -370,7 +373,7 @@ class ReliableSender {
       if (decoded.kind !== "frame" || decoded.frame.type !== "data") continue;
       const frame = decoded.frame;
       this.#held.set(frame.seq, bytes);
-      this.#heldBytes += bytes.length;
+      this.#heldBytes += this.#cost(bytes);
       for (const record of frame.records) {
         if (record.offset + record.data.length === record.total) {
           through = record.bulletin;
@@ -493,6 +496,7 @@ class ReliableSender {
       if (this.#complete.get(seq) === 0) {
         this.#complete.set(seq, this.#complete.get(seq - 1));
       }
+      const into = this.#pool.pop() ?? new ArrayBuffer(this.#mtu);
       const bytes = encodeFrame({
         type: "data",
         session: this.#session,
@@ -501,7 +505,7 @@ class ReliableSender {
         timestamp: nowMicros(),
         low: this.#low,
         records,
-      });
+      }, { into });
       this.#records = [];
       this.#size = 0;
       this.#queued.push({ seq, bytes });
@@ -520,18 +524,32 @@ class ReliableSender {
     this.#hold(seq, bytes);
     this.#sentHigh = seq;
     this.#stats.packets += 1;
+    // The timestamp says when it left, not when it was packed.
+    stampData(bytes, nowMicros());
     await this.#sendNow(bytes);
     if (seq % 16 === 0) await this.#yielder.yield();
   }
 
+  /** Memory a held datagram takes: its whole buffer when pooled. */
+  #cost(bytes: Uint8Array): number {
+    return bytes.buffer.byteLength === this.#mtu && bytes.byteOffset === 0
+      ? this.#mtu
+      : bytes.length;
+  }
+
   #hold(seq: number, bytes: Uint8Array): void {
     this.#held.set(seq, bytes);
-    this.#heldBytes += bytes.length;
+    this.#heldBytes += this.#cost(bytes);
     while (this.#heldBytes > this.#bufferBytes && this.#low < seq) {
       const old = this.#held.get(this.#low);
       if (old) {
-        this.#heldBytes -= old.length;
+        this.#heldBytes -= this.#cost(old);
         this.#held.delete(this.#low);
+        // Its buffer carries the next datagram: a long stream allocates
+        // nothing per datagram.
+        if (this.#cost(old) === this.#mtu && this.#pool.length < 64) {
+          this.#pool.push(old.buffer as ArrayBuffer);
+        }
       }
       this.#lastRepair.delete(this.#low);
       this.#repairQueue.delete(this.#low);
