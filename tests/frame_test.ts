@@ -1,3 +1,4 @@
+import { seededRandom } from "../lib/fault.ts";
 import assert from "node:assert/strict";
 import {
   asRetransmission,
@@ -295,19 +296,12 @@ Deno.test("the document's type and flag tables match the code", () => {
 // ---------------------------------------------------------------------------
 // Random frames
 
-/** A small seeded generator (mulberry32), so failures can be replayed. */
+/** The fault shim's seeded generator (mulberry32), so failures can be replayed. */
 class Random {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
   /** A float in [0, 1). */
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
+  readonly next: () => number;
+  constructor(seed: number) {
+    this.next = seededRandom(seed);
   }
   /** An integer from `min` to `max` inclusive (both within 2^32). */
   int(min: number, max: number): number {

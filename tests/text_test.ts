@@ -1,3 +1,4 @@
+import { seededRandom } from "../lib/fault.ts";
 import assert from "node:assert/strict";
 import { decodeUtf8, escapeText, isUtf8 } from "../lib/text.ts";
 
@@ -9,17 +10,8 @@ function bytes(...values: number[]): Uint8Array {
   return new Uint8Array(values);
 }
 
-/** A small seeded generator (mulberry32), so the property runs are repeatable. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return function next(): number {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The fault shim's seeded generator (mulberry32): repeatable property runs. */
+const random = seededRandom;
 
 // What must never reach a terminal: C0 and C1 controls, DEL, format
 // characters, line/paragraph separators, lone surrogates.
