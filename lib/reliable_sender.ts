@@ -10,6 +10,7 @@
  */
 
 import type { Group, Peer } from "./address.ts";
+import { UsageError } from "./errors.ts";
 import type { ReliableSenderEvent } from "./events.ts";
 import {
   asRetransmission,
@@ -157,6 +158,7 @@ class SeqTable {
  * @param source The bulletins, in order (a single one, or a stream).
  * @param options Group, roster, limits and the event sink.
  * @returns The delivery report (also emitted as a `report` event).
+ * @throws {UsageError} When a bulletin is larger than `maxSize`.
  */
 export async function sendReliable(
   endpoint: DatagramEndpoint,
@@ -427,8 +429,8 @@ class ReliableSender {
   async #bulletin(payload: Uint8Array): Promise<void> {
     const maxSize = this.#options.maxSize ?? 16 * 1024 * 1024;
     if (payload.length > maxSize) {
-      throw new RangeError(
-        `bulletin of ${payload.length} bytes is larger than the maximum size ${maxSize}`,
+      throw new UsageError(
+        `Bulletin ${this.#nextBulletin} is too large: ${payload.length} bytes (--max-size is ${maxSize})`,
       );
     }
     if (this.#rateBucket) {
