@@ -121,6 +121,8 @@ export class ReliableReceiver {
   #batch = 0;
   #heldBytes = 0;
   #partial: Partial | undefined;
+  /** Sessions it followed before the current one, newest last. */
+  #retired: string[] = [];
   /** A run of sequences lost for good, reported when the next one arrives. */
   #gone: { first: number; last: number } | undefined;
   /** Skip fragments until the next bulletin starts. */
@@ -189,9 +191,15 @@ export class ReliableReceiver {
       return;
     }
     if (frame.session !== this.#session) {
-      if (frame.type === "gone") {
+      // A session this receiver moved on from never comes back: a late
+      // repair of the old one must not pull it back.
+      if (frame.type === "gone" || this.#retired.includes(frame.session)) {
         this.stats.dropped.unexpected += 1;
         return;
+      }
+      if (this.#session !== undefined) {
+        this.#retired.push(this.#session);
+        if (this.#retired.length > 16) this.#retired.shift();
       }
       this.#join(frame, from);
     }

@@ -449,6 +449,16 @@ Deno.test("a frame of a new session (a restarted sender) is followed from where 
       [hello(0), hello(7, false, OTHER)],
     );
     assert.equal(h.rx.stats.session, OTHER);
+    // A late repair or heartbeat of the old session does not pull it back.
+    const dropped = h.rx.stats.dropped.unexpected;
+    await h.feed(
+      data(2, [whole(2, "late")], { session: SESSION, retransmit: true }),
+    );
+    await h.feed(heartbeat(9, 1, SESSION));
+    assert.equal(h.rx.stats.session, OTHER);
+    assert.equal(h.rx.stats.dropped.unexpected, dropped + 2);
+    assert.deepEqual(h.bulletins(), [[1, "a"], [12, "x"]]);
+    assert.equal(h.others().length, 2);
   } finally {
     await h.rx.close();
   }
