@@ -78,7 +78,9 @@ export async function receiveBulletins(
   let reason: "count" | "signal" = "signal";
   let receiving = false;
   function stop(): void {
-    if (receiving) endpoint.close();
+    // Closing the socket is the only way to end a pending receive: say
+    // goodbye to a sender first (a last ACK and a BYE), then close.
+    if (receiving) void engine.close().finally(() => endpoint.close());
   }
   const protocol = options.protocol;
   const engine = new ReliableReceiver({
