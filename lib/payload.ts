@@ -171,8 +171,19 @@ async function* streamLines(
   limit: number,
 ): AsyncGenerator<Uint8Array> {
   const reader = stream.getReader();
-  let pending = new Uint8Array(0);
+  // The line read so far, in the pieces it came in: joined once, when its
+  // end arrives, so that a long line costs one copy, not one per chunk.
+  let parts: Uint8Array[] = [];
+  let size = 0;
   let number = 0;
+  function line(): Uint8Array {
+    const bytes = concat(parts, size);
+    parts = [];
+    size = 0;
+    const end = bytes.at(-1) === 13 ? bytes.length - 1 : bytes.length;
+    checkLine(end, number, what, limit);
+    return bytes.subarray(0, end);
+  }
   try {
     for (;;) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
@@ -184,34 +195,41 @@ async function* streamLines(
         );
       }
       if (chunk.done) break;
-      const joined = new Uint8Array(pending.length + chunk.value.length);
-      joined.set(pending);
-      joined.set(chunk.value, pending.length);
+      const bytes = chunk.value;
       let start = 0;
-      for (
-        let at = joined.indexOf(10);
-        at >= 0;
-        at = joined.indexOf(10, start)
-      ) {
+      for (let at = bytes.indexOf(10); at >= 0; at = bytes.indexOf(10, start)) {
+        parts.push(bytes.subarray(start, at));
+        size += at - start;
         number += 1;
-        const end = at > start && joined[at - 1] === 13 ? at - 1 : at;
-        checkLine(end - start, number, what, limit);
-        yield joined.slice(start, end);
+        yield line();
         start = at + 1;
       }
-      pending = joined.subarray(start);
+      if (start < bytes.length) {
+        parts.push(bytes.subarray(start));
+        size += bytes.length - start;
+      }
       // A "\r" may be the first half of the line's "\r\n".
-      const cr = pending.at(-1) === 13 ? 1 : 0;
-      checkLine(pending.length - cr, number + 1, what, limit);
+      const cr = parts.at(-1)?.at(-1) === 13 ? 1 : 0;
+      checkLine(size - cr, number + 1, what, limit);
     }
-    if (pending.length > 0) {
-      const end = pending.at(-1) === 13 ? pending.length - 1 : pending.length;
-      checkLine(end, number + 1, what, limit);
-      yield pending.slice(0, end);
+    if (size > 0) {
+      number += 1;
+      yield line();
     }
   } finally {
     await reader.cancel().catch(() => {});
   }
+}
+
+/** Joins pieces into one new array of `size` bytes. */
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return bytes;
 }
 
 function checkLine(
