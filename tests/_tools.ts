@@ -7,6 +7,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { ROOT, type Tool, toolCommand } from "../scripts/tools.ts";
 
 export {
@@ -262,4 +263,66 @@ let nextPort = 20000 + (Deno.pid % 400) * 100;
 export function testPort(): number {
   nextPort += 1;
   return nextPort;
+}
+
+/**
+ * Runs `fn` with a new temporary directory, removed afterwards in every
+ * outcome.
+ */
+export async function withTempDir(
+  prefix: string,
+  fn: (dir: string) => void | Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Runs a script (`deno run --no-config --allow-read --allow-write SCRIPT
+ * ARG`) that prints a growing count, one number per line, and kills it with
+ * SIGKILL once it reported `count` (within 20 s).
+ *
+ * @returns The last number it reported.
+ */
+export async function killWhenReported(
+  script: string,
+  arg: string,
+  count: number,
+): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-config", "--allow-read", "--allow-write", script, arg],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let last = 0;
+  let buffer = "";
+  let killed = false;
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  try {
+    for await (
+      const text of child.stdout.pipeThrough(new TextDecoderStream())
+    ) {
+      buffer += text;
+      const lines = buffer.split("\n");
+      buffer = lines.pop()!;
+      if (lines.length > 0) last = Number(lines.at(-1));
+      if (!killed && last >= count) {
+        child.kill("SIGKILL");
+        killed = true;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const status = await child.status;
+  assert.ok(killed, `${script} ended early: ${await stderr}`);
+  assert.equal(status.signal, "SIGKILL");
+  await stderr;
+  return last;
 }

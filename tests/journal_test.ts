@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { killWhenReported, withTempDir } from "./_tools.ts";
 import {
   decodeFrame,
   encodeFrame,
@@ -90,17 +91,6 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return bytes;
 }
 
-async function withTempDir(
-  fn: (dir: string) => void | Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "mcast_journal_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 /** Opens the journal in `dir`, recovers it and closes it again. */
 function recoverIn(dir: string): JournalRecovery | null {
   using journal = Journal.open(dir);
@@ -123,7 +113,7 @@ async function names(dir: string): Promise<string[]> {
 }
 
 Deno.test("open creates the directory with mode 0700; an empty journal recovers to null", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     const path = `${dir}/a/b/journal`;
     {
       using journal = Journal.open(path);
@@ -137,7 +127,7 @@ Deno.test("open creates the directory with mode 0700; an empty journal recovers 
 });
 
 Deno.test("begin, append, close, recover: the same packets, sequence and bulletin", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     const written = packets(1, 10);
     {
       using journal = Journal.open(dir);
@@ -165,7 +155,7 @@ Deno.test("begin, append, close, recover: the same packets, sequence and bulleti
 });
 
 Deno.test("a recovered session continues: appends after recover() are kept", async () => {
-  await withTempDir((dir) => {
+  await withTempDir("mcast_journal_test_", (dir) => {
     {
       using journal = Journal.open(dir);
       journal.begin(META);
@@ -186,7 +176,7 @@ Deno.test("a recovered session continues: appends after recover() are kept", asy
 });
 
 Deno.test("a begun session without packets is recovered empty", async () => {
-  await withTempDir((dir) => {
+  await withTempDir("mcast_journal_test_", (dir) => {
     {
       using journal = Journal.open(dir);
       journal.begin(META);
@@ -202,7 +192,7 @@ Deno.test("a begun session without packets is recovered empty", async () => {
 });
 
 Deno.test("nextBulletin is 1 + the highest bulletin in any record, packed or fragmented", async () => {
-  await withTempDir((dir) => {
+  await withTempDir("mcast_journal_test_", (dir) => {
     const packed = encodeFrame({
       type: "data",
       session: META.session,
@@ -244,7 +234,7 @@ Deno.test("nextBulletin is 1 + the highest bulletin in any record, packed or fra
 });
 
 Deno.test("finish removes the session: the next run recovers nothing and may begin", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     using journal = Journal.open(dir);
     journal.begin(META);
     journal.append(packets(1, 5));
@@ -263,7 +253,7 @@ Deno.test("finish removes the session: the next run recovers nothing and may beg
 });
 
 Deno.test("begin refuses to discard an unfinished session that was not recovered", async () => {
-  await withTempDir((dir) => {
+  await withTempDir("mcast_journal_test_", (dir) => {
     {
       using journal = Journal.open(dir);
       journal.begin(META);
@@ -290,7 +280,7 @@ Deno.test("begin refuses to discard an unfinished session that was not recovered
 });
 
 Deno.test("append and begin reject what recovery could not read back", async () => {
-  await withTempDir((dir) => {
+  await withTempDir("mcast_journal_test_", (dir) => {
     using journal = Journal.open(dir);
     assertJournalError(
       () => journal.append(packets(1, 1)),
@@ -335,7 +325,7 @@ Deno.test("append and begin reject what recovery could not read back", async () 
 });
 
 Deno.test("a torn final record, cut at every byte, is truncated and the log goes on", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     {
       using journal = Journal.open(dir);
       journal.begin(META);
@@ -371,7 +361,7 @@ Deno.test("a torn final record, cut at every byte, is truncated and the log goes
 });
 
 Deno.test("a tail of zero bytes (unwritten blocks after a power loss) is truncated", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     {
       using journal = Journal.open(dir);
       journal.begin(META);
@@ -388,7 +378,7 @@ Deno.test("a tail of zero bytes (unwritten blocks after a power loss) is truncat
 });
 
 Deno.test("a leftover journal.tmp from a crash is removed and changes nothing", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     {
       using journal = Journal.open(dir);
       journal.begin(META);
@@ -406,7 +396,7 @@ Deno.test("a leftover journal.tmp from a crash is removed and changes nothing", 
 });
 
 Deno.test("corrupt journals give one-line JournalErrors naming the file and offset", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     {
       using journal = Journal.open(dir);
       journal.begin(META);
@@ -514,7 +504,7 @@ Deno.test("corrupt journals give one-line JournalErrors naming the file and offs
 });
 
 Deno.test("a second open of the same journal in this process is refused", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     const first = Journal.open(dir);
     try {
       assertJournalError(
@@ -537,7 +527,7 @@ Deno.test("a second open of the same journal in this process is refused", async 
 });
 
 Deno.test("a journal held by another process is refused naming it; once it dies it is taken over", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     const journalDir = `${dir}/journal`;
     const script = `${dir}/holder.ts`;
     await Deno.writeTextFile(
@@ -606,7 +596,7 @@ setTimeout(() => journal.close(), 60_000);
 });
 
 Deno.test("a lock file naming a process that does not exist is taken over", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     await Deno.writeTextFile(`${dir}/lock`, "4194304000\n");
     using journal = Journal.open(dir);
     assert.equal(journal.recover(), null);
@@ -615,7 +605,7 @@ Deno.test("a lock file naming a process that does not exist is taken over", asyn
 });
 
 Deno.test("open refuses a path that is a file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     await Deno.writeTextFile(`${dir}/file`, "");
     assertJournalError(
       () => Journal.open(`${dir}/file`),
@@ -625,7 +615,7 @@ Deno.test("open refuses a path that is a file", async () => {
 });
 
 Deno.test("markAcked: recovery returns exactly the unacknowledged packets; compaction keeps only them", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     const path = `${dir}/journal`;
     const markSize = 4 + 24 + 1 + "journal".length + 2;
     using journal = Journal.open(dir, { compactAfter: 0 });
@@ -681,7 +671,7 @@ Deno.test("markAcked: recovery returns exactly the unacknowledged packets; compa
 });
 
 Deno.test("with the default threshold a small log is not compacted, but recovery still skips acknowledged packets", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     const path = `${dir}/journal`;
     {
       using journal = Journal.open(dir);
@@ -698,7 +688,7 @@ Deno.test("with the default threshold a small log is not compacted, but recovery
 });
 
 Deno.test("compaction of a long log keeps every unacknowledged packet, in order", async () => {
-  await withTempDir((dir) => {
+  await withTempDir("mcast_journal_test_", (dir) => {
     const session = newSessionId();
     const meta = { ...META, session };
     {
@@ -771,54 +761,14 @@ for (let round = 1; ; round++) {
 }
 `;
 
-/** Runs APPENDER until it reported `seq`, kills it with SIGKILL. */
-async function killAppender(
-  script: string,
-  dir: string,
-  seq: number,
-): Promise<number> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-config", "--allow-read", "--allow-write", script, dir],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  let last = 0;
-  let buffer = "";
-  let killed = false;
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  try {
-    for await (
-      const text of child.stdout.pipeThrough(new TextDecoderStream())
-    ) {
-      buffer += text;
-      const lines = buffer.split("\n");
-      buffer = lines.pop()!;
-      if (lines.length > 0) last = Number(lines.at(-1));
-      if (!killed && last >= seq) {
-        child.kill("SIGKILL");
-        killed = true;
-      }
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  const status = await child.status;
-  assert.ok(killed, `appender ended early: ${await stderr}`);
-  assert.equal(status.signal, "SIGKILL");
-  await stderr;
-  return last;
-}
-
 Deno.test("an appender killed with SIGKILL leaves a contiguous, decodable journal", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_journal_test_", async (dir) => {
     const script = `${dir}/appender.ts`;
     await Deno.writeTextFile(script, APPENDER);
     const session = "00000000deadbeef";
     for (const target of [1, 150, 1500, 4000]) {
       const journalDir = `${dir}/run-${target}`;
-      const reported = await killAppender(script, journalDir, target);
+      const reported = await killWhenReported(script, journalDir, target);
       const recovery = recoverIn(journalDir);
       assert.ok(recovery !== null);
       // Everything the child reported appended is there, plus at most the

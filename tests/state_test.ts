@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { killWhenReported, withTempDir } from "./_tools.ts";
 import {
   loadState,
   type ReceiverState,
@@ -22,17 +23,6 @@ const STATE: ReceiverState = {
   name: "desk-3f9a",
 };
 
-async function withTempDir(
-  fn: (dir: string) => void | Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "mcast_state_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 function assertStateError(fn: () => unknown, message: string): void {
   assert.throws(fn, (error: unknown) => {
     assert.ok(error instanceof StateError, `not a StateError: ${error}`);
@@ -44,14 +34,14 @@ function assertStateError(fn: () => unknown, message: string): void {
 }
 
 Deno.test("loadState returns null when the file does not exist", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_state_test_", async (dir) => {
     assert.equal(loadState(`${dir}/missing.json`), null);
     assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), []);
   });
 });
 
 Deno.test("saveState then loadState round-trips, one line of JSON", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_state_test_", async (dir) => {
     const path = `${dir}/state.json`;
     saveState(path, STATE);
     assert.deepEqual(loadState(path), STATE);
@@ -76,7 +66,7 @@ Deno.test("saveState then loadState round-trips, one line of JSON", async () => 
 });
 
 Deno.test("loadState ignores extra fields and returns only the known ones", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_state_test_", async (dir) => {
     const path = `${dir}/state.json`;
     await Deno.writeTextFile(path, JSON.stringify({ ...STATE, extra: true }));
     assert.deepEqual(loadState(path), STATE);
@@ -84,7 +74,7 @@ Deno.test("loadState ignores extra fields and returns only the known ones", asyn
 });
 
 Deno.test("a leftover .tmp from a crash is ignored and then replaced", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_state_test_", async (dir) => {
     const path = `${dir}/state.json`;
     saveState(path, STATE);
     // A save killed after writing half of the temporary file.
@@ -108,7 +98,7 @@ Deno.test("a leftover .tmp from a crash is ignored and then replaced", async () 
 });
 
 Deno.test("corrupt state files give one-line StateErrors naming the file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_state_test_", async (dir) => {
     const path = `${dir}/state.json`;
     const valid = JSON.stringify(STATE);
     const cases: [string | Uint8Array, string][] = [
@@ -184,7 +174,7 @@ Deno.test("corrupt state files give one-line StateErrors naming the file", async
 });
 
 Deno.test("an unreadable or unwritable state file gives a one-line StateError", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_state_test_", async (dir) => {
     assertStateError(
       () => loadState(dir),
       `Cannot read state file "${dir}": is a directory`,
@@ -203,7 +193,7 @@ Deno.test("an unreadable or unwritable state file gives a one-line StateError", 
 });
 
 Deno.test("saveState refuses a state that loadState would reject", async () => {
-  await withTempDir((dir) => {
+  await withTempDir("mcast_state_test_", (dir) => {
     const path = `${dir}/state.json`;
     assertStateError(
       () => saveState(path, { ...STATE, next: 0 }),
@@ -235,45 +225,13 @@ for (let next = 1; ; next++) {
 }
 `;
 
-/** Runs SAVER until it reported `saves` saves, then kills it with SIGKILL. */
-async function killSaver(
-  script: string,
-  path: string,
-  saves: number,
-): Promise<number> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-config", "--allow-read", "--allow-write", script, path],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  let last = 0;
-  let buffer = "";
-  let killed = false;
-  for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
-    buffer += text;
-    const lines = buffer.split("\n");
-    buffer = lines.pop()!;
-    if (lines.length > 0) last = Number(lines.at(-1));
-    if (!killed && last >= saves) {
-      child.kill("SIGKILL");
-      killed = true;
-    }
-  }
-  const status = await child.status;
-  assert.equal(status.signal, "SIGKILL", await stderr);
-  await stderr;
-  return last;
-}
-
 Deno.test("a saver killed with SIGKILL leaves the old or the new state", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("mcast_state_test_", async (dir) => {
     const script = `${dir}/saver.ts`;
     await Deno.writeTextFile(script, SAVER);
     for (const saves of [1, 37, 300]) {
       const path = `${dir}/state-${saves}.json`;
-      const reported = await killSaver(script, path, saves);
+      const reported = await killWhenReported(script, path, saves);
       const state = loadState(path);
       assert.ok(state !== null);
       // Every save the child reported is on disk; at most one more started.
