@@ -22,6 +22,7 @@ import {
 } from "./interfaces.ts";
 import {
   type Command,
+  type KeyOptions,
   parseRecvArgs,
   parseSendArgs,
   type RecvOptions,
@@ -38,9 +39,20 @@ import { receiveBulletins } from "./receiver.ts";
 import type { DeliverySink } from "./reliable_receiver.ts";
 import { sendReliable } from "./reliable_sender.ts";
 import { sendBulletin } from "./sender.ts";
-import type { SenderReport } from "./stats.ts";
+import { type DropCounts, emptyDrops, type SenderReport } from "./stats.ts";
 import { escapeText } from "./text.ts";
-import { openGroupSocket, openSenderSocket } from "./socket.ts";
+import {
+  type DatagramEndpoint,
+  openGroupSocket,
+  openSenderSocket,
+} from "./socket.ts";
+import { GuardedEndpoint, type GuardOptions } from "./guard.ts";
+import {
+  generateKeyFile,
+  readGroupKey,
+  readPublicKey,
+  readSigningKey,
+} from "./keys.ts";
 import { loadState, type ReceiverState, saveState } from "./state.ts";
 import { VERSION } from "./version.ts";
 
@@ -205,12 +217,60 @@ async function main<T>(
       case "version":
         ctx.stdout(`${spec.name} ${VERSION}`);
         return 0;
+      case "gen-key":
+        await writeKey(command.path, command.kind, ctx);
+        return 0;
       case "run":
         return await spec.run(command.options, ctx);
     }
   } catch (error) {
     return fail(ctx, error);
   }
+}
+
+async function writeKey(
+  path: string,
+  kind: "group" | "ed25519",
+  ctx: Context,
+): Promise<void> {
+  const made = await generateKeyFile(path, { kind });
+  if (kind === "group") {
+    ctx.stdout(
+      `wrote a new group key to ${made.path} (mode 0600): copy it to every sender and receiver over a channel you trust`,
+    );
+    return;
+  }
+  ctx.stdout(
+    `wrote a new signing key to ${made.path} (mode 0600) and its public key to ${made.publicPath}`,
+  );
+  ctx.stdout(`public key: ${made.publicKey}`);
+}
+
+/** Reads the keys the options name; fails before any socket is opened. */
+async function loadKeys(
+  keys: KeyOptions,
+  dropped: DropCounts,
+): Promise<GuardOptions> {
+  const guard: GuardOptions = {
+    key: readGroupKey(keys.keyFile),
+    encrypt: keys.encrypt,
+    allowPlain: keys.allowPlain,
+    maxSkewMs: keys.maxSkewMs,
+    dropped,
+  };
+  if (keys.signKey !== undefined) {
+    guard.signingKey = await readSigningKey(keys.signKey);
+  }
+  if (keys.trust.length > 0) guard.trust = keys.trust.map(readPublicKey);
+  return guard;
+}
+
+/** Wraps a socket in a guard when keys are configured. */
+function guarded(
+  endpoint: DatagramEndpoint,
+  guard: GuardOptions | undefined,
+): DatagramEndpoint {
+  return guard ? new GuardedEndpoint(endpoint, guard) : endpoint;
 }
 
 async function runSend(
@@ -303,11 +363,18 @@ async function runReliableSend(
   const iface = resolve(options.interface, options.group.family, io);
   const failure: { error?: unknown } = {};
   const source = await bulletins(options, io, failure);
+  const dropped = emptyDrops();
+  const guard = options.keys
+    ? await loadKeys(options.keys, dropped)
+    : undefined;
   const journal = reliable.journal === undefined
     ? undefined
     : Journal.open(reliable.journal);
   try {
-    const endpoint = await openSenderSocket(iface, { ttl: options.ttl });
+    const endpoint = guarded(
+      await openSenderSocket(iface, { ttl: options.ttl }),
+      guard,
+    );
     const onEvent = printer<ReliableSenderEvent>(
       ctx,
       options.json,
@@ -334,6 +401,7 @@ async function runReliableSend(
           repairRate: reliable.repairRate,
           dropSlow: reliable.dropSlow,
           journal,
+          dropped,
         }),
     );
     if (failure.error !== undefined) return fail(ctx, failure.error);
@@ -412,10 +480,15 @@ async function runRecv(
 ): Promise<number> {
   const iface = resolve(options.interface, options.group.family, io);
   const saved = options.state === undefined ? null : loadState(options.state);
+  const dropped = emptyDrops();
+  const guard = options.keys
+    ? await loadKeys(options.keys, dropped)
+    : undefined;
   const sink = outputSink(options);
-  const endpoint = await openGroupSocket(options.group, iface, {
-    port: options.port,
-  });
+  const endpoint = guarded(
+    await openGroupSocket(options.group, iface, { port: options.port }),
+    guard,
+  );
   const onEvent = printer<ReceiverEvent>(ctx, options.json, receiverText);
   await withSignals(ctx, io, (signal) =>
     receiveBulletins(endpoint, {
@@ -431,6 +504,7 @@ async function runRecv(
         maxSize: options.maxSize,
         state: saved,
         sink,
+        dropped,
       },
     }));
   return 0;

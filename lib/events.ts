@@ -117,6 +117,8 @@ export type ReliableSenderEvent =
     session: string;
     group: Group;
     port: number;
+    /** Where the sender's socket is bound: receivers answer there. */
+    local: Peer;
     resumed: boolean;
     /** Sequence numbers recovered from the journal, still to deliver. */
     recovered: number;

@@ -53,6 +53,12 @@ export const FLAGS = {
   final: 0x02,
   /** HELLO: the receiver asks for everything the sender still holds. */
   fromStart: 0x04,
+  /** DATA, with a key: the records are encrypted (AES-256-GCM). */
+  encrypted: 0x08,
+  /** DATA, with a key: the trailer links it to the previous datagram. */
+  chained: 0x10,
+  /** DATA, with a key: the trailer carries the sender's signature. */
+  signed: 0x20,
 } as const;
 
 /** An inclusive range of sequence numbers. */

@@ -11,6 +11,7 @@ import {
   MAX_RECEIVERS,
   RELIABLE_DEFAULTS,
 } from "./options.ts";
+import { DEFAULT_MAX_SKEW_MS } from "./guard.ts";
 
 const COMMON =
   `  -g, --group ADDR       multicast group: IPv4 224.0.0.0/4 or IPv6 ff00::/8
@@ -82,6 +83,20 @@ With --reliable, --expect N waits for N receivers (1-${MAX_RECEIVERS}), and
 --message or --file may be up to --max-size bytes.
 ${SIZES}
 
+Keys (with --reliable; see docs/security.md):
+      --gen-key PATH     write a new 256-bit group key to PATH (mode 0600)
+                         and exit
+      --gen-sign-key PATH
+                         write a new Ed25519 signing key to PATH (mode 0600)
+                         and its public key to PATH.pub, and exit
+      --key-file PATH    authenticate every frame with the group key in PATH
+                         (a key file others can read is refused)
+      --encrypt          encrypt bulletins too (AES-256-GCM)
+      --sign-key PATH    sign bulletins, so that receivers that --trust the
+                         public key accept them from this sender only
+      --max-skew SECONDS frames sent longer ago than this are replays
+                         (default ${DEFAULT_MAX_SKEW_MS / 1000})
+
 Exit status: 0 sent (and every expected acknowledgement arrived),
 1 run-time failure or acknowledgements missing, 2 bad input.
 
@@ -92,7 +107,9 @@ Examples:
   mcast-send -i eth0 -t 4                      a real network, 4 hops
   mcast-send -g ff02::1:3 -i eth0              IPv6, link-local scope
   mcast-send --reliable --expect 3 -m "flash"  three terminals, for sure
-  tail -f news | mcast-send --reliable -l --receivers desk-1,desk-2  a feed`;
+  tail -f news | mcast-send --reliable -l --receivers desk-1,desk-2  a feed
+  mcast-send --gen-key agency.key                  a group key, once
+  mcast-send --reliable --key-file agency.key --encrypt -m "flash"  sealed`;
 
 /** Help text of `mcast-recv`. */
 export const RECV_HELP = `Usage: mcast-recv [OPTIONS]
@@ -121,6 +138,16 @@ themselves; plain datagrams are answered as above):
                          (default ${formatSize(RELIABLE_DEFAULTS.maxSize)})
 ${SIZES}
 
+Keys (see docs/security.md):
+      --key-file PATH    accept only frames authenticated with the group key
+                         in PATH, and authenticate every answer
+      --trust KEY        show only bulletins signed by KEY: 64 hex digits or
+                         a .pub file from mcast-send --gen-sign-key
+                         (repeatable)
+      --allow-plain      with a key, still answer plain datagrams
+      --max-skew SECONDS frames sent longer ago than this are replays
+                         (default ${DEFAULT_MAX_SKEW_MS / 1000})
+
 Exit status: 0 stopped or count reached, 1 run-time failure, 2 bad input.
 
 Examples:
@@ -128,4 +155,5 @@ Examples:
   mcast-recv -c 1 --json                       one message, as JSON
   mcast-recv -g 239.1.2.3 -p 5000 -i eth0      a real network
   mcast-recv -g ff02::1:3 -p 5000 -i eth0      IPv6, link-local scope
-  mcast-recv --name desk-1 --state desk-1.state --output inbox/  one terminal`;
+  mcast-recv --name desk-1 --state desk-1.state --output inbox/  one terminal
+  mcast-recv --key-file agency.key --trust agency-sign.key.pub  signed only`;

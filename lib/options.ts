@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { type Group, parseGroup } from "./address.ts";
 import { UsageError } from "./errors.ts";
 import { MAX_NAME_BYTES } from "./frame.ts";
+import { DEFAULT_MAX_SKEW_MS } from "./guard.ts";
 
 /** The exercise's defaults, which are the tools' defaults. */
 export const DEFAULTS = {
@@ -101,6 +102,22 @@ export interface ReliableSendOptions {
   journal?: string;
 }
 
+/** Keys and what they protect (`--key-file` and the options that need it). */
+export interface KeyOptions {
+  /** `--key-file`: the group key every frame is authenticated with. */
+  keyFile: string;
+  /** `--encrypt` (sender): encrypt bulletins too. */
+  encrypt: boolean;
+  /** `--sign-key` (sender): the Ed25519 key bulletins are signed with. */
+  signKey?: string;
+  /** `--trust` (receiver): public keys, or `.pub` files, of trusted signers. */
+  trust: string[];
+  /** `--allow-plain` (receiver): still answer plain datagrams. */
+  allowPlain: boolean;
+  /** `--max-skew`: frames sent longer ago (or ahead) are stale, in ms. */
+  maxSkewMs: number;
+}
+
 /** Validated options of `mcast-send`. */
 export interface SendOptions extends CommonOptions {
   /** The payload: `--message`, `--file PATH` or `--file -`. */
@@ -116,6 +133,8 @@ export interface SendOptions extends CommonOptions {
   expect?: number;
   /** Present exactly when `--reliable` is given. */
   reliable?: ReliableSendOptions;
+  /** Present exactly when `--key-file` is given (it needs `--reliable`). */
+  keys?: KeyOptions;
 }
 
 /** Validated options of `mcast-recv`. */
@@ -134,12 +153,22 @@ export interface RecvOptions extends CommonOptions {
   fromStart: boolean;
   /** `--max-size`: the largest bulletin accepted, in bytes. */
   maxSize: number;
+  /** Present exactly when `--key-file` is given. */
+  keys?: KeyOptions;
 }
 
 /** What the command line asks for. */
 export type Command<T> =
   | { action: "help" }
   | { action: "version" }
+  | {
+    /** `--gen-key PATH` or `--gen-sign-key PATH`: write a new key file. */
+    action: "gen-key";
+    /** Where to write it. */
+    path: string;
+    /** A group key or an Ed25519 signing key. */
+    kind: "group" | "ed25519";
+  }
   | { action: "run"; options: T };
 
 const COMMON = {
@@ -170,6 +199,12 @@ const SEND = {
   "max-size": { type: "string" },
   mtu: { type: "string" },
   journal: { type: "string" },
+  "gen-key": { type: "string" },
+  "gen-sign-key": { type: "string" },
+  "key-file": { type: "string" },
+  encrypt: { type: "boolean" },
+  "sign-key": { type: "string" },
+  "max-skew": { type: "string" },
 } as const;
 
 /** Options of `mcast-send` that only `--reliable` accepts. */
@@ -185,6 +220,19 @@ const RELIABLE_ONLY: ReadonlySet<string> = new Set([
   "max-size",
   "mtu",
   "journal",
+  "key-file",
+  "encrypt",
+  "sign-key",
+  "max-skew",
+]);
+
+/** Options that need `--key-file`. */
+const KEY_ONLY: ReadonlySet<string> = new Set([
+  "encrypt",
+  "sign-key",
+  "max-skew",
+  "trust",
+  "allow-plain",
 ]);
 
 const RECV = {
@@ -197,13 +245,21 @@ const RECV = {
   state: { type: "string" },
   "from-start": { type: "boolean" },
   "max-size": { type: "string" },
+  "key-file": { type: "string" },
+  trust: { type: "string", multiple: true },
+  "allow-plain": { type: "boolean" },
+  "max-skew": { type: "string" },
 } as const;
 
 interface ParseConfig {
-  [name: string]: { type: "string" | "boolean"; short?: string };
+  [name: string]: {
+    type: "string" | "boolean";
+    short?: string;
+    multiple?: boolean;
+  };
 }
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | string[] | undefined>;
 
 interface Parsed {
   /** The last value of each option. */
@@ -474,7 +530,10 @@ function parseReceivers(text: string): string[] {
   return names;
 }
 
-function nonEmpty(name: string, value: string | boolean | undefined) {
+function nonEmpty(
+  name: string,
+  value: string | boolean | string[] | undefined,
+) {
   if (value === "") throw new UsageError(`Invalid --${name} "": empty`);
   return value as string | undefined;
 }
@@ -567,6 +626,9 @@ export function parseSendArgs(args: string[]): Command<SendOptions> {
   const { values, order } = parse(args, SEND);
   if (values.help) return { action: "help" };
   if (values.version) return { action: "version" };
+  const generate = generateKey(values, order);
+  if (generate) return generate;
+  checkKeyOnly(values, order);
   if (!values.reliable) {
     const first = order.find((name) => RELIABLE_ONLY.has(name));
     if (first !== undefined) {
@@ -597,6 +659,8 @@ export function parseSendArgs(args: string[]): Command<SendOptions> {
     );
   }
   if (values.reliable) options.reliable = reliableSendOptions(values);
+  const keys = keyOptions(values);
+  if (keys) options.keys = keys;
   if (values.expect !== undefined) {
     options.expect = parseInteger("expect", values.expect as string, {
       min: 1,
@@ -618,9 +682,10 @@ export function parseSendArgs(args: string[]): Command<SendOptions> {
  * @throws {UsageError} On any invalid option or value.
  */
 export function parseRecvArgs(args: string[]): Command<RecvOptions> {
-  const { values } = parse(args, RECV);
+  const { values, order } = parse(args, RECV);
   if (values.help) return { action: "help" };
   if (values.version) return { action: "version" };
+  checkKeyOnly(values, order);
   if (values["no-ack"] && values.ack !== undefined) {
     throw new UsageError(`Options "--ack" and "--no-ack" exclude each other`);
   }
@@ -653,7 +718,65 @@ export function parseRecvArgs(args: string[]): Command<RecvOptions> {
   const state = nonEmpty("state", values.state);
   if (state !== undefined) options.state = state;
   options.maxSize = maxSize(values);
+  const keys = keyOptions(values);
+  if (keys) options.keys = keys;
   return { action: "run", options };
+}
+
+/** `--gen-key PATH` or `--gen-sign-key PATH`, given alone. */
+function generateKey(
+  values: Values,
+  order: string[],
+): Command<never> | undefined {
+  const which = order.find((name) => name.startsWith("gen-"));
+  if (which === undefined) return undefined;
+  const other = order.find((name) => name !== which);
+  if (other !== undefined) {
+    throw new UsageError(
+      `Option "--${which}" is used alone: it writes a key file and exits (not with "--${other}")`,
+    );
+  }
+  const path = nonEmpty(which, values[which])!;
+  return {
+    action: "gen-key",
+    path,
+    kind: which === "gen-key" ? "group" : "ed25519",
+  };
+}
+
+function checkKeyOnly(values: Values, order: string[]): void {
+  if (values["key-file"] !== undefined) return;
+  const first = order.find((name) => KEY_ONLY.has(name));
+  if (first !== undefined) {
+    throw new UsageError(`Option "--${first}" needs --key-file`);
+  }
+}
+
+function keyOptions(values: Values): KeyOptions | undefined {
+  const keyFile = nonEmpty("key-file", values["key-file"]);
+  if (keyFile === undefined) return undefined;
+  const keys: KeyOptions = {
+    keyFile,
+    encrypt: values.encrypt === true,
+    trust: [],
+    allowPlain: values["allow-plain"] === true,
+    maxSkewMs: DEFAULT_MAX_SKEW_MS,
+  };
+  const signKey = nonEmpty("sign-key", values["sign-key"]);
+  if (signKey !== undefined) keys.signKey = signKey;
+  for (const trust of (values.trust as string[] | undefined) ?? []) {
+    keys.trust.push(nonEmpty("trust", trust)!);
+  }
+  if (values["max-skew"] !== undefined) {
+    const text = values["max-skew"] as string;
+    keys.maxSkewMs = parseSeconds("max-skew", text);
+    if (keys.maxSkewMs < 1000) {
+      throw new UsageError(
+        `Invalid --max-skew "${text}": expected seconds from 1 to 86400`,
+      );
+    }
+  }
+  return keys;
 }
 
 /**

@@ -353,6 +353,7 @@ export function eventJson(
           session: event.session,
           group: event.group.address,
           port: event.port,
+          local: peerJson(event.local),
           resumed: event.resumed,
           recovered: event.recovered,
         })

@@ -18,6 +18,7 @@ import {
 } from "./reliable_receiver.ts";
 import type { ReceiverState } from "./state.ts";
 import type { DatagramEndpoint } from "./socket.ts";
+import type { DropCounts } from "./stats.ts";
 
 /** How the receiver takes part in the reliable protocol. */
 export interface ProtocolOptions {
@@ -31,6 +32,8 @@ export interface ProtocolOptions {
   state?: ReceiverState | null;
   /** Persistence of bulletins and position. */
   sink?: DeliverySink;
+  /** Drop counters shared with a {@linkcode GuardedEndpoint}. */
+  dropped?: DropCounts;
   /** Protocol timers and randomness, for tests. */
   tuning?: Pick<
     ReliableReceiverOptions,
@@ -89,6 +92,7 @@ export async function receiveBulletins(
     maxSize: protocol?.maxSize,
     state: protocol?.state,
     sink: protocol?.sink,
+    dropped: protocol?.dropped,
     ...protocol?.tuning,
     // --count counts plain messages and bulletins together.
     get limit(): number | undefined {

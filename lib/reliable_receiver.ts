@@ -19,7 +19,7 @@ import {
 } from "./frame.ts";
 import { toRanges } from "./ranges.ts";
 import type { ReceiverState } from "./state.ts";
-import { emptyDrops, type ReceiverStats } from "./stats.ts";
+import { type DropCounts, emptyDrops, type ReceiverStats } from "./stats.ts";
 
 /** How a {@linkcode ReliableReceiver} sends its feedback frames. */
 export type FrameSender = (frame: Frame, to: Peer) => Promise<void>;
@@ -62,6 +62,11 @@ export interface ReliableReceiverOptions {
   limit?: number;
   /** Random numbers in [0, 1); defaults to `Math.random`. */
   random?: () => number;
+  /**
+   * Drop counters to add to (shared with a {@linkcode GuardedEndpoint}, so
+   * that the statistics count frames that failed authentication too).
+   */
+  dropped?: DropCounts;
 }
 
 /** Options of {@linkcode ReliableReceiver.close}. */
@@ -154,7 +159,7 @@ export class ReliableReceiver {
       failed: 0,
       nacks: 0,
       acks: 0,
-      dropped: emptyDrops(),
+      dropped: options.dropped ?? emptyDrops(),
     };
   }
 

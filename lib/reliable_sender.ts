@@ -84,6 +84,11 @@ export interface SendReliableOptions {
   journal?: Journal;
   /** Clock for tests, in milliseconds (default `performance.now`). */
   now?: () => number;
+  /**
+   * Drop counters to add to (shared with a {@linkcode GuardedEndpoint}, so
+   * that the report counts frames that failed authentication too).
+   */
+  dropped?: DropCounts;
 }
 
 interface ReceiverEntry {
@@ -247,6 +252,7 @@ class ReliableSender {
     this.#bufferBytes = options.bufferBytes ?? 8 * 1024 * 1024;
     this.#heartbeatMs = options.heartbeatMs ?? 50;
     this.#destination = { address: options.group.address, port: options.port };
+    if (options.dropped) this.#dropped = options.dropped;
     const repair = options.repairRate ?? DEFAULT_REPAIR;
     this.#repairBucket = new TokenBucket({
       perSecond: repair.perSecond,
@@ -355,6 +361,7 @@ class ReliableSender {
       session: this.#session,
       group: this.#options.group,
       port: this.#options.port,
+      local: this.#endpoint.local,
       resumed: recovery !== null,
       recovered: recovery ? recovery.packets.length : 0,
     });
@@ -761,7 +768,7 @@ class ReliableSender {
     }
     const entry = this.#entry(frame.name);
     if (!entry) {
-      this.#dropped.unexpected += 1;
+      this.#dropped.roster += 1;
       return;
     }
     this.#stats.feedback += 1;

@@ -25,6 +25,21 @@ export interface DropCounts {
   unexpected: number;
   /** Sequence too far ahead of what the receiver has. */
   ahead: number;
+  /**
+   * With a key: no tag, a tag that does not verify, or a payload that does
+   * not decrypt.
+   */
+  auth: number;
+  /** With a key: a frame that was already accepted once (a replay). */
+  replay: number;
+  /** With a key: sent longer ago (or further ahead) than the clock-skew bound. */
+  stale: number;
+  /** With a trusted signer: not signed, or not matching what was signed. */
+  forged: number;
+  /** With a key: a plain datagram, ignored without `--allow-plain`. */
+  plain: number;
+  /** Feedback from a receiver beyond the roster cap. */
+  roster: number;
 }
 
 /** Returns a zeroed {@linkcode DropCounts}. */
@@ -37,6 +52,12 @@ export function emptyDrops(): DropCounts {
     tag: 0,
     unexpected: 0,
     ahead: 0,
+    auth: 0,
+    replay: 0,
+    stale: 0,
+    forged: 0,
+    plain: 0,
+    roster: 0,
   };
 }
 

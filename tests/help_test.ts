@@ -38,6 +38,12 @@ const SEND_RELIABLE_OPTIONS = [
   "    --max-size SIZE",
   "    --mtu BYTES",
   "    --journal DIR",
+  "    --gen-key PATH",
+  "    --gen-sign-key PATH",
+  "    --key-file PATH",
+  "    --encrypt",
+  "    --sign-key PATH",
+  "    --max-skew SECONDS",
 ];
 
 const RECV_OPTIONS = ["-c, --count N", "    --ack TEXT", "    --no-ack"];
@@ -48,6 +54,10 @@ const RECV_RELIABLE_OPTIONS = [
   "    --state FILE",
   "    --from-start",
   "    --max-size SIZE",
+  "    --key-file PATH",
+  "    --trust KEY",
+  "    --allow-plain",
+  "    --max-skew SECONDS",
 ];
 
 /** The option lines of a help text: `  -x, --long ARG   description`. */
@@ -115,7 +125,7 @@ Deno.test("SEND_HELP lists every option of mcast-send, long and short", () => {
       `missing ${option}`,
     );
   }
-  assert.equal(optionLines(SEND_HELP).length, 23);
+  assert.equal(optionLines(SEND_HELP).length, 29);
   for (
     const other of [
       "--count",
@@ -145,7 +155,7 @@ Deno.test("RECV_HELP lists every option of mcast-recv, long and short", () => {
       `missing ${option}`,
     );
   }
-  assert.equal(optionLines(RECV_HELP).length, 14);
+  assert.equal(optionLines(RECV_HELP).length, 18);
   for (
     const other of [
       "--message",
@@ -293,7 +303,12 @@ Deno.test("both helps have an Examples: section whose commands parse", () => {
   assert.deepEqual(send[0], []);
   assert.deepEqual(recv[0], []);
   for (const args of send) {
-    assert.equal(parseSendArgs(args).action, "run", args.join(" "));
+    const action = parseSendArgs(args).action;
+    assert.equal(
+      action,
+      args[0] === "--gen-key" ? "gen-key" : "run",
+      args.join(" "),
+    );
   }
   for (const args of recv) {
     assert.equal(parseRecvArgs(args).action, "run", args.join(" "));

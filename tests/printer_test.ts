@@ -366,6 +366,12 @@ const STATS: ReceiverStats = {
     tag: 5,
     unexpected: 6,
     ahead: 7,
+    auth: 0,
+    replay: 0,
+    stale: 0,
+    forged: 0,
+    plain: 0,
+    roster: 0,
   },
 };
 
@@ -720,6 +726,7 @@ Deno.test("reliableSenderText: session started or resumed", () => {
       session: SESSION,
       group: GROUP7,
       port: 17001,
+      local: { address: "127.0.0.1", port: 40000 },
       resumed: false,
       recovered: 0,
     }),
@@ -731,6 +738,7 @@ Deno.test("reliableSenderText: session started or resumed", () => {
       session: SESSION,
       group: GROUP7,
       port: 17001,
+      local: { address: "127.0.0.1", port: 40000 },
       resumed: true,
       recovered: 5,
     }),
@@ -747,6 +755,7 @@ Deno.test("reliableSenderText: one datagram held is singular", () => {
       session: SESSION,
       group: GROUP7,
       port: 17001,
+      local: { address: "127.0.0.1", port: 40000 },
       resumed: true,
       recovered: 1,
     }),
@@ -763,6 +772,7 @@ Deno.test("reliableSenderText: an IPv6 group is bracketed before its port", () =
       session: SESSION,
       group: GROUP6,
       port: 5000,
+      local: { address: "127.0.0.1", port: 40000 },
       resumed: false,
       recovered: 0,
     }),
@@ -1048,7 +1058,7 @@ Deno.test("eventJson: stopped carries the statistics when there are any", () => 
   );
   assert.equal(
     line,
-    `{"event":"stopped",${TIME},"messages":10,"reason":"count","stats":{"name":"r1","session":"0123456789abcdef","data":12,"bulletins":10,"bytes":190,"duplicates":2,"repaired":3,"unrecoverable":4,"failed":5,"nacks":6,"acks":7,"dropped":{"version":1,"type":2,"truncated":3,"malformed":4,"tag":5,"unexpected":6,"ahead":7}}}`,
+    `{"event":"stopped",${TIME},"messages":10,"reason":"count","stats":{"name":"r1","session":"0123456789abcdef","data":12,"bulletins":10,"bytes":190,"duplicates":2,"repaired":3,"unrecoverable":4,"failed":5,"nacks":6,"acks":7,"dropped":{"version":1,"type":2,"truncated":3,"malformed":4,"tag":5,"unexpected":6,"ahead":7,"auth":0,"replay":0,"stale":0,"forged":0,"plain":0,"roster":0}}}`,
   );
   assert.deepEqual(JSON.parse(line).stats, STATS);
   assert.equal(
@@ -1066,10 +1076,11 @@ Deno.test("eventJson: reliable sender events", () => {
         session: SESSION,
         group: GROUP7,
         port: 17001,
+        local: { address: "127.0.0.1", port: 40000 },
         resumed: false,
         recovered: 0,
       },
-      `{"event":"session",${TIME},"session":"0123456789abcdef","group":"239.7.7.7","port":17001,"resumed":false,"recovered":0}`,
+      `{"event":"session",${TIME},"session":"0123456789abcdef","group":"239.7.7.7","port":17001,"local":{"address":"127.0.0.1","port":40000},"resumed":false,"recovered":0}`,
     ],
     [
       {
@@ -1077,10 +1088,11 @@ Deno.test("eventJson: reliable sender events", () => {
         session: SESSION,
         group: GROUP6,
         port: 5000,
+        local: { address: "127.0.0.1", port: 40000 },
         resumed: true,
         recovered: 5,
       },
-      `{"event":"session",${TIME},"session":"0123456789abcdef","group":"ff02::1:2","port":5000,"resumed":true,"recovered":5}`,
+      `{"event":"session",${TIME},"session":"0123456789abcdef","group":"ff02::1:2","port":5000,"local":{"address":"127.0.0.1","port":40000},"resumed":true,"recovered":5}`,
     ],
     [
       { type: "receiver", name: "r1", from: R1 },
@@ -1125,7 +1137,7 @@ Deno.test("eventJson: the report, with every receiver's state", () => {
   const line = eventJson({ type: "report", report: COMPLETE }, CLOCK);
   assert.equal(
     line,
-    `{"event":"report",${TIME},"session":"0123456789abcdef","delivered":true,"reason":"complete","bulletins":3,"packets":1,"bytes":13,"retransmitted":0,"nacks":0,"acks":2,"feedback":4,"gone":0,"dropped":{"version":0,"type":0,"truncated":0,"malformed":0,"tag":0,"unexpected":0,"ahead":0},"elapsedMs":1234,"receivers":[{"name":"r1","from":{"address":"127.0.0.1","port":17001},"acked":1,"bulletins":3,"missing":[],"missingBulletins":[],"status":"complete","nacks":0},{"name":"r2","from":{"address":"127.0.0.1","port":17002},"acked":1,"bulletins":3,"missing":[],"missingBulletins":[],"status":"complete","nacks":0}]}`,
+    `{"event":"report",${TIME},"session":"0123456789abcdef","delivered":true,"reason":"complete","bulletins":3,"packets":1,"bytes":13,"retransmitted":0,"nacks":0,"acks":2,"feedback":4,"gone":0,"dropped":{"version":0,"type":0,"truncated":0,"malformed":0,"tag":0,"unexpected":0,"ahead":0,"auth":0,"replay":0,"stale":0,"forged":0,"plain":0,"roster":0},"elapsedMs":1234,"receivers":[{"name":"r1","from":{"address":"127.0.0.1","port":17001},"acked":1,"bulletins":3,"missing":[],"missingBulletins":[],"status":"complete","nacks":0},{"name":"r2","from":{"address":"127.0.0.1","port":17002},"acked":1,"bulletins":3,"missing":[],"missingBulletins":[],"status":"complete","nacks":0}]}`,
   );
   // A silent receiver has no "from"; a link-local one keeps its scope.
   const parsed = JSON.parse(

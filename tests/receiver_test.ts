@@ -633,6 +633,12 @@ Deno.test("invalid and unexpected frames are dropped and counted", async () => {
       tag: 1,
       unexpected: 1,
       ahead: 0,
+      auth: 0,
+      replay: 0,
+      stale: 0,
+      forged: 0,
+      plain: 0,
+      roster: 0,
     },
   };
   assert.deepEqual(events, [

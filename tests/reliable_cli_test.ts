@@ -321,6 +321,12 @@ Deno.test("reliable --json: every line is JSON and the report says who has what"
         tag: 0,
         unexpected: 0,
         ahead: 0,
+        auth: 0,
+        replay: 0,
+        stale: 0,
+        forged: 0,
+        plain: 0,
+        roster: 0,
       },
     });
     assert.ok(Number.isInteger(acks) && (acks as number) >= 3, `acks ${acks}`);

@@ -408,6 +408,12 @@ Deno.test("unexpected frame types, GONE of another session and invalid datagrams
       tag: 1,
       unexpected: 5,
       ahead: 0,
+      auth: 0,
+      replay: 0,
+      stale: 0,
+      forged: 0,
+      plain: 0,
+      roster: 0,
     });
     // Still in the session, nothing delivered, no answer to any of them.
     assert.deepEqual(h.events, [sessionEvent(1)]);

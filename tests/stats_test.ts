@@ -10,6 +10,12 @@ Deno.test("emptyDrops counts every reason, all zero", () => {
     tag: 0,
     unexpected: 0,
     ahead: 0,
+    auth: 0,
+    replay: 0,
+    stale: 0,
+    forged: 0,
+    plain: 0,
+    roster: 0,
   };
   assert.deepEqual(emptyDrops(), expected);
   // Exactly these keys, in this order (the JSON output shows them so).
@@ -21,6 +27,12 @@ Deno.test("emptyDrops counts every reason, all zero", () => {
     "tag",
     "unexpected",
     "ahead",
+    "auth",
+    "replay",
+    "stale",
+    "forged",
+    "plain",
+    "roster",
   ]);
 });
 

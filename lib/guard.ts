@@ -1,0 +1,797 @@
+/**
+ * The frame guard: authentication, encryption, replay protection and
+ * source signatures, between the socket and the codec. A
+ * {@linkcode GuardedEndpoint} wraps a {@linkcode DatagramEndpoint}: what the
+ * protocol sends is sealed on the way out, and what arrives is let through
+ * only once it verifies, with its trailer removed, so the codec and the
+ * state machines above see frames exactly as without keys.
+ *
+ * With a group key every frame ends with a trailer (its length in the
+ * header's tag-length byte):
+ *
+ * | field | size | when |
+ * |---|---|---|
+ * | GCM tag | 16 | DATA with the `encrypted` flag |
+ * | previous datagram's chain hash | 32 | DATA with the `chained` flag |
+ * | Ed25519 signature of this datagram's chain hash | 64 | DATA with the `signed` flag |
+ * | send time, µs since the Unix epoch | 8 | always |
+ * | HMAC-SHA-256 of everything before, first 16 bytes | 16 | always |
+ *
+ * Keys come from the group key with HKDF-SHA-256: one HMAC key for every
+ * frame, and one AES-256-GCM key per session (salt: the session id). A DATA
+ * frame's records are encrypted with the nonce `0^32 ‖ seq` and the header's
+ * session, seq, version and type as associated data: every transmission of a
+ * sequence number carries the same records, so a repair, or a sender resumed
+ * from its journal, encrypts the same plaintext under the same nonce and
+ * produces the same ciphertext; a nonce never covers two plaintexts.
+ *
+ * Replays: a frame sent longer ago than the clock-skew bound (or further in
+ * the future) is dropped as stale; within it, each party (the sender of a
+ * session; each receiver, by name, in a session) stamps strictly increasing
+ * send times, and a window per party rejects a send time seen before.
+ *
+ * Signatures: each DATA frame's chain hash covers its session, sequence and
+ * plaintext records and the previous datagram's chain hash. The sender signs
+ * every 32nd hash, and the last one whenever it pauses (it sends that
+ * datagram once more, signed), so one signature vouches for a run of
+ * datagrams. A receiver that trusts a key lets a DATA frame through only
+ * once a signature covers it.
+ *
+ * @module
+ */
+
+import type { Peer } from "./address.ts";
+import { asRetransmission, FLAGS, FRAME_TYPES, hasMagic } from "./frame.ts";
+import type { GroupKey, SigningKey } from "./keys.ts";
+import type { Datagram, DatagramEndpoint } from "./socket.ts";
+import type { DropCounts } from "./stats.ts";
+
+/** Size of the send time in the trailer. */
+export const TIME_SIZE = 8;
+/** Size of the truncated HMAC at the end of the trailer. */
+export const MAC_SIZE = 16;
+/** Size of the AES-GCM tag of an encrypted DATA frame. */
+export const GCM_TAG_SIZE = 16;
+/** Size of a chain hash (SHA-256). */
+export const CHAIN_SIZE = 32;
+/** Size of an Ed25519 signature. */
+export const SIGNATURE_SIZE = 64;
+/** Default clock-skew bound: frames sent longer ago (or ahead) are stale. */
+export const DEFAULT_MAX_SKEW_MS = 10_000;
+/** The sender signs at least every this many DATA datagrams. */
+export const SIGN_EVERY = 32;
+
+/** How long a sender waits for the next datagram before signing the last. */
+const IDLE_SIGN_MS = 2;
+/** Reordering a party's frames may show, in µs of send time. */
+const REPLAY_WINDOW_US = 2_000_000;
+/** Where a DATA frame's encrypted part starts: after the header, timestamp and low. */
+const PAYLOAD_AT = 24 + 16;
+const DATA_TYPE = FRAME_TYPES.data;
+const SECURITY_FLAGS = FLAGS.encrypted | FLAGS.chained | FLAGS.signed;
+const ZERO_HASH = new Uint8Array(CHAIN_SIZE);
+const encoder = new TextEncoder();
+const CHAIN_DOMAIN = encoder.encode("mcast-v1 chain");
+const SIGN_DOMAIN = encoder.encode("mcast-v1 signature");
+const AUTH_INFO = encoder.encode("mcast-v1 frame authentication");
+const PAYLOAD_INFO = encoder.encode("mcast-v1 payload encryption");
+/** Receiver frames carry the receiver's name right after the header. */
+const RECEIVER_TYPES = new Set<number>([
+  FRAME_TYPES.ack,
+  FRAME_TYPES.nack,
+  FRAME_TYPES.hello,
+  FRAME_TYPES.bye,
+]);
+
+/** Options of {@linkcode GuardedEndpoint}. */
+export interface GuardOptions {
+  /** The shared group key. */
+  key: GroupKey;
+  /** Encrypt the records of DATA frames this side sends. */
+  encrypt?: boolean;
+  /** Sign the DATA frames this side sends (a sender's `--sign-key`). */
+  signingKey?: SigningKey;
+  /** Let DATA frames through only once one of these keys signed them. */
+  trust?: Uint8Array[];
+  /** Let plain (unframed) datagrams through; dropped otherwise. */
+  allowPlain?: boolean;
+  /** Clock-skew bound in ms (default {@linkcode DEFAULT_MAX_SKEW_MS}). */
+  maxSkewMs?: number;
+  /** Counters to add drops to (shared with the state machine's). */
+  dropped: DropCounts;
+  /** The clock, in µs since the Unix epoch (for tests). */
+  nowMicros?: () => number;
+}
+
+/** A frame the guard let through, and what it knew about it. */
+interface Chain {
+  prev: Uint8Array;
+  hash: Uint8Array;
+  signature?: Uint8Array;
+}
+
+interface Held {
+  hash: Uint8Array;
+  prev: Uint8Array;
+  datagram: Datagram;
+}
+
+/** Keys derived once from the group key. */
+interface DerivedKeys {
+  mac: CryptoKey;
+  hkdf: CryptoKey;
+}
+
+function readU64(bytes: Uint8Array, at: number): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, 8);
+  return view.getUint32(0) * 0x1_0000_0000 + view.getUint32(4);
+}
+
+function writeU64(bytes: Uint8Array, at: number, value: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, 8);
+  view.setUint32(0, Math.floor(value / 0x1_0000_0000));
+  view.setUint32(4, value >>> 0);
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+function isZero(bytes: Uint8Array): boolean {
+  return equalBytes(bytes, ZERO_HASH);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  let size = 0;
+  for (const part of parts) size += part.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function wallMicros(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
+/**
+ * The trailer length a frame's flags call for.
+ *
+ * @param flags The header's flags byte.
+ * @param type The header's type byte.
+ * @returns Bytes of trailer.
+ */
+export function trailerSize(flags: number, type: number): number {
+  let size = TIME_SIZE + MAC_SIZE;
+  if (type === DATA_TYPE) {
+    if (flags & FLAGS.encrypted) size += GCM_TAG_SIZE;
+    if (flags & FLAGS.chained) size += CHAIN_SIZE;
+    if (flags & FLAGS.signed) size += SIGNATURE_SIZE;
+  }
+  return size;
+}
+
+/**
+ * A window of send times seen from one party: rejects a time seen before,
+ * or older than the window.
+ */
+class ReplayWindow {
+  #floor = -1;
+  #high = -1;
+  #seen = new Set<number>();
+  #order: number[] = [];
+  #head = 0;
+  readonly #cap: number;
+
+  constructor(cap: number) {
+    this.#cap = cap;
+  }
+
+  accept(time: number): boolean {
+    if (time <= this.#floor || this.#seen.has(time)) return false;
+    this.#seen.add(time);
+    this.#order.push(time);
+    if (time > this.#high) {
+      this.#high = time;
+      this.#floor = Math.max(this.#floor, time - REPLAY_WINDOW_US);
+    }
+    while (
+      this.#head < this.#order.length &&
+      (this.#order[this.#head]! <= this.#floor || this.#seen.size > this.#cap)
+    ) {
+      const old = this.#order[this.#head++]!;
+      this.#seen.delete(old);
+      if (old > this.#floor) this.#floor = old;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#head);
+      this.#head = 0;
+    }
+    return true;
+  }
+}
+
+/** Most receivers' windows a guard keeps (the roster cap, and some). */
+const MAX_PARTIES = 20_000;
+/** Most datagrams held for a signature, and chain hashes remembered. */
+const MAX_HELD = 16_384;
+const MAX_REMEMBERED = 65_536;
+
+/**
+ * An endpoint that authenticates everything it sends and lets through only
+ * what verifies. See the module documentation for the trailer.
+ */
+export class GuardedEndpoint implements DatagramEndpoint {
+  readonly #inner: DatagramEndpoint;
+  readonly #options: GuardOptions;
+  readonly #dropped: DropCounts;
+  readonly #maxSkewUs: number;
+  readonly #now: () => number;
+  #keys: Promise<DerivedKeys>;
+  #trusted: Promise<CryptoKey[]> | undefined;
+  #payloadKeys = new Map<string, Promise<CryptoKey>>();
+  #lastTime = 0;
+  #windows = new Map<string, ReplayWindow>();
+  #ready: Datagram[] = [];
+  #closed = false;
+  // Sending side of signatures.
+  #chains = new Map<number, Promise<Chain>>();
+  #chainsLow = 0;
+  #chainSeq = -1;
+  #chainHash: Promise<Uint8Array> = Promise.resolve(ZERO_HASH);
+  #unsigned = 0;
+  #lastFirst: { bytes: Uint8Array; to: Peer; seq: number } | undefined;
+  #signTimer: ReturnType<typeof setTimeout> | undefined;
+  #signing: Promise<void> | undefined;
+  // Receiving side of signatures, for the session followed last.
+  #trustSession = "";
+  #held = new Map<number, Held>();
+  #expect = new Map<number, Uint8Array>();
+  #passed = new Map<number, Uint8Array>();
+
+  /**
+   * @param inner The socket to wrap; closed with this endpoint.
+   * @param options The keys and what to enforce.
+   */
+  constructor(inner: DatagramEndpoint, options: GuardOptions) {
+    this.#inner = inner;
+    this.#options = options;
+    this.#dropped = options.dropped;
+    this.#maxSkewUs = (options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS) * 1000;
+    this.#now = options.nowMicros ?? wallMicros;
+    this.#keys = deriveKeys(options.key);
+    // A rejection here is reported by the first send or receive.
+    this.#keys.catch(() => {});
+    if (options.trust && options.trust.length > 0) {
+      this.#trusted = Promise.all(
+        options.trust.map((key) =>
+          crypto.subtle.importKey(
+            "raw",
+            key as Uint8Array<ArrayBuffer>,
+            { name: "Ed25519" },
+            false,
+            ["verify"],
+          )
+        ),
+      );
+      this.#trusted.catch(() => {});
+    }
+  }
+
+  /** The wrapped socket's address. */
+  get local(): Peer {
+    return this.#inner.local;
+  }
+
+  /**
+   * Seals a frame (plain datagrams pass unchanged) and sends it.
+   *
+   * @param payload An encoded frame without a trailer, or a plain datagram.
+   * @param to Where to.
+   */
+  async send(payload: Uint8Array, to: Peer): Promise<void> {
+    if (!hasMagic(payload) || payload.length < 24) {
+      return this.#inner.send(payload, to);
+    }
+    if (payload[5] !== DATA_TYPE && this.#signTimer !== undefined) {
+      // A heartbeat or GONE after the last datagram: its signature first.
+      await this.#signNow();
+    }
+    const sealed = await this.#seal(payload, to);
+    if (this.#closed) return;
+    await this.#inner.send(sealed, to);
+  }
+
+  /**
+   * Waits for the next datagram that verifies.
+   *
+   * @returns It, with its trailer removed, or `null` once closed.
+   */
+  async receive(): Promise<Datagram | null> {
+    for (;;) {
+      const ready = this.#ready.shift();
+      if (ready) return ready;
+      const datagram = await this.#inner.receive();
+      if (datagram === null) return null;
+      const opened = await this.#open(datagram);
+      if (opened) return opened;
+    }
+  }
+
+  /** Closes the wrapped socket and stops signing. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#signTimer);
+    this.#signTimer = undefined;
+    this.#inner.close();
+  }
+
+  // ---- sealing ------------------------------------------------------------
+
+  #sendTime(): number {
+    const now = this.#now();
+    this.#lastTime = now > this.#lastTime ? now : this.#lastTime + 1;
+    return this.#lastTime;
+  }
+
+  async #seal(payload: Uint8Array, to: Peer): Promise<Uint8Array> {
+    const type = payload[5]!;
+    const data = type === DATA_TYPE && payload.length >= PAYLOAD_AT;
+    // Before the first await: see #chainFor.
+    const chaining = data && this.#options.signingKey
+      ? this.#chainFor(payload, to)
+      : undefined;
+    const keys = await this.#keys;
+    let flags = payload[6]! & ~SECURITY_FLAGS;
+    let chain: Chain | undefined;
+    if (data) {
+      if (this.#options.encrypt) flags |= FLAGS.encrypted;
+      if (chaining) {
+        chain = await chaining;
+        flags |= FLAGS.chained;
+        if (chain.signature) flags |= FLAGS.signed;
+      }
+    }
+    const trailer = trailerSize(flags, type);
+    const body = payload.length;
+    const out = new Uint8Array(body + trailer);
+    let at = body;
+    if (data && this.#options.encrypt) {
+      out.set(payload.subarray(0, PAYLOAD_AT), 0);
+      const key = await this.#payloadKey(payload);
+      const sealed = new Uint8Array(
+        await crypto.subtle.encrypt(
+          {
+            name: "AES-GCM",
+            iv: nonceOf(payload),
+            additionalData: associatedData(payload),
+          },
+          key,
+          payload.subarray(PAYLOAD_AT) as Uint8Array<ArrayBuffer>,
+        ),
+      );
+      out.set(sealed, PAYLOAD_AT);
+      at += GCM_TAG_SIZE;
+    } else {
+      out.set(payload, 0);
+    }
+    out[6] = flags;
+    out[7] = trailer;
+    if (chain) {
+      out.set(chain.prev, at);
+      at += CHAIN_SIZE;
+      if (chain.signature) {
+        out.set(chain.signature, at);
+        at += SIGNATURE_SIZE;
+      }
+    }
+    writeU64(out, at, this.#sendTime());
+    at += TIME_SIZE;
+    const mac = new Uint8Array(
+      await crypto.subtle.sign("HMAC", keys.mac, out.subarray(0, at)),
+    );
+    out.set(mac.subarray(0, MAC_SIZE), at);
+    return out;
+  }
+
+  /**
+   * The chain entry of a DATA frame, made on its first transmission. The
+   * entry is registered before anything is awaited, so that a repair racing
+   * the first transmission shares it.
+   */
+  #chainFor(payload: Uint8Array, to: Peer): Promise<Chain> {
+    const seq = readU64(payload, 16);
+    const low = readU64(payload, 32);
+    // The sender no longer holds anything below `low`: forget it too.
+    if (low > this.#chainsLow) {
+      if (low - this.#chainsLow > this.#chains.size) {
+        for (const old of this.#chains.keys()) {
+          if (old < low) this.#chains.delete(old);
+        }
+      } else {
+        for (let old = this.#chainsLow; old < low; old++) {
+          this.#chains.delete(old);
+        }
+      }
+      this.#chainsLow = low;
+    }
+    const known = this.#chains.get(seq);
+    if (known) return known;
+    const retransmit = (payload[6]! & FLAGS.retransmit) !== 0;
+    const first = !retransmit && seq === this.#chainSeq + 1;
+    const prev = first ? this.#chainHash : Promise.resolve(ZERO_HASH);
+    // A repair of a datagram this guard never sent (a sender resumed from
+    // its journal) has no chain to hang on: it is signed by itself.
+    let sign = retransmit;
+    if (!retransmit) {
+      this.#unsigned += 1;
+      clearTimeout(this.#signTimer);
+      this.#signTimer = undefined;
+      if (this.#unsigned >= SIGN_EVERY) {
+        sign = true;
+        this.#unsigned = 0;
+        this.#lastFirst = undefined;
+      } else {
+        this.#lastFirst = { bytes: payload, to, seq };
+        this.#signTimer = setTimeout(() => {
+          this.#signTimer = undefined;
+          void this.#signNow();
+        }, IDLE_SIGN_MS);
+      }
+    }
+    const records = payload.slice(PAYLOAD_AT);
+    const entry = (async (): Promise<Chain> => {
+      const link = await prev;
+      const hash = await chainHash(payload, records, link);
+      const chain: Chain = { prev: link, hash };
+      if (sign) chain.signature = await this.#sign(hash);
+      return chain;
+    })();
+    this.#chains.set(seq, entry);
+    if (!retransmit) {
+      this.#chainSeq = seq;
+      this.#chainHash = entry.then((chain) => chain.hash);
+    }
+    return entry;
+  }
+
+  /** Signs the last datagram sent unsigned and sends it once more, signed. */
+  #signNow(): Promise<void> {
+    clearTimeout(this.#signTimer);
+    this.#signTimer = undefined;
+    const last = this.#lastFirst;
+    this.#lastFirst = undefined;
+    const entry = last && this.#chains.get(last.seq);
+    if (!last || !entry || this.#closed) {
+      return this.#signing ?? Promise.resolve();
+    }
+    this.#unsigned = 0;
+    const copy = asRetransmission(last.bytes, {
+      timestamp: Math.floor(this.#now()),
+      low: readU64(last.bytes, 32),
+    });
+    this.#signing = (async () => {
+      const chain = await entry;
+      chain.signature ??= await this.#sign(chain.hash);
+      if (this.#closed) return;
+      const sealed = await this.#seal(copy, last.to);
+      if (this.#closed) return;
+      await this.#inner.send(sealed, last.to).catch(() => {});
+    })();
+    return this.#signing;
+  }
+
+  #sign(hash: Uint8Array): Promise<Uint8Array> {
+    const key = this.#options.signingKey!.privateKey;
+    return crypto.subtle.sign(
+      "Ed25519",
+      key,
+      concat([SIGN_DOMAIN, hash]),
+    ).then((signature) => new Uint8Array(signature));
+  }
+
+  #payloadKey(frame: Uint8Array): Promise<CryptoKey> {
+    const session = toHexKey(frame.subarray(8, 16));
+    let key = this.#payloadKeys.get(session);
+    if (!key) {
+      key = this.#keys.then((keys) =>
+        crypto.subtle.deriveKey(
+          {
+            name: "HKDF",
+            hash: "SHA-256",
+            salt: frame.slice(8, 16),
+            info: PAYLOAD_INFO,
+          },
+          keys.hkdf,
+          { name: "AES-GCM", length: 256 },
+          false,
+          ["encrypt", "decrypt"],
+        )
+      );
+      if (this.#payloadKeys.size >= 16) {
+        this.#payloadKeys.delete(this.#payloadKeys.keys().next().value!);
+      }
+      this.#payloadKeys.set(session, key);
+    }
+    return key;
+  }
+
+  // ---- opening --------------------------------------------------------------
+
+  async #open(datagram: Datagram): Promise<Datagram | null> {
+    const bytes = datagram.payload;
+    if (!hasMagic(bytes)) {
+      if (this.#options.allowPlain) return datagram;
+      this.#dropped.plain += 1;
+      return null;
+    }
+    // Frames the codec rejects anyway (version, length) keep its reasons.
+    if (bytes.length < 24 || bytes[4] !== 1) return datagram;
+    const type = bytes[5]!;
+    const flags = bytes[6]!;
+    const trailer = bytes[7]!;
+    if (
+      trailer === 0 || trailer !== trailerSize(flags, type) ||
+      bytes.length < 24 + trailer ||
+      (type !== DATA_TYPE && (flags & SECURITY_FLAGS) !== 0)
+    ) {
+      this.#dropped.auth += 1;
+      return null;
+    }
+    const keys = await this.#keys;
+    const macAt = bytes.length - MAC_SIZE;
+    const mac = new Uint8Array(
+      await crypto.subtle.sign(
+        "HMAC",
+        keys.mac,
+        bytes.subarray(0, macAt) as BufferSource,
+      ),
+    );
+    if (!equalBytes(mac.subarray(0, MAC_SIZE), bytes.subarray(macAt))) {
+      this.#dropped.auth += 1;
+      return null;
+    }
+    const time = readU64(bytes, macAt - TIME_SIZE);
+    if (Math.abs(this.#now() - time) > this.#maxSkewUs) {
+      this.#dropped.stale += 1;
+      return null;
+    }
+    if (!this.#window(bytes, type).accept(time)) {
+      this.#dropped.replay += 1;
+      return null;
+    }
+    const body = bytes.length - trailer;
+    let plain: Uint8Array;
+    let at = body;
+    if (type === DATA_TYPE && (flags & FLAGS.encrypted) !== 0) {
+      if (body < PAYLOAD_AT) {
+        this.#dropped.auth += 1;
+        return null;
+      }
+      let opened: Uint8Array;
+      try {
+        const key = await this.#payloadKey(bytes);
+        opened = new Uint8Array(
+          await crypto.subtle.decrypt(
+            {
+              name: "AES-GCM",
+              iv: nonceOf(bytes),
+              additionalData: associatedData(bytes),
+            },
+            key,
+            bytes.subarray(PAYLOAD_AT, body + GCM_TAG_SIZE) as BufferSource,
+          ),
+        );
+      } catch {
+        this.#dropped.auth += 1;
+        return null;
+      }
+      plain = new Uint8Array(body);
+      plain.set(bytes.subarray(0, PAYLOAD_AT), 0);
+      plain.set(opened, PAYLOAD_AT);
+      at += GCM_TAG_SIZE;
+    } else {
+      plain = bytes.subarray(0, body);
+    }
+    plain[6] = flags & ~SECURITY_FLAGS;
+    plain[7] = 0;
+    const result: Datagram = { payload: plain, from: datagram.from };
+    if (type !== DATA_TYPE || !this.#trusted) return result;
+    if ((flags & FLAGS.chained) === 0 || body < PAYLOAD_AT) {
+      this.#dropped.forged += 1;
+      return null;
+    }
+    const prev = bytes.slice(at, at + CHAIN_SIZE);
+    at += CHAIN_SIZE;
+    const signature = (flags & FLAGS.signed) !== 0
+      ? bytes.subarray(at, at + SIGNATURE_SIZE)
+      : undefined;
+    return await this.#attest(result, prev, signature);
+  }
+
+  #window(bytes: Uint8Array, type: number): ReplayWindow {
+    let party = toHexKey(bytes.subarray(8, 16));
+    let cap = 65_536;
+    if (RECEIVER_TYPES.has(type)) {
+      const length = Math.min(bytes[24] ?? 0, bytes.length - 25);
+      party += "/" + toHexKey(bytes.subarray(25, 25 + Math.max(0, length)));
+      cap = 256;
+    }
+    let window = this.#windows.get(party);
+    if (!window) {
+      if (this.#windows.size >= MAX_PARTIES) {
+        this.#windows.delete(this.#windows.keys().next().value!);
+      }
+      window = new ReplayWindow(cap);
+      this.#windows.set(party, window);
+    }
+    return window;
+  }
+
+  /**
+   * Lets a DATA frame through once a trusted signature covers it: its own,
+   * or its successor's chain once that is covered. Returns it when it is
+   * covered now; frames it covers in turn are queued for `receive()`.
+   */
+  async #attest(
+    datagram: Datagram,
+    prev: Uint8Array,
+    signature: Uint8Array | undefined,
+  ): Promise<Datagram | null> {
+    const frame = datagram.payload;
+    const session = toHexKey(frame.subarray(8, 16));
+    if (session !== this.#trustSession) {
+      this.#trustSession = session;
+      this.#held.clear();
+      this.#expect.clear();
+      this.#passed.clear();
+    }
+    const seq = readU64(frame, 16);
+    const hash = await chainHash(frame, frame.subarray(PAYLOAD_AT), prev);
+    const passed = this.#passed.get(seq);
+    if (passed) {
+      // Already let through: a repair of it may pass again (the state
+      // machine counts it), anything else claiming its number may not.
+      if (equalBytes(passed, hash)) return datagram;
+      this.#dropped.forged += 1;
+      return null;
+    }
+    let covered = false;
+    if (signature) {
+      covered = await this.#verify(hash, signature);
+      if (!covered) {
+        this.#dropped.forged += 1;
+        return null;
+      }
+    }
+    const expected = this.#expect.get(seq);
+    if (!covered && expected) {
+      if (!equalBytes(expected, hash)) {
+        this.#dropped.forged += 1;
+        return null;
+      }
+      covered = true;
+    }
+    if (!covered) {
+      this.#held.set(seq, { hash, prev, datagram });
+      if (this.#held.size > MAX_HELD) {
+        let lowest = Infinity;
+        for (const key of this.#held.keys()) lowest = Math.min(lowest, key);
+        this.#held.delete(lowest);
+      }
+      return null;
+    }
+    this.#held.delete(seq);
+    this.#remember(seq, hash);
+    // Walk down the chain: each covered datagram vouches for the one before.
+    const released: Datagram[] = [];
+    let link = prev;
+    for (let k = seq - 1; k >= 0 && !isZero(link); k--) {
+      if (this.#passed.has(k)) break;
+      const held = this.#held.get(k);
+      if (!held) {
+        this.#expect.set(k, link);
+        if (this.#expect.size > MAX_REMEMBERED) {
+          this.#expect.delete(this.#expect.keys().next().value!);
+        }
+        break;
+      }
+      this.#held.delete(k);
+      if (!equalBytes(held.hash, link)) {
+        this.#dropped.forged += 1;
+        this.#expect.set(k, link);
+        break;
+      }
+      this.#remember(k, held.hash);
+      released.push(held.datagram);
+      link = held.prev;
+    }
+    for (let i = released.length - 1; i >= 0; i--) {
+      this.#ready.push(released[i]!);
+    }
+    return datagram;
+  }
+
+  #remember(seq: number, hash: Uint8Array): void {
+    this.#expect.delete(seq);
+    this.#passed.set(seq, hash);
+    if (this.#passed.size > MAX_REMEMBERED) {
+      this.#passed.delete(this.#passed.keys().next().value!);
+    }
+  }
+
+  async #verify(hash: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    const keys = await this.#trusted!;
+    const message = concat([SIGN_DOMAIN, hash]);
+    for (const key of keys) {
+      if (
+        await crypto.subtle.verify(
+          "Ed25519",
+          key,
+          signature as Uint8Array<ArrayBuffer>,
+          message,
+        )
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+async function deriveKeys(key: GroupKey): Promise<DerivedKeys> {
+  const hkdf = await crypto.subtle.importKey(
+    "raw",
+    key.bytes as Uint8Array<ArrayBuffer>,
+    "HKDF",
+    false,
+    ["deriveKey"],
+  );
+  const mac = await crypto.subtle.deriveKey(
+    {
+      name: "HKDF",
+      hash: "SHA-256",
+      salt: new Uint8Array(0),
+      info: AUTH_INFO,
+    },
+    hkdf,
+    { name: "HMAC", hash: "SHA-256", length: 256 },
+    false,
+    ["sign"],
+  );
+  return { mac, hkdf };
+}
+
+function toHexKey(bytes: Uint8Array): string {
+  let text = "";
+  for (const b of bytes) text += (b < 16 ? "0" : "") + b.toString(16);
+  return text;
+}
+
+/** The GCM nonce of a DATA frame: 32 zero bits and its sequence number. */
+function nonceOf(frame: Uint8Array): Uint8Array<ArrayBuffer> {
+  const nonce = new Uint8Array(12);
+  nonce.set(frame.subarray(16, 24), 4);
+  return nonce;
+}
+
+/** What GCM authenticates besides the records: magic, version, type, session, seq. */
+function associatedData(frame: Uint8Array): Uint8Array<ArrayBuffer> {
+  return concat([frame.subarray(0, 6), frame.subarray(8, 24)]);
+}
+
+/** SHA-256 over a DATA frame's identity, its plaintext records and the previous hash. */
+async function chainHash(
+  frame: Uint8Array,
+  records: Uint8Array,
+  prev: Uint8Array,
+): Promise<Uint8Array> {
+  const input = concat([CHAIN_DOMAIN, frame.subarray(8, 24), records, prev]);
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", input));
+}
