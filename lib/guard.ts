@@ -61,6 +61,8 @@ export const DEFAULT_MAX_SKEW_MS = 10_000;
 /** The sender signs at least every this many DATA datagrams. */
 export const SIGN_EVERY = 32;
 
+/** Datagrams a guard seals, or checks, at once. */
+export const MAX_IN_FLIGHT = 32;
 /** How long a sender waits for the next datagram before signing the last. */
 const IDLE_SIGN_MS = 2;
 /** Reordering a party's frames may show, in µs of send time. */
@@ -108,6 +110,13 @@ interface Chain {
   prev: Uint8Array;
   hash: Uint8Array;
   signature?: Uint8Array;
+}
+
+interface Outgoing {
+  sealed: Promise<Uint8Array>;
+  to: Peer;
+  sent: Promise<void>;
+  done: () => void;
 }
 
 interface Held {
@@ -248,7 +257,13 @@ export class GuardedEndpoint implements DatagramEndpoint {
   #unsigned = 0;
   #lastFirst: { bytes: Uint8Array; to: Peer; seq: number } | undefined;
   #signTimer: ReturnType<typeof setTimeout> | undefined;
-  #signing: Promise<void> | undefined;
+  #out: Outgoing[] = [];
+  #flushing: Promise<void> | undefined;
+  #opening: Promise<Datagram | null>[] = [];
+  #pumping: Promise<void> | undefined;
+  #ended = false;
+  #wake: (() => void) | undefined;
+  #pumpWake: (() => void) | undefined;
   // Receiving side of signatures, for the session followed last.
   #trustSession = "";
   #held = new Map<number, Held>();
@@ -290,46 +305,122 @@ export class GuardedEndpoint implements DatagramEndpoint {
   }
 
   /**
-   * Seals a frame (plain datagrams pass unchanged) and sends it.
+   * Seals a frame (plain datagrams pass unchanged) and sends it. Frames
+   * leave in the order they were given. A DATA frame resolves as soon as it
+   * is queued, while fewer than {@linkcode MAX_IN_FLIGHT} wait for their
+   * cryptography, so that sealing overlaps; any other frame resolves once
+   * it is sent.
    *
    * @param payload An encoded frame without a trailer, or a plain datagram.
    * @param to Where to.
    */
-  async send(payload: Uint8Array, to: Peer): Promise<void> {
+  send(payload: Uint8Array, to: Peer): Promise<void> {
     if (!hasMagic(payload) || payload.length < 24) {
       return this.#inner.send(payload, to);
     }
-    if (payload[5] !== DATA_TYPE && this.#signTimer !== undefined) {
+    if (this.#closed) return Promise.resolve();
+    const data = payload[5] === DATA_TYPE;
+    if (!data && this.#signTimer !== undefined) {
       // A heartbeat or GONE after the last datagram: its signature first.
-      await this.#signNow();
+      this.#signNow();
     }
-    const sealed = await this.#seal(payload, to);
-    if (this.#closed) return;
-    await this.#inner.send(sealed, to);
+    // The caller may reuse its buffer once this resolves: seal a copy.
+    const frame = payload.slice();
+    const sent = this.#enqueue(this.#seal(frame, to), to);
+    if (!data) return sent;
+    const oldest = this.#out.length > MAX_IN_FLIGHT ? this.#out[0] : undefined;
+    return oldest ? oldest.sent : Promise.resolve();
+  }
+
+  #enqueue(sealed: Promise<Uint8Array>, to: Peer): Promise<void> {
+    // A failure to seal is a lost datagram, like a failure to send.
+    sealed.catch(() => {});
+    let done = (): void => {};
+    const sent = new Promise<void>((resolve) => done = resolve);
+    this.#out.push({ sealed, to, sent, done });
+    this.#flushing ??= this.#flush();
+    return sent;
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#out.length > 0) {
+      const item = this.#out[0]!;
+      try {
+        await this.#inner.send(await item.sealed, item.to);
+      } catch {
+        // Lost on the way: receivers ask again.
+      }
+      this.#out.shift();
+      item.done();
+    }
+    this.#flushing = undefined;
+    if (this.#closed) this.#inner.close();
   }
 
   /**
-   * Waits for the next datagram that verifies.
+   * Waits for the next datagram that verifies. Up to
+   * {@linkcode MAX_IN_FLIGHT} datagrams are read ahead and checked at once;
+   * they come out in the order they arrived.
    *
    * @returns It, with its trailer removed, or `null` once closed.
    */
   async receive(): Promise<Datagram | null> {
+    this.#pumping ??= this.#pump();
     for (;;) {
       const ready = this.#ready.shift();
       if (ready) return ready;
-      const datagram = await this.#inner.receive();
-      if (datagram === null) return null;
-      const opened = await this.#open(datagram);
+      const next = this.#opening[0];
+      if (next === undefined) {
+        if (this.#ended) return null;
+        await new Promise<void>((resolve) => this.#wake = resolve);
+        continue;
+      }
+      const opened = await next;
+      this.#opening.shift();
+      this.#wakePump();
       if (opened) return opened;
     }
   }
 
-  /** Closes the wrapped socket and stops signing. */
+  async #pump(): Promise<void> {
+    for (;;) {
+      while (this.#opening.length >= MAX_IN_FLIGHT) {
+        await new Promise<void>((resolve) => this.#pumpWake = resolve);
+      }
+      const datagram = await this.#inner.receive();
+      if (datagram === null) {
+        this.#ended = true;
+        this.#wakeReader();
+        return;
+      }
+      const opening = this.#open(datagram).catch(() => null);
+      this.#opening.push(opening);
+      this.#wakeReader();
+    }
+  }
+
+  #wakeReader(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #wakePump(): void {
+    const wake = this.#pumpWake;
+    this.#pumpWake = undefined;
+    wake?.();
+  }
+
+  /**
+   * Stops signing and closes the wrapped socket once every frame already
+   * given to {@linkcode send} has left.
+   */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#signTimer);
     this.#signTimer = undefined;
-    this.#inner.close();
+    if (this.#flushing === undefined) this.#inner.close();
   }
 
   // ---- sealing ------------------------------------------------------------
@@ -347,11 +438,14 @@ export class GuardedEndpoint implements DatagramEndpoint {
     const chaining = data && this.#options.signingKey
       ? this.#chainFor(payload, to)
       : undefined;
+    const encrypting = data && this.#options.encrypt
+      ? this.#encrypt(payload)
+      : undefined;
     const keys = await this.#keys;
     let flags = payload[6]! & ~SECURITY_FLAGS;
     let chain: Chain | undefined;
     if (data) {
-      if (this.#options.encrypt) flags |= FLAGS.encrypted;
+      if (encrypting) flags |= FLAGS.encrypted;
       if (chaining) {
         chain = await chaining;
         flags |= FLAGS.chained;
@@ -362,21 +456,9 @@ export class GuardedEndpoint implements DatagramEndpoint {
     const body = payload.length;
     const out = new Uint8Array(body + trailer);
     let at = body;
-    if (data && this.#options.encrypt) {
+    if (encrypting) {
       out.set(payload.subarray(0, PAYLOAD_AT), 0);
-      const key = await this.#payloadKey(payload);
-      const sealed = new Uint8Array(
-        await crypto.subtle.encrypt(
-          {
-            name: "AES-GCM",
-            iv: nonceOf(payload),
-            additionalData: associatedData(payload),
-          },
-          key,
-          payload.subarray(PAYLOAD_AT) as Uint8Array<ArrayBuffer>,
-        ),
-      );
-      out.set(sealed, PAYLOAD_AT);
+      out.set(await encrypting, PAYLOAD_AT);
       at += GCM_TAG_SIZE;
     } else {
       out.set(payload, 0);
@@ -398,6 +480,22 @@ export class GuardedEndpoint implements DatagramEndpoint {
     );
     out.set(mac.subarray(0, MAC_SIZE), at);
     return out;
+  }
+
+  /** A DATA frame's records, encrypted, with the GCM tag after them. */
+  async #encrypt(payload: Uint8Array): Promise<Uint8Array> {
+    const key = await this.#payloadKey(payload);
+    return new Uint8Array(
+      await crypto.subtle.encrypt(
+        {
+          name: "AES-GCM",
+          iv: nonceOf(payload),
+          additionalData: associatedData(payload),
+        },
+        key,
+        payload.subarray(PAYLOAD_AT) as Uint8Array<ArrayBuffer>,
+      ),
+    );
   }
 
   /**
@@ -441,7 +539,7 @@ export class GuardedEndpoint implements DatagramEndpoint {
         this.#lastFirst = { bytes: payload, to, seq };
         this.#signTimer = setTimeout(() => {
           this.#signTimer = undefined;
-          void this.#signNow();
+          this.#signNow();
         }, IDLE_SIGN_MS);
       }
     }
@@ -461,30 +559,25 @@ export class GuardedEndpoint implements DatagramEndpoint {
     return entry;
   }
 
-  /** Signs the last datagram sent unsigned and sends it once more, signed. */
-  #signNow(): Promise<void> {
+  /** Signs the last datagram sent unsigned and queues it once more, signed. */
+  #signNow(): void {
     clearTimeout(this.#signTimer);
     this.#signTimer = undefined;
     const last = this.#lastFirst;
     this.#lastFirst = undefined;
     const entry = last && this.#chains.get(last.seq);
-    if (!last || !entry || this.#closed) {
-      return this.#signing ?? Promise.resolve();
-    }
+    if (!last || !entry || this.#closed) return;
     this.#unsigned = 0;
     const copy = asRetransmission(last.bytes, {
       timestamp: Math.floor(this.#now()),
       low: readU64(last.bytes, 32),
     });
-    this.#signing = (async () => {
+    const sealed = (async () => {
       const chain = await entry;
       chain.signature ??= await this.#sign(chain.hash);
-      if (this.#closed) return;
-      const sealed = await this.#seal(copy, last.to);
-      if (this.#closed) return;
-      await this.#inner.send(sealed, last.to).catch(() => {});
+      return await this.#seal(copy, last.to);
     })();
-    return this.#signing;
+    void this.#enqueue(sealed, last.to);
   }
 
   #sign(hash: Uint8Array): Promise<Uint8Array> {
@@ -544,6 +637,15 @@ export class GuardedEndpoint implements DatagramEndpoint {
       this.#dropped.auth += 1;
       return null;
     }
+    const body = bytes.length - trailer;
+    const encrypted = type === DATA_TYPE && (flags & FLAGS.encrypted) !== 0;
+    if (encrypted && body < PAYLOAD_AT) {
+      this.#dropped.auth += 1;
+      return null;
+    }
+    // Decryption starts with the MAC check; its result is used only if the
+    // MAC verifies.
+    const decrypting = encrypted ? this.#decrypt(bytes, body) : undefined;
     const keys = await this.#keys;
     const macAt = bytes.length - MAC_SIZE;
     const mac = new Uint8Array(
@@ -566,29 +668,11 @@ export class GuardedEndpoint implements DatagramEndpoint {
       this.#dropped.replay += 1;
       return null;
     }
-    const body = bytes.length - trailer;
     let plain: Uint8Array;
     let at = body;
-    if (type === DATA_TYPE && (flags & FLAGS.encrypted) !== 0) {
-      if (body < PAYLOAD_AT) {
-        this.#dropped.auth += 1;
-        return null;
-      }
-      let opened: Uint8Array;
-      try {
-        const key = await this.#payloadKey(bytes);
-        opened = new Uint8Array(
-          await crypto.subtle.decrypt(
-            {
-              name: "AES-GCM",
-              iv: nonceOf(bytes),
-              additionalData: associatedData(bytes),
-            },
-            key,
-            bytes.subarray(PAYLOAD_AT, body + GCM_TAG_SIZE) as BufferSource,
-          ),
-        );
-      } catch {
+    if (decrypting) {
+      const opened = await decrypting;
+      if (opened === null) {
         this.#dropped.auth += 1;
         return null;
       }
@@ -615,6 +699,26 @@ export class GuardedEndpoint implements DatagramEndpoint {
     return await this.#attest(result, prev, signature);
   }
 
+  /** A DATA frame's records decrypted, or `null` when they do not verify. */
+  async #decrypt(bytes: Uint8Array, body: number): Promise<Uint8Array | null> {
+    try {
+      const key = await this.#payloadKey(bytes);
+      return new Uint8Array(
+        await crypto.subtle.decrypt(
+          {
+            name: "AES-GCM",
+            iv: nonceOf(bytes),
+            additionalData: associatedData(bytes),
+          },
+          key,
+          bytes.subarray(PAYLOAD_AT, body + GCM_TAG_SIZE) as BufferSource,
+        ),
+      );
+    } catch {
+      return null;
+    }
+  }
+
   #window(bytes: Uint8Array, type: number): ReplayWindow {
     let party = toHexKey(bytes.subarray(8, 16));
     let cap = 65_536;
@@ -636,8 +740,11 @@ export class GuardedEndpoint implements DatagramEndpoint {
 
   /**
    * Lets a DATA frame through once a trusted signature covers it: its own,
-   * or its successor's chain once that is covered. Returns it when it is
-   * covered now; frames it covers in turn are queued for `receive()`.
+   * or its successor's chain once that is covered. Returns it when it was
+   * let through before (a repair); frames covered now, it and those its
+   * chain vouches for, are queued for `receive()` in sequence order.
+   * Everything after the cryptography runs without a pause, so checks of
+   * several datagrams at once cannot interleave their updates.
    */
   async #attest(
     datagram: Datagram,
@@ -645,6 +752,12 @@ export class GuardedEndpoint implements DatagramEndpoint {
     signature: Uint8Array | undefined,
   ): Promise<Datagram | null> {
     const frame = datagram.payload;
+    const seq = readU64(frame, 16);
+    const hash = await chainHash(frame, frame.subarray(PAYLOAD_AT), prev);
+    if (signature && !(await this.#verify(hash, signature))) {
+      this.#dropped.forged += 1;
+      return null;
+    }
     const session = toHexKey(frame.subarray(8, 16));
     if (session !== this.#trustSession) {
       this.#trustSession = session;
@@ -652,8 +765,6 @@ export class GuardedEndpoint implements DatagramEndpoint {
       this.#expect.clear();
       this.#passed.clear();
     }
-    const seq = readU64(frame, 16);
-    const hash = await chainHash(frame, frame.subarray(PAYLOAD_AT), prev);
     const passed = this.#passed.get(seq);
     if (passed) {
       // Already let through: a repair of it may pass again (the state
@@ -662,14 +773,7 @@ export class GuardedEndpoint implements DatagramEndpoint {
       this.#dropped.forged += 1;
       return null;
     }
-    let covered = false;
-    if (signature) {
-      covered = await this.#verify(hash, signature);
-      if (!covered) {
-        this.#dropped.forged += 1;
-        return null;
-      }
-    }
+    let covered = signature !== undefined;
     const expected = this.#expect.get(seq);
     if (!covered && expected) {
       if (!equalBytes(expected, hash)) {
@@ -715,7 +819,8 @@ export class GuardedEndpoint implements DatagramEndpoint {
     for (let i = released.length - 1; i >= 0; i--) {
       this.#ready.push(released[i]!);
     }
-    return datagram;
+    this.#ready.push(datagram);
+    return null;
   }
 
   #remember(seq: number, hash: Uint8Array): void {

@@ -13,7 +13,7 @@ import type {
   SenderEvent,
 } from "./events.ts";
 import { formatRanges } from "./ranges.ts";
-import type { ReceiverStats, SenderReport } from "./stats.ts";
+import type { DropCounts, ReceiverStats, SenderReport } from "./stats.ts";
 import { decodeUtf8, escapeText } from "./text.ts";
 
 /**
@@ -131,15 +131,24 @@ function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
+/** `0 dropped`, or `7 dropped (auth 5, replay 2)`: the reasons that occurred. */
+function droppedText(dropped: DropCounts): string {
+  const reasons = Object.entries(dropped).filter(([, n]) => n > 0);
+  const total = reasons.reduce((sum, [, n]) => sum + n, 0);
+  if (total === 0) return "0 dropped";
+  return `${total} dropped (${
+    reasons.map(([reason, n]) => `${reason} ${n}`).join(", ")
+  })`;
+}
+
 function receiverStatsLine(stats: ReceiverStats): string {
-  const dropped = Object.values(stats.dropped).reduce((a, b) => a + b, 0);
   return `statistics: ${count(stats.bulletins, "bulletin")} (${
     count(stats.bytes, "byte")
   }), ${count(stats.data, "datagram")}, ${stats.repaired} repaired, ${
     count(stats.duplicates, "duplicate")
   }, ${stats.unrecoverable} unrecoverable, ${stats.failed} discarded, ${
     count(stats.nacks, "NACK")
-  }, ${count(stats.acks, "ACK")}, ${dropped} dropped`;
+  }, ${count(stats.acks, "ACK")}, ${droppedText(stats.dropped)}`;
 }
 
 /**
@@ -223,7 +232,13 @@ export function reportText(report: SenderReport): string[] {
     }
     lines.push(line);
   }
-  const dropped = Object.values(report.dropped).reduce((a, b) => a + b, 0);
+  if (report.dropped.roster > 0) {
+    lines.push(
+      `roster full: ${
+        count(report.dropped.roster, "feedback frame")
+      } from receivers beyond the roster cap ignored`,
+    );
+  }
   lines.push(
     `statistics: ${count(report.bulletins, "bulletin")} (${
       count(report.bytes, "byte")
@@ -233,7 +248,7 @@ export function reportText(report: SenderReport): string[] {
       count(report.acks, "ACK")
     }, ${count(report.feedback, "feedback frame")}, ${
       count(report.gone, "gone notice")
-    }, ${dropped} dropped`,
+    }, ${droppedText(report.dropped)}`,
   );
   return lines;
 }

@@ -65,3 +65,53 @@ export function formatRanges(ranges: readonly SeqRange[]): string {
     r.first === r.last ? `${r.first}` : `${r.first}-${r.last}`
   ).join(", ");
 }
+
+/** Bounds of {@linkcode mergeRanges}. */
+export interface RangeBounds {
+  /** Lowest sequence number kept. */
+  first: number;
+  /** Highest sequence number kept. */
+  last: number;
+}
+
+/**
+ * Sorts ranges, merges those that overlap or touch, and clips them to
+ * `bounds`: however a peer lists its ranges, the result covers each
+ * sequence number once.
+ *
+ * @param ranges Ranges in any order, possibly overlapping.
+ * @param bounds The sequence numbers that matter.
+ * @returns Disjoint ascending ranges within the bounds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mergeRanges } from "./ranges.ts";
+ * assert.deepEqual(
+ *   mergeRanges([{ first: 5, last: 9 }, { first: 1, last: 6 }, { first: 20, last: 30 }], { first: 2, last: 25 }),
+ *   [{ first: 2, last: 9 }, { first: 20, last: 25 }],
+ * );
+ * ```
+ */
+export function mergeRanges(
+  ranges: readonly SeqRange[],
+  bounds: RangeBounds,
+): SeqRange[] {
+  const clipped: SeqRange[] = [];
+  for (const range of ranges) {
+    const first = Math.max(range.first, bounds.first);
+    const last = Math.min(range.last, bounds.last);
+    if (first <= last) clipped.push({ first, last });
+  }
+  clipped.sort((a, b) => a.first - b.first);
+  const merged: SeqRange[] = [];
+  for (const range of clipped) {
+    const tail = merged.at(-1);
+    if (tail && range.first <= tail.last + 1) {
+      tail.last = Math.max(tail.last, range.last);
+    } else {
+      merged.push(range);
+    }
+  }
+  return merged;
+}

@@ -31,6 +31,7 @@ import {
 } from "./frame.ts";
 import type { Journal, JournalRecovery } from "./journal.ts";
 import type { Rate } from "./options.ts";
+import { mergeRanges } from "./ranges.ts";
 import { TokenBucket, Yielder } from "./schedule.ts";
 import type { DatagramEndpoint } from "./socket.ts";
 import {
@@ -128,6 +129,8 @@ function addRange(ranges: SeqRange[], first: number, last: number): void {
 }
 
 const DEFAULT_MTU = 1400;
+/** Most sequence numbers one NACK queues for repair. */
+const MAX_NACK_SPAN = 4096;
 /** Slowest pace the loss-driven rate control falls to, in datagrams/s. */
 const MIN_PACE = 500;
 /** Above this pace, pacing is off. */
@@ -242,6 +245,8 @@ class ReliableSender {
   #queued: { seq: number; bytes: Uint8Array }[] = [];
   /** Buffers of evicted datagrams, `mtu` bytes each, for the next ones. */
   #pool: ArrayBuffer[] = [];
+  /** The named roster, when there is one. */
+  readonly #named: ReadonlySet<string> | undefined;
 
   constructor(endpoint: DatagramEndpoint, options: SendReliableOptions) {
     this.#endpoint = endpoint;
@@ -265,6 +270,9 @@ class ReliableSender {
       });
     }
     for (const name of options.receivers ?? []) this.#entry(name);
+    this.#named = options.receivers?.length
+      ? new Set(options.receivers)
+      : undefined;
   }
 
   async run(source: AsyncIterable<Uint8Array>): Promise<SenderReport> {
@@ -577,6 +585,8 @@ class ReliableSender {
     let slow: ReceiverEntry | undefined;
     for (const entry of this.#receivers.values()) {
       if (entry.status !== "active" || !entry.heard) continue;
+      // With a named roster, only the named receivers hold the stream back.
+      if (this.#named && !this.#named.has(entry.name)) continue;
       if (entry.acked < slowest) {
         slowest = entry.acked;
         slow = entry;
@@ -593,7 +603,13 @@ class ReliableSender {
       return true;
     }
     const slowMs = this.#options.slowMs ?? 1000;
-    if (this.#options.dropSlow && this.#now() - slow.progressAt >= slowMs) {
+    // Never held back for good: a receiver that makes no progress for the
+    // whole deadline is evicted even without --drop-slow.
+    const stalled = this.#now() - slow.progressAt;
+    if (
+      (this.#options.dropSlow && stalled >= slowMs) ||
+      stalled >= this.#options.deadlineMs
+    ) {
       slow.status = "evicted";
       this.#options.onEvent({
         type: "evicted",
@@ -837,8 +853,11 @@ class ReliableSender {
     const now = this.#now();
     const holdoff = this.#options.repairHoldoffMs ?? 8;
     const gone: number[] = [];
-    for (const range of ranges) {
-      const last = Math.min(range.last, this.#high);
+    // However the ranges overlap, each sequence is looked at once, and at
+    // most MAX_NACK_SPAN per NACK: a receiver missing more asks again.
+    let span = MAX_NACK_SPAN;
+    for (const range of mergeRanges(ranges, { first: 1, last: this.#high })) {
+      const last = range.last;
       // Anything below the buffer is gone: one range for it.
       if (range.first < this.#low) {
         const goneLast = Math.min(last, this.#low - 1);
@@ -847,14 +866,25 @@ class ReliableSender {
           addRange(entry.lost, range.first, goneLast);
         }
       }
-      for (let seq = Math.max(range.first, this.#low); seq <= last; seq++) {
+      for (
+        let seq = Math.max(range.first, this.#low);
+        seq <= last && span > 0;
+        seq++, span--
+      ) {
         const repaired = this.#lastRepair.get(seq);
         if (repaired !== undefined && now - repaired < holdoff) continue;
         if (!this.#repairQueue.has(seq)) this.#lost += 1;
         this.#repairQueue.add(seq);
       }
     }
-    if (gone.length > 0 && now - this.#lastGone >= holdoff) {
+    // GONE notices come out of the repair budget too.
+    const goneCost = this.#options.repairRate?.unit === "bulletins"
+      ? 1
+      : HEADER_SIZE + 2 + 8 * Math.min(gone.length, 2 * MAX_RANGES);
+    if (
+      gone.length > 0 && now - this.#lastGone >= holdoff &&
+      this.#repairBucket.tryTake(goneCost)
+    ) {
       this.#lastGone = now;
       const goneRanges: SeqRange[] = [];
       for (

@@ -78,13 +78,30 @@ export class TokenBucket {
    * @returns Milliseconds to wait before the next spend (0: none).
    */
   take(count: number): number {
+    this.#refill();
+    this.#tokens -= count;
+    return this.#tokens >= 0 ? 0 : -this.#tokens * 1000 / this.#rate;
+  }
+
+  /**
+   * Spends `count` tokens only when there are that many (never into debt).
+   *
+   * @param count Tokens to spend.
+   * @returns Whether they were spent.
+   */
+  tryTake(count: number): boolean {
+    this.#refill();
+    if (this.#tokens < count) return false;
+    this.#tokens -= count;
+    return true;
+  }
+
+  #refill(): void {
     const now = this.#now();
     this.#tokens = Math.min(
       this.#burst,
       this.#tokens + (now - this.#last) * this.#rate / 1000,
     );
     this.#last = now;
-    this.#tokens -= count;
-    return this.#tokens >= 0 ? 0 : -this.#tokens * 1000 / this.#rate;
   }
 }

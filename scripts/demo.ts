@@ -3,7 +3,9 @@
  * receiver, waits until it has joined, runs the sender, waits until the
  * receiver has acknowledged, stops it, and prints both terminals' output.
  * Then two named receivers and a reliable sender fed three lines: prints the
- * deliveries and the sender's delivery report. Exits 1 if either part
+ * deliveries and the sender's delivery report. Then keys: a group key and
+ * a signing key, an encrypted and signed bulletin, a terminal with the keys
+ * that shows it and one without that shows nothing. Exits 1 if any part
  * fails.
  *
  * @module
@@ -152,11 +154,86 @@ async function reliable(deadline: number): Promise<boolean> {
   }
 }
 
+async function run(words: string[]): Promise<string> {
+  const { stdout } = await command(words).output();
+  return new TextDecoder().decode(stdout).trimEnd();
+}
+
+/**
+ * Part 3: keys. A group key and a signing key in a temporary directory; a
+ * terminal with both, one without any key; an encrypted, signed bulletin.
+ */
+async function keyed(deadline: number): Promise<boolean> {
+  const dir = Deno.makeTempDirSync({ prefix: "mcast-demo-" });
+  const key = `${dir}/agency.key`;
+  const sign = `${dir}/agency-sign.key`;
+  const receivers: Receiver[] = [];
+  try {
+    console.log("\n== terminal 6: mcast-send --gen-key, --gen-sign-key ==");
+    console.log(await run(toolCommand("send", ["--gen-key", key])));
+    console.log(await run(toolCommand("send", ["--gen-sign-key", sign])));
+    receivers.push(
+      startReceiver([
+        "--name",
+        "desk-3",
+        "--key-file",
+        key,
+        "--trust",
+        `${sign}.pub`,
+        "--count",
+        "1",
+      ]),
+      startReceiver(["--name", "intruder"]),
+    );
+    for (const receiver of receivers) {
+      if (!await receiver.output.waitFor(WAITING, 1, deadline)) {
+        console.error("demo: a receiver did not join the group");
+        return false;
+      }
+    }
+    const [program, ...args] = toolCommand("send", [
+      "--reliable",
+      "--key-file",
+      key,
+      "--encrypt",
+      "--sign-key",
+      sign,
+      "--receivers",
+      "desk-3",
+      "-m",
+      "09:30 embargoed: quarterly results",
+    ]);
+    const { code, stdout } = await new Deno.Command(program!, {
+      args,
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    await receivers[0]!.child.status;
+    await stopReceiver(receivers[1]!);
+    console.log("\n== terminal 7: mcast-recv --key-file --trust ==");
+    console.log(receivers[0]!.output.text.trimEnd());
+    console.log("\n== terminal 8: mcast-recv without the key ==");
+    console.log(receivers[1]!.output.text.trimEnd());
+    console.log(
+      "\n== terminal 9: mcast-send --key-file --encrypt --sign-key ==",
+    );
+    console.log(new TextDecoder().decode(stdout).trimEnd());
+    return code === 0;
+  } finally {
+    for (const receiver of receivers) await stopReceiver(receiver);
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
 async function main(): Promise<number> {
   const deadline = Date.now() + TIMEOUT_MS;
   if (!await exercise(deadline)) return 1;
   console.log("\n-- reliable mode: numbered, repaired, acknowledged --");
-  return await reliable(Date.now() + TIMEOUT_MS) ? 0 : 1;
+  if (!await reliable(Date.now() + TIMEOUT_MS)) return 1;
+  console.log("\n-- keys: authenticated, encrypted, signed --");
+  return await keyed(Date.now() + TIMEOUT_MS) ? 0 : 1;
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -181,7 +181,7 @@ interface ReceiverFigures {
 const RECEIVER_STATS = new RegExp(
   "^statistics: ([0-9]+) bulletins? \\(([0-9]+) bytes?\\), ([0-9]+) datagrams?, " +
     "([0-9]+) repaired, ([0-9]+) duplicates?, ([0-9]+) unrecoverable, " +
-    "([0-9]+) discarded, ([0-9]+) NACKs?, ([0-9]+) ACKs?, ([0-9]+) dropped$",
+    "([0-9]+) discarded, ([0-9]+) NACKs?, ([0-9]+) ACKs?, ([0-9]+) dropped(?: \\(.*\\))?$",
 );
 
 function receiverFigures(line: string): ReceiverFigures {
@@ -228,7 +228,7 @@ const SENDER_STATS = new RegExp(
     BULLETINS * SIZE
   } bytes\\) in ${BULLETINS} datagrams, ([0-9]+) retransmitted, ` +
     "([0-9]+) NACKs?, ([0-9]+) ACKs?, ([0-9]+) feedback frames?, " +
-    "([0-9]+) gone notices?, ([0-9]+) dropped$",
+    "([0-9]+) gone notices?, ([0-9]+) dropped(?: \\(.*\\))?$",
 );
 
 function senderFigures(line: string): SenderFigures {

@@ -690,7 +690,7 @@ Deno.test("receiverText: stopped with statistics prints the statistics line", ()
       stats: STATS,
     }),
     [
-      "statistics: 10 bulletins (190 bytes), 12 datagrams, 3 repaired, 2 duplicates, 4 unrecoverable, 5 discarded, 6 NACKs, 7 ACKs, 28 dropped",
+      "statistics: 10 bulletins (190 bytes), 12 datagrams, 3 repaired, 2 duplicates, 4 unrecoverable, 5 discarded, 6 NACKs, 7 ACKs, 28 dropped (version 1, type 2, truncated 3, malformed 4, tag 5, unexpected 6, ahead 7)",
     ],
   );
   const one: ReceiverStats = {
@@ -879,7 +879,7 @@ Deno.test("reportText: a deadline report lists the missing ranges", () => {
     "  r1 ('127.0.0.1', 17001): complete, has 12 bulletins",
     "  r2 ('127.0.0.1', 17002): incomplete, has 2 bulletins, missing bulletins 3-4, 7, 9-12 (datagrams 3-4, 7, 9-12)",
     "  r3 ('127.0.0.1', 17003): incomplete, has 1 bulletin, missing bulletins 2 (datagrams 2)",
-    "statistics: 12 bulletins (1200 bytes) in 12 datagrams, 7 retransmitted, 3 NACKs, 9 ACKs, 14 feedback frames, 2 gone notices, 3 dropped",
+    "statistics: 12 bulletins (1200 bytes) in 12 datagrams, 7 retransmitted, 3 NACKs, 9 ACKs, 14 feedback frames, 2 gone notices, 3 dropped (version 1, unexpected 2)",
   ]);
 });
 
@@ -942,7 +942,21 @@ Deno.test("reportText: every headline, and singular counts", () => {
     receivers: [],
   }));
   assert.deepEqual(single.slice(1), [
-    "statistics: 1 bulletin (1 byte) in 1 datagram, 0 retransmitted, 0 NACKs, 2 ACKs, 4 feedback frames, 0 gone notices, 1 dropped",
+    "statistics: 1 bulletin (1 byte) in 1 datagram, 0 retransmitted, 0 NACKs, 2 ACKs, 4 feedback frames, 0 gone notices, 1 dropped (tag 1)",
+  ]);
+});
+
+Deno.test("reportText: feedback beyond the roster cap is reported on its own line", () => {
+  const lines = reportText(report({
+    bulletins: 1,
+    packets: 1,
+    bytes: 1,
+    dropped: { ...emptyDrops(), roster: 80_002, auth: 3 },
+    receivers: [],
+  }));
+  assert.deepEqual(lines.slice(1), [
+    "roster full: 80002 feedback frames from receivers beyond the roster cap ignored",
+    "statistics: 1 bulletin (1 byte) in 1 datagram, 0 retransmitted, 0 NACKs, 2 ACKs, 4 feedback frames, 0 gone notices, 80005 dropped (auth 3, roster 80002)",
   ]);
 });
 
