@@ -304,6 +304,14 @@ export class GuardedEndpoint implements DatagramEndpoint {
     return this.#inner.local;
   }
 
+  /** The largest trailer this guard adds to a frame it sends. */
+  get overhead(): number {
+    let size = TIME_SIZE + MAC_SIZE;
+    if (this.#options.encrypt) size += GCM_TAG_SIZE;
+    if (this.#options.signingKey) size += CHAIN_SIZE + SIGNATURE_SIZE;
+    return size;
+  }
+
   /**
    * Seals a frame (plain datagrams pass unchanged) and sends it. Frames
    * leave in the order they were given. A DATA frame resolves as soon as it

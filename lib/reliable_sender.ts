@@ -129,6 +129,8 @@ function addRange(ranges: SeqRange[], first: number, last: number): void {
 }
 
 const DEFAULT_MTU = 1400;
+/** Smallest frame a datagram may carry before any trailer (`--mtu`'s minimum). */
+const MIN_FRAME = 128;
 /** Most sequence numbers one NACK queues for repair. */
 const MAX_NACK_SPAN = 4096;
 /** Slowest pace the loss-driven rate control falls to, in datagrams/s. */
@@ -206,6 +208,8 @@ class ReliableSender {
   #touches = new SeqTable();
   #receivers = new Map<string, ReceiverEntry>();
   #repairQueue = new Set<number>();
+  /** The sequence the repair loop took off the queue and is about to send. */
+  #repairing: number | undefined;
   #lastRepair = new Map<number, number>();
   #lastGone = -Infinity;
   #journalAcked = 0;
@@ -252,7 +256,17 @@ class ReliableSender {
     this.#endpoint = endpoint;
     this.#options = options;
     this.#now = options.now ?? (() => performance.now());
-    this.#mtu = options.mtu ?? DEFAULT_MTU;
+    // The datagram's size on the wire stays within --mtu, trailer included.
+    const mtu = options.mtu ?? DEFAULT_MTU;
+    const overhead = endpoint.overhead ?? 0;
+    this.#mtu = mtu - overhead;
+    if (overhead > 0 && this.#mtu < MIN_FRAME) {
+      throw new UsageError(
+        `--mtu ${mtu} is too small with keys: they add up to ${overhead} bytes to every datagram (use at least ${
+          MIN_FRAME + overhead
+        })`,
+      );
+    }
     this.#window = options.window ?? 4096;
     this.#bufferBytes = options.bufferBytes ?? 8 * 1024 * 1024;
     this.#heartbeatMs = options.heartbeatMs ?? 50;
@@ -873,25 +887,30 @@ class ReliableSender {
       ) {
         const repaired = this.#lastRepair.get(seq);
         if (repaired !== undefined && now - repaired < holdoff) continue;
+        // Taken off the queue and waiting for the budget: on its way.
+        if (seq === this.#repairing) continue;
         if (!this.#repairQueue.has(seq)) this.#lost += 1;
         this.#repairQueue.add(seq);
       }
     }
-    // GONE notices come out of the repair budget too.
+    // GONE notices fit a datagram and come out of the repair budget too
+    // (whose burst holds a datagram): a receiver told of the first ranges
+    // asks again for the rest.
+    const most = Math.min(
+      MAX_RANGES,
+      Math.floor((this.#mtu - HEADER_SIZE - 2) / 16),
+      gone.length / 2,
+    );
     const goneCost = this.#options.repairRate?.unit === "bulletins"
       ? 1
-      : HEADER_SIZE + 2 + 8 * Math.min(gone.length, 2 * MAX_RANGES);
+      : HEADER_SIZE + 2 + 16 * most;
     if (
       gone.length > 0 && now - this.#lastGone >= holdoff &&
       this.#repairBucket.tryTake(goneCost)
     ) {
       this.#lastGone = now;
       const goneRanges: SeqRange[] = [];
-      for (
-        let k = 0;
-        k < gone.length && goneRanges.length < MAX_RANGES;
-        k += 2
-      ) {
+      for (let k = 0; k < gone.length && goneRanges.length < most; k += 2) {
         goneRanges.push({ first: gone[k]!, last: gone[k + 1]! });
       }
       this.#stats.gone += 1;
@@ -915,10 +934,12 @@ class ReliableSender {
       this.#repairQueue.delete(seq);
       const bytes = this.#held.get(seq);
       if (!bytes) continue;
+      this.#repairing = seq;
       const unit = this.#options.repairRate?.unit ?? "bytes";
       const wait = this.#repairBucket.take(unit === "bytes" ? bytes.length : 1);
       if (wait > 0) await this.#sleep(wait);
       await this.#pacing();
+      this.#repairing = undefined;
       this.#lastRepair.set(seq, this.#now());
       this.#stats.retransmitted += 1;
       await this.#sendNow(

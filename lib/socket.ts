@@ -27,6 +27,11 @@ export interface Datagram {
 export interface DatagramEndpoint {
   /** The locally bound address and port. */
   readonly local: Peer;
+  /**
+   * Bytes this endpoint adds to every frame it sends (a guard's trailer):
+   * a sender packs that much less into each datagram. Absent: none.
+   */
+  readonly overhead?: number;
   /** Sends one datagram. */
   send(payload: Uint8Array, to: Peer): Promise<void>;
   /** Waits for the next datagram; resolves `null` once the endpoint is closed. */

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { formatRanges, rangesSize, toRanges } from "../lib/ranges.ts";
+import {
+  formatRanges,
+  mergeRanges,
+  rangesSize,
+  toRanges,
+} from "../lib/ranges.ts";
 
 Deno.test("toRanges collapses ascending numbers into inclusive ranges", () => {
   assert.deepEqual(toRanges([]), []);
@@ -92,4 +97,107 @@ Deno.test("formatRanges writes ranges for people", () => {
     "3-5, 9, 11-20",
   );
   assert.equal(formatRanges(toRanges([1, 2, 3, 7, 9, 10])), "1-3, 7, 9-10");
+});
+
+Deno.test("mergeRanges sorts, merges overlapping and touching ranges, and clips", () => {
+  const all = { first: 0, last: Number.MAX_SAFE_INTEGER };
+  assert.deepEqual(mergeRanges([], all), []);
+  assert.deepEqual(mergeRanges([{ first: 4, last: 7 }], all), [
+    { first: 4, last: 7 },
+  ]);
+  // Out of order, overlapping (5-9 and 1-6), contained (2-3 in 1-6),
+  // touching (10-12 after 9) and apart (20-30).
+  assert.deepEqual(
+    mergeRanges([
+      { first: 20, last: 30 },
+      { first: 5, last: 9 },
+      { first: 2, last: 3 },
+      { first: 1, last: 6 },
+      { first: 10, last: 12 },
+    ], all),
+    [{ first: 1, last: 12 }, { first: 20, last: 30 }],
+  );
+  // A gap of one number keeps two ranges.
+  assert.deepEqual(
+    mergeRanges([{ first: 1, last: 3 }, { first: 5, last: 6 }], all),
+    [{ first: 1, last: 3 }, { first: 5, last: 6 }],
+  );
+  // Clipped at both ends; ranges outside the bounds are dropped.
+  assert.deepEqual(
+    mergeRanges([
+      { first: 5, last: 9 },
+      { first: 1, last: 6 },
+      { first: 20, last: 30 },
+      { first: 40, last: 50 },
+    ], { first: 2, last: 25 }),
+    [{ first: 2, last: 9 }, { first: 20, last: 25 }],
+  );
+  assert.deepEqual(
+    mergeRanges([{ first: 1, last: 4 }], { first: 5, last: 10 }),
+    [],
+  );
+  // Bounds of one number; a range reversed (first > last) is empty.
+  assert.deepEqual(
+    mergeRanges([{ first: 0, last: 100 }, { first: 9, last: 3 }], {
+      first: 7,
+      last: 7,
+    }),
+    [{ first: 7, last: 7 }],
+  );
+  assert.deepEqual(
+    mergeRanges([{ first: 9, last: 3 }], all),
+    [],
+  );
+});
+
+Deno.test("mergeRanges: 256 copies of one wide range are one range within the bounds", () => {
+  // A hostile NACK or GONE: 256 ranges, each 0-2^52.
+  const wide = Array.from({ length: 256 }, () => ({ first: 0, last: 2 ** 52 }));
+  assert.deepEqual(mergeRanges(wide, { first: 1, last: 5_000 }), [
+    { first: 1, last: 5_000 },
+  ]);
+  assert.equal(rangesSize(mergeRanges(wide, { first: 1, last: 5_000 })), 5_000);
+  // Sequence numbers up to 2^53-1.
+  const max = Number.MAX_SAFE_INTEGER;
+  assert.deepEqual(
+    mergeRanges([{ first: max - 1, last: max }, {
+      first: max - 5,
+      last: max - 2,
+    }], {
+      first: 0,
+      last: max,
+    }),
+    [{ first: max - 5, last: max }],
+  );
+  // 256 single numbers, every other one, given backwards: 256 ranges.
+  const odd = Array.from({ length: 256 }, (_, k) => ({
+    first: 511 - 2 * k,
+    last: 511 - 2 * k,
+  }));
+  const merged = mergeRanges(odd, { first: 0, last: 1_000 });
+  assert.equal(merged.length, 256);
+  assert.deepEqual(merged[0], { first: 1, last: 1 });
+  assert.deepEqual(merged.at(-1), { first: 511, last: 511 });
+  // Filling the gaps merges them into one.
+  const even = Array.from({ length: 255 }, (_, k) => ({
+    first: 2 + 2 * k,
+    last: 2 + 2 * k,
+  }));
+  assert.deepEqual(mergeRanges([...odd, ...even], { first: 0, last: 1_000 }), [
+    { first: 1, last: 511 },
+  ]);
+});
+
+Deno.test("mergeRanges leaves its input as it was", () => {
+  const input = [
+    { first: 5, last: 9 },
+    { first: 1, last: 6 },
+    { first: 7, last: 20 },
+  ];
+  const copy = structuredClone(input);
+  const merged = mergeRanges(input, { first: 2, last: 15 });
+  assert.deepEqual(merged, [{ first: 2, last: 15 }]);
+  assert.deepEqual(input, copy);
+  // The result shares no object with the input.
+  for (const range of merged) assert.equal(input.includes(range), false);
 });

@@ -124,3 +124,66 @@ Deno.test("TokenBucket uses performance.now without a clock", () => {
   const wait = bucket.take(1_000_000);
   assert.ok(wait > 900 && wait <= 1000, `${wait} ms`);
 });
+
+Deno.test("TokenBucket.tryTake spends only what there is, never into debt", () => {
+  const clock = manualClock();
+  const bucket = new TokenBucket({
+    perSecond: 100,
+    burst: 10,
+    now: clock.read,
+  });
+  assert.equal(bucket.tryTake(4), true);
+  assert.equal(bucket.tryTake(6), true);
+  // Empty: refused, and nothing is spent (no debt to wait out).
+  assert.equal(bucket.tryTake(1), false);
+  assert.equal(bucket.tryTake(1), false);
+  assert.equal(bucket.take(0), 0);
+  // 10 ms at 100 per second: one token.
+  clock.now += 10;
+  assert.equal(bucket.tryTake(2), false);
+  assert.equal(bucket.tryTake(1), true);
+  assert.equal(bucket.tryTake(1), false);
+  // Nothing costs nothing, even when empty.
+  assert.equal(bucket.tryTake(0), true);
+  // Refilled at the rate, up to the burst.
+  clock.now += 35;
+  assert.equal(bucket.tryTake(4), false);
+  assert.equal(bucket.tryTake(3), true);
+  clock.now += 60_000;
+  assert.equal(bucket.tryTake(10), true);
+  assert.equal(bucket.tryTake(1), false);
+});
+
+Deno.test("TokenBucket.tryTake never succeeds for more than the burst", () => {
+  const clock = manualClock();
+  const bucket = new TokenBucket({
+    perSecond: 4096,
+    minBurst: 1400,
+    now: clock.read,
+  });
+  // 4 KiB/s with 1,400-byte datagrams: the burst is 1,400.
+  clock.now += 3_600_000;
+  assert.equal(bucket.tryTake(1401), false);
+  assert.equal(bucket.tryTake(1400), true);
+  assert.equal(bucket.tryTake(1), false);
+});
+
+Deno.test("TokenBucket.tryTake and take share the tokens", () => {
+  const clock = manualClock();
+  const bucket = new TokenBucket({
+    perSecond: 100,
+    burst: 10,
+    now: clock.read,
+  });
+  // take goes 5 into debt (50 ms); tryTake refuses until it is paid.
+  assert.equal(bucket.take(15), 50);
+  clock.now += 40;
+  assert.equal(bucket.tryTake(0), false);
+  clock.now += 10;
+  assert.equal(bucket.tryTake(0), true);
+  assert.equal(bucket.tryTake(1), false);
+  clock.now += 30;
+  assert.equal(bucket.tryTake(3), true);
+  // What tryTake spent, take waits for.
+  assert.equal(bucket.take(1), 10);
+});
