@@ -799,7 +799,13 @@ export class GuardedEndpoint implements DatagramEndpoint {
       }
       return null;
     }
+    // The first copy to arrive goes on (a signed re-send of a datagram held
+    // unsigned is a copy, not a repair).
+    const original = this.#held.get(seq);
     this.#held.delete(seq);
+    if (original && equalBytes(original.hash, hash)) {
+      datagram = original.datagram;
+    }
     this.#remember(seq, hash);
     // Walk down the chain: each covered datagram vouches for the one before.
     const released: Datagram[] = [];

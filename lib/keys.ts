@@ -166,22 +166,36 @@ export async function generateKeyFile(
   writeSecret(path, keyLine("ed25519-private", seed), 0o600);
   seed.fill(0);
   pkcs8.fill(0);
-  writeSecret(publicPath, keyLine("ed25519-public", publicKey), 0o644);
+  try {
+    writeSecret(publicPath, keyLine("ed25519-public", publicKey), 0o644);
+  } catch (error) {
+    await Deno.remove(path).catch(() => {});
+    throw error;
+  }
   return { path, publicPath, publicKey: toHex(publicKey) };
 }
 
-function readKeyText(path: string, secret: boolean): string {
+function checkPrivate(path: string, text: string, kind: KeyKind): void {
+  const fields = text.trim().split(/\s+/);
+  if (
+    fields.length === 3 && fields[0] === PREFIX && KINDS.has(fields[1]!) &&
+    fields[1] !== kind
+  ) return;
+  if (Deno.build.os === "windows") return;
+  const mode = Deno.statSync(path).mode;
+  if (mode !== null && (mode & 0o077) !== 0) {
+    const octal = (mode & 0o777).toString(8).padStart(4, "0");
+    throw new KeyError(
+      `Key file ${path} can be read by others (mode ${octal}): run chmod 600 ${path}`,
+    );
+  }
+}
+
+function readKeyText(path: string, secret: KeyKind | false): string {
   try {
-    if (secret && Deno.build.os !== "windows") {
-      const mode = Deno.statSync(path).mode;
-      if (mode !== null && (mode & 0o077) !== 0) {
-        const octal = (mode & 0o777).toString(8).padStart(4, "0");
-        throw new KeyError(
-          `Key file ${path} can be read by others (mode ${octal}): run chmod 600 ${path}`,
-        );
-      }
-    }
-    return Deno.readTextFileSync(path);
+    const text = Deno.readTextFileSync(path);
+    if (secret) checkPrivate(path, text, secret);
+    return text;
   } catch (error) {
     if (error instanceof KeyError) throw error;
     if (error instanceof Deno.errors.NotFound) {
@@ -198,15 +212,25 @@ function readKeyText(path: string, secret: boolean): string {
   }
 }
 
+const KINDS: ReadonlySet<string> = new Set([
+  "group",
+  "ed25519-private",
+  "ed25519-public",
+]);
+
+function withArticle(kind: string): string {
+  return kind === "group" ? "a group" : `an ${kind}`;
+}
+
 function parseKeyText(text: string, kind: KeyKind, what: string): Uint8Array {
   const fields = text.trim().split(/\s+/);
-  if (fields.length !== 3 || fields[0] !== PREFIX) {
+  if (fields.length !== 3 || fields[0] !== PREFIX || !KINDS.has(fields[1]!)) {
     throw new KeyError(`${what} is not an mcast key`);
   }
   if (fields[1] !== kind) {
     throw new KeyError(
-      `${what} holds a ${fields[1]} key, not ${
-        kind === "group" ? "a group" : `an ${kind}`
+      `${what} holds ${withArticle(fields[1]!)} key, not ${
+        withArticle(kind)
       } key`,
     );
   }
@@ -226,7 +250,7 @@ function parseKeyText(text: string, kind: KeyKind, what: string): Uint8Array {
  * or holds another kind of key.
  */
 export function readGroupKey(path: string): GroupKey {
-  const text = readKeyText(path, true);
+  const text = readKeyText(path, "group");
   return { bytes: parseKeyText(text, "group", `Key file ${path}`) };
 }
 
@@ -239,7 +263,7 @@ export function readGroupKey(path: string): GroupKey {
  * or holds another kind of key.
  */
 export async function readSigningKey(path: string): Promise<SigningKey> {
-  const text = readKeyText(path, true);
+  const text = readKeyText(path, "ed25519-private");
   const seed = parseKeyText(text, "ed25519-private", `Key file ${path}`);
   const pkcs8 = new Uint8Array(PKCS8_ED25519.length + ED25519_KEY_SIZE);
   pkcs8.set(PKCS8_ED25519, 0);

@@ -769,7 +769,11 @@ function keyOptions(values: Values): KeyOptions | undefined {
   }
   if (values["max-skew"] !== undefined) {
     const text = values["max-skew"] as string;
-    keys.maxSkewMs = parseSeconds("max-skew", text);
+    try {
+      keys.maxSkewMs = parseSeconds("max-skew", text);
+    } catch {
+      keys.maxSkewMs = 0;
+    }
     if (keys.maxSkewMs < 1000) {
       throw new UsageError(
         `Invalid --max-skew "${text}": expected seconds from 1 to 86400`,

@@ -164,7 +164,9 @@ export async function receiveBulletins(
     endpoint.close();
   }
   const stopped: ReceiverEvent = { type: "stopped", messages: total(), reason };
-  if (frames) stopped.stats = engine.stats;
+  if (frames || Object.values(engine.stats.dropped).some((n) => n > 0)) {
+    stopped.stats = engine.stats;
+  }
   onEvent(stopped);
   return total();
 }

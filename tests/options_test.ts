@@ -1389,3 +1389,262 @@ Deno.test("each tool rejects the other's reliable options", () => {
     );
   }
 });
+
+Deno.test("--gen-key and --gen-sign-key name the file to write, and are used alone", () => {
+  assert.deepEqual(parseSendArgs(["--gen-key", "agency.key"]), {
+    action: "gen-key",
+    path: "agency.key",
+    kind: "group",
+  });
+  assert.deepEqual(parseSendArgs(["--gen-sign-key=dir/sign.key"]), {
+    action: "gen-key",
+    path: "dir/sign.key",
+    kind: "ed25519",
+  });
+  // The last of a repeated option counts, as for every option.
+  assert.deepEqual(parseSendArgs(["--gen-key", "a", "--gen-key", "b"]), {
+    action: "gen-key",
+    path: "b",
+    kind: "group",
+  });
+  for (
+    const [args, which, other] of [
+      [["--gen-key", "k", "--reliable"], "gen-key", "reliable"],
+      [["--reliable", "--gen-key", "k"], "gen-key", "reliable"],
+      [["-m", "x", "--gen-key", "k"], "gen-key", "message"],
+      [["--gen-key", "k", "-g", "239.1.2.3"], "gen-key", "group"],
+      [["--gen-key", "k", "--key-file", "k"], "gen-key", "key-file"],
+      [["--gen-key", "a", "--gen-sign-key", "b"], "gen-key", "gen-sign-key"],
+      [["--gen-sign-key", "b", "--gen-key", "a"], "gen-sign-key", "gen-key"],
+      [["--gen-sign-key", "s", "--encrypt"], "gen-sign-key", "encrypt"],
+      [["--json", "--gen-sign-key", "s"], "gen-sign-key", "json"],
+    ] as const
+  ) {
+    assertUsageError(
+      () => parseSendArgs([...args]),
+      `Option "--${which}" is used alone: it writes a key file and exits (not with "--${other}")`,
+    );
+  }
+  assertUsageError(
+    () => parseSendArgs(["--gen-key", ""]),
+    'Invalid --gen-key "": empty',
+  );
+  assertUsageError(
+    () => parseSendArgs(["--gen-sign-key="]),
+    'Invalid --gen-sign-key "": empty',
+  );
+  assertUsageError(
+    () => parseSendArgs(["--gen-key"]),
+    'Option "--gen-key" needs a value',
+  );
+  assertUsageError(
+    () => parseSendArgs(["--gen-key", "-k"]),
+    'Option "--gen-key" needs a value (write --gen-key=-VALUE for a value that starts with "-")',
+  );
+  // Help and version still win.
+  assert.deepEqual(parseSendArgs(["--gen-key", "k", "-h"]), {
+    action: "help",
+  });
+  assert.deepEqual(parseSendArgs(["--gen-sign-key", "s", "-V"]), {
+    action: "version",
+  });
+  // The receiver writes no keys.
+  for (const option of ["--gen-key", "--gen-sign-key"]) {
+    assertUsageError(
+      () => parseRecvArgs([option, "k"]),
+      `Unknown option "${option}"`,
+    );
+  }
+});
+
+Deno.test("sender key options: --key-file (with --reliable), --encrypt, --sign-key, --max-skew", () => {
+  const plain = sendOptions(["--reliable"]);
+  assert.equal(plain.keys, undefined);
+  assert.equal("keys" in plain, false);
+  assert.deepEqual(
+    sendOptions(["--reliable", "--key-file", "agency.key"]).keys,
+    {
+      keyFile: "agency.key",
+      encrypt: false,
+      trust: [],
+      allowPlain: false,
+      maxSkewMs: 10_000,
+    },
+  );
+  const all = sendOptions([
+    "--max-skew",
+    "2.5",
+    "--encrypt",
+    "--reliable",
+    "--sign-key",
+    "sign.key",
+    "--key-file=agency.key",
+  ]);
+  assert.deepEqual(all.keys, {
+    keyFile: "agency.key",
+    encrypt: true,
+    signKey: "sign.key",
+    trust: [],
+    allowPlain: false,
+    maxSkewMs: 2500,
+  });
+  // The reliable options are the same with keys as without.
+  assert.deepEqual(all.reliable, plain.reliable);
+  // Key files are read when the tool runs, not when parsing.
+  assert.equal(
+    sendOptions(["--reliable", "--key-file", "/no/such/file"]).keys?.keyFile,
+    "/no/such/file",
+  );
+});
+
+Deno.test("sender key options need --key-file, and --key-file needs --reliable", () => {
+  for (
+    const [args, message] of [
+      [["--key-file", "k"], 'Option "--key-file" needs --reliable'],
+      [
+        ["--key-file", "k", "--encrypt"],
+        'Option "--key-file" needs --reliable',
+      ],
+      [["--encrypt", "--key-file", "k"], 'Option "--encrypt" needs --reliable'],
+      [["--encrypt"], 'Option "--encrypt" needs --key-file'],
+      [["--sign-key", "s"], 'Option "--sign-key" needs --key-file'],
+      [["--max-skew", "5"], 'Option "--max-skew" needs --key-file'],
+      [["--reliable", "--encrypt"], 'Option "--encrypt" needs --key-file'],
+      [
+        ["--reliable", "--sign-key", "s"],
+        'Option "--sign-key" needs --key-file',
+      ],
+      [
+        ["--reliable", "--max-skew", "5"],
+        'Option "--max-skew" needs --key-file',
+      ],
+      [["--reliable", "--key-file", ""], 'Invalid --key-file "": empty'],
+      [
+        ["--reliable", "--key-file", "k", "--sign-key", ""],
+        'Invalid --sign-key "": empty',
+      ],
+      [["--reliable", "--key-file"], 'Option "--key-file" needs a value'],
+      [
+        ["--reliable", "--key-file", "k", "--encrypt=yes"],
+        'Option "--encrypt" does not take a value',
+      ],
+      // Receiver options are not the sender's.
+      [
+        ["--reliable", "--key-file", "k", "--trust", "t"],
+        'Unknown option "--trust"',
+      ],
+      [
+        ["--reliable", "--key-file", "k", "--allow-plain"],
+        'Unknown option "--allow-plain"',
+      ],
+    ] as const
+  ) {
+    assertUsageError(() => parseSendArgs([...args]), message);
+  }
+  // Help and version still win.
+  assert.deepEqual(parseSendArgs(["--encrypt", "--help"]), { action: "help" });
+  assert.deepEqual(parseSendArgs(["--key-file", "k", "-V"]), {
+    action: "version",
+  });
+});
+
+Deno.test("receiver key options: --key-file, --trust (repeatable), --allow-plain, --max-skew", () => {
+  const plain = recvOptions([]);
+  assert.equal("keys" in plain, false);
+  assert.deepEqual(recvOptions(["--key-file", "agency.key"]).keys, {
+    keyFile: "agency.key",
+    encrypt: false,
+    trust: [],
+    allowPlain: false,
+    maxSkewMs: 10_000,
+  });
+  assert.deepEqual(
+    recvOptions([
+      "--trust",
+      "a.pub",
+      "--key-file",
+      "agency.key",
+      "--allow-plain",
+      "--trust=" + "0f".repeat(32),
+      "--max-skew",
+      "1",
+      "--trust",
+      "a.pub",
+    ]).keys,
+    {
+      keyFile: "agency.key",
+      encrypt: false,
+      trust: ["a.pub", "0f".repeat(32), "a.pub"],
+      allowPlain: true,
+      maxSkewMs: 1000,
+    },
+  );
+  for (
+    const [args, message] of [
+      [["--trust", "a.pub"], 'Option "--trust" needs --key-file'],
+      [["--allow-plain"], 'Option "--allow-plain" needs --key-file'],
+      [["--max-skew", "3"], 'Option "--max-skew" needs --key-file'],
+      [
+        ["--allow-plain", "--trust", "t"],
+        'Option "--allow-plain" needs --key-file',
+      ],
+      [["--key-file", ""], 'Invalid --key-file "": empty'],
+      [["--key-file", "k", "--trust", ""], 'Invalid --trust "": empty'],
+      [["--key-file", "k", "--trust"], 'Option "--trust" needs a value'],
+      [
+        ["--key-file", "k", "--allow-plain=1"],
+        'Option "--allow-plain" does not take a value',
+      ],
+      // Sender options are not the receiver's.
+      [["--key-file", "k", "--encrypt"], 'Unknown option "--encrypt"'],
+      [["--key-file", "k", "--sign-key", "s"], 'Unknown option "--sign-key"'],
+    ] as const
+  ) {
+    assertUsageError(() => parseRecvArgs([...args]), message);
+  }
+  assert.deepEqual(parseRecvArgs(["--trust", "t", "-h"]), { action: "help" });
+});
+
+Deno.test("--max-skew takes seconds from 1 to 86400, in both tools", () => {
+  for (
+    const [text, ms] of [
+      ["1", 1000],
+      ["1.5", 1500],
+      ["10", 10_000],
+      ["86400", 86_400_000],
+    ] as const
+  ) {
+    assert.equal(
+      sendOptions(["--reliable", "--key-file", "k", "--max-skew", text]).keys
+        ?.maxSkewMs,
+      ms,
+    );
+    assert.equal(
+      recvOptions(["--key-file", "k", "--max-skew", text]).keys?.maxSkewMs,
+      ms,
+    );
+  }
+  for (const text of ["0", "0.5", "0.999"]) {
+    const message =
+      `Invalid --max-skew "${text}": expected seconds from 1 to 86400`;
+    assertUsageError(
+      () =>
+        parseSendArgs(["--reliable", "--key-file", "k", "--max-skew", text]),
+      message,
+    );
+    assertUsageError(
+      () => parseRecvArgs(["--key-file", "k", "--max-skew", text]),
+      message,
+    );
+  }
+});
+
+Deno.test("--max-skew out of range names the range it takes, whatever the value", () => {
+  // "from 0" would invite the 0 that is refused next.
+  for (const text of ["86401", "abc", "", "1e3", "1.0001"]) {
+    assertUsageError(
+      () => parseRecvArgs(["--key-file", "k", `--max-skew=${text}`]),
+      `Invalid --max-skew "${text}": expected seconds from 1 to 86400`,
+    );
+  }
+});

@@ -286,11 +286,16 @@ Deno.test("reliable --json: every line is JSON and the report says who has what"
     const first = events[0]!;
     const session = first.session as string;
     assert.match(session, /^[0-9a-f]{16}$/);
+    // Where receivers answer: the sender's socket, on loopback.
+    const local = first.local as { address: string; port: number };
+    assert.equal(local.address, "127.0.0.1");
+    assert.ok(Number.isInteger(local.port) && local.port > 0);
     assert.deepEqual(first, {
       event: "session",
       session,
       group,
       port,
+      local,
       resumed: false,
       recovered: 0,
     });
