@@ -164,7 +164,7 @@ async function run(words: string[]): Promise<string> {
  * terminal with both, one without any key; an encrypted, signed bulletin.
  */
 async function keyed(deadline: number): Promise<boolean> {
-  const dir = Deno.makeTempDirSync({ prefix: "mcast-demo-" });
+  const dir = await Deno.makeTempDir({ prefix: "mcast-demo-" });
   const key = `${dir}/agency.key`;
   const sign = `${dir}/agency-sign.key`;
   const receivers: Receiver[] = [];
@@ -223,7 +223,7 @@ async function keyed(deadline: number): Promise<boolean> {
     return code === 0;
   } finally {
     for (const receiver of receivers) await stopReceiver(receiver);
-    Deno.removeSync(dir, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
   }
 }
 
