@@ -1,8 +1,10 @@
 /**
  * The benchmark's chart, a hand-written SVG: grouped bars of throughput
  * (bulletins/s and MB/s, log scale) per size and variant, one-way latency
- * percentiles, and the targets with their measured ratios. Pure: results
- * in, SVG text out; unit-tested in `tests/bench_test.ts`.
+ * percentiles, the targets with their measured ratios and, when measured,
+ * the cost of keys (each variant's bulletins/s over the keyless baseline's,
+ * linear scale). Pure: results in, SVG text out; unit-tested in
+ * `tests/bench_test.ts`.
  *
  * @module
  */
@@ -11,6 +13,9 @@ import {
   type AckRow,
   type LatencyRow,
   type MemoryRow,
+  SECURITY_VARIANTS,
+  type SecurityRow,
+  type SecurityVariant,
   type Target,
   type ThroughputRow,
   type Variant,
@@ -33,6 +38,8 @@ export interface ChartInput {
   memory: MemoryRow | null;
   /** The targets. */
   targets: Target[];
+  /** The security cells (ratios set); the chart grows a row for them. */
+  security?: SecurityRow[];
 }
 
 /** Bar colours per variant. */
@@ -46,6 +53,14 @@ export const COLORS: Record<Variant, string> = {
 };
 
 const LATENCY_COLORS = ["#9ecae9", "#4c78a8", "#1d3557"];
+
+/** Bar colours per security variant. */
+export const SECURITY_COLORS: Record<SecurityVariant, string> = {
+  "none": "#f58518",
+  "key": "#9d755d",
+  "key+encrypt": "#bab0ac",
+  "key+encrypt+sign": "#5d5d5d",
+};
 
 /**
  * Escapes text for SVG content and attribute values.
@@ -132,6 +147,26 @@ function text(
   return `<text x="${n(x)}" y="${n(y)}"${extra}>${escapeXml(content)}</text>`;
 }
 
+/**
+ * A linear axis from 0 to 15% above the largest value (at least 1), rounded
+ * up to a step of 0.25 (up to 1.25), 0.5 (up to 2.5) or 1: room for the
+ * labels above the bars.
+ */
+function linearScale(values: number[], height: number): {
+  y: (v: number) => number;
+  ticks: number[];
+} {
+  const top = Math.max(1, ...values.filter((v) => Number.isFinite(v)));
+  const step = top * 1.15 <= 1.25 ? 0.25 : top * 1.15 <= 2.5 ? 0.5 : 1;
+  const hi = Math.ceil(top * 1.15 / step - 1e-9) * step;
+  const ticks: number[] = [];
+  for (let k = 0; k * step <= hi + 1e-9; k++) ticks.push(k * step);
+  return {
+    y: (v: number) => height - Math.max(0, Math.min(v, hi)) / hi * height,
+    ticks,
+  };
+}
+
 /** A log-scale axis from a decade below the smallest value to one above the largest. */
 function logScale(values: number[], height: number): {
   y: (v: number) => number;
@@ -170,7 +205,15 @@ interface Group {
   bars: Bar[];
 }
 
-/** One panel of grouped bars on a log axis, at (x, y). */
+/** How a panel draws its axis and labels. */
+interface PanelOptions {
+  /** A linear axis from 0 instead of a log one. */
+  linear?: boolean;
+  /** Formats tick and value labels (default {@linkcode shortNumber}). */
+  format?: (value: number) => string;
+}
+
+/** One panel of grouped bars on a log (or linear) axis, at (x, y). */
 function barPanel(
   x: number,
   y: number,
@@ -178,7 +221,9 @@ function barPanel(
   height: number,
   title: string,
   groups: Group[],
+  options: PanelOptions = {},
 ): string {
+  const format = options.format ?? shortNumber;
   const parts: string[] = [`<g transform="translate(${n(x)},${n(y)})">`];
   parts.push(text(0, -8, title, { class: "panel" }));
   const plotLeft = 46;
@@ -186,7 +231,9 @@ function barPanel(
   const values = groups.flatMap((g) =>
     g.bars.flatMap((b) => [b.value ?? 0, b.mark ?? 0])
   );
-  const scale = logScale(values, height);
+  const scale = options.linear
+    ? linearScale(values, height)
+    : logScale(values, height);
   for (const tick of scale.ticks) {
     const ty = scale.y(tick);
     parts.push(
@@ -195,7 +242,7 @@ function barPanel(
       }" class="grid"/>`,
     );
     parts.push(
-      text(plotLeft - 4, ty + 3, shortNumber(tick), {
+      text(plotLeft - 4, ty + 3, format(tick), {
         class: "tick",
         "text-anchor": "end",
       }),
@@ -250,7 +297,7 @@ function barPanel(
         text(
           cx + 3,
           ly,
-          `${shortNumber(bar.value)}${bar.invalid ? " ✗" : ""}`,
+          `${format(bar.value)}${bar.invalid ? " ✗" : ""}`,
           {
             class: "value",
             transform: `rotate(-90 ${n(cx + 3)} ${n(ly)})`,
@@ -310,6 +357,91 @@ function latencyGroups(rows: LatencyRow[]): Group[] {
   }));
 }
 
+function securityGroups(rows: SecurityRow[]): Group[] {
+  const sizes = [...new Set(rows.map((r) => r.size))].sort((a, b) => a - b);
+  return sizes.map((size) => ({
+    label: sizeLabel(size),
+    bars: SECURITY_VARIANTS.map((variant) => {
+      const row = rows.find((r) => r.variant === variant && r.size === size);
+      return {
+        label: `${variant} ${sizeLabel(size)} × no key${
+          row?.bulletinsPerSecond ? ` (${row.bulletinsPerSecond}/s)` : ""
+        }`,
+        value: row?.ratio ?? null,
+        color: SECURITY_COLORS[variant],
+        note: !row
+          ? "not run"
+          : !row.valid
+          ? row.note?.split(":")[0]
+          : row.ratio === null
+          ? "no baseline"
+          : undefined,
+        invalid: row !== undefined && !row.valid,
+      };
+    }),
+  }));
+}
+
+/** The security row of the chart, from `top` down (about 190 px). */
+function securitySection(rows: SecurityRow[], top: number): string {
+  const parts: string[] = [];
+  parts.push(
+    barPanel(
+      20,
+      top,
+      510,
+      140,
+      "Cost of keys: bulletins/s × the keyless baseline (reliable, 1 receiver)",
+      securityGroups(rows),
+      { linear: true, format: (v) => v.toFixed(2) },
+    ),
+  );
+  SECURITY_VARIANTS.forEach((variant, k) => {
+    const lx = 66 + k * 118;
+    parts.push(
+      `<rect x="${lx}" y="${top + 162}" width="10" height="10" fill="${
+        SECURITY_COLORS[variant]
+      }"/>`,
+    );
+    parts.push(text(lx + 14, top + 171, variant, { class: "legend" }));
+  });
+  const tx = 570;
+  let ty = top;
+  parts.push(
+    text(tx, ty - 8, "Cost of keys: bulletins/s (× no key, same run)", {
+      class: "panel",
+    }),
+  );
+  const sizes = [...new Set(rows.map((r) => r.size))].sort((a, b) => a - b);
+  for (const variant of SECURITY_VARIANTS) {
+    ty += 18;
+    const cells = sizes.map((size) => {
+      const row = rows.find((r) => r.variant === variant && r.size === size);
+      const figure = row?.bulletinsPerSecond
+        ? `${shortNumber(row.bulletinsPerSecond)}/s${
+          row.ratio === null ? "" : ` (×${row.ratio.toFixed(2)})`
+        }`
+        : row?.note?.split(":")[0] ?? "not run";
+      return `${sizeLabel(size)} ${figure}`;
+    });
+    parts.push(
+      text(tx, ty, `${variant}: ${cells.join(", ")}`, { class: "small" }),
+    );
+  }
+  ty += 18;
+  for (
+    const line of wrap(
+      "key = HMAC on every frame; encrypt = AES-256-GCM on DATA records; sign = one Ed25519 signature per 32 datagrams, checked by a receiver that trusts the key. Medians of the runs; variants interleaved in each repetition.",
+      88,
+      3,
+    )
+  ) {
+    parts.push(text(tx, ty, line, { class: "small" }));
+    ty += 14;
+  }
+  return parts.join("\n");
+}
+
 /**
  * Renders the chart.
  *
@@ -318,7 +450,8 @@ function latencyGroups(rows: LatencyRow[]): Group[] {
  */
 export function renderChart(input: ChartInput): string {
   const width = 1100;
-  const height = 800;
+  const security = input.security ?? [];
+  const height = security.length > 0 ? 1000 : 800;
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
@@ -486,6 +619,7 @@ export function renderChart(input: ChartInput): string {
       );
     }
   }
+  if (security.length > 0) parts.push(securitySection(security, 800));
   parts.push("</svg>");
   return parts.join("\n") + "\n";
 }

@@ -15,6 +15,11 @@
  * plain mode (reliable mode also reports the payload's: the time the
  * bulletin was handed to the sender, so packing delay included).
  *
+ * With `keys` (reliable), the socket is wrapped in the frame guard exactly
+ * as `mcast-recv --key-file PATH [--trust PUB]` wraps it (see `_keys.ts`);
+ * the result then carries the drop counters the guard and the protocol
+ * share.
+ *
  * Usage: `deno run --unstable-net --allow-all bench/mcast_recv.ts '<json>'`
  * with {@linkcode McastRecvConfig}; prints `{"event":"ready"}` once joined,
  * then one JSON result line.
@@ -27,6 +32,8 @@ import type { ReceiverEvent } from "../lib/events.ts";
 import { resolveInterface } from "../lib/interfaces.ts";
 import { receiveBulletins } from "../lib/receiver.ts";
 import { openGroupSocket } from "../lib/socket.ts";
+import { emptyDrops } from "../lib/stats.ts";
+import { type BenchKeys, guarded, loadGuard } from "./_keys.ts";
 import { config, emit, memory, onStopLine, Samples } from "./_worker.ts";
 import { rateBetween } from "./stats.ts";
 
@@ -50,12 +57,21 @@ export interface McastRecvConfig {
   maxMs: number;
   /** Compute one-way latency. */
   latency?: boolean;
+  /** Reliable: the group key and trusted signers, as the CLI takes them. */
+  keys?: BenchKeys;
 }
 
 const cfg = config<McastRecvConfig>();
 const group = parseGroup(cfg.group);
 const iface = resolveInterface("127.0.0.1", 4);
-const endpoint = await openGroupSocket(group, iface, { port: cfg.port });
+// As the CLI: the keys are read before the socket is opened, and the guard
+// shares its drop counters with the protocol.
+const dropped = emptyDrops();
+const guard = cfg.keys ? await loadGuard(cfg.keys, dropped) : undefined;
+const endpoint = guarded(
+  await openGroupSocket(group, iface, { port: cfg.port }),
+  guard,
+);
 const controller = new AbortController();
 const stop = () => controller.abort();
 onStopLine(stop);
@@ -167,7 +183,7 @@ try {
     onEvent,
     signal: controller.signal,
     protocol: cfg.mode === "reliable"
-      ? { name: cfg.name ?? "bench" }
+      ? { name: cfg.name ?? "bench", dropped }
       : undefined,
   });
 } finally {
@@ -192,6 +208,9 @@ emit({
   latency: cfg.latency ? wire.summary() : null,
   appLatency: cfg.latency && cfg.mode === "reliable" ? app.summary() : null,
   stats,
+  dropped: Object.fromEntries(
+    Object.entries(dropped).filter(([, value]) => value !== 0),
+  ),
   timedOut: performance.now() - startMs > cfg.maxMs,
   memory: memory(),
 });

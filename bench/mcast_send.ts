@@ -10,6 +10,10 @@
  * offset 0) and, with `stamp`, the time it was handed over in µs since the
  * epoch (f64 at offset 8).
  *
+ * With `keys` (reliable), the socket is wrapped in the frame guard exactly
+ * as `mcast-send --key-file PATH [--encrypt] [--sign-key PATH]` wraps it
+ * (see `_keys.ts`).
+ *
  * Usage: `deno run --unstable-net --allow-all bench/mcast_send.ts '<json>'`
  * with {@linkcode McastSendConfig}; prints `{"event":"ready"}` once its socket
  * is open, then one JSON result line.
@@ -22,6 +26,8 @@ import type { ReliableSenderEvent } from "../lib/events.ts";
 import { resolveInterface } from "../lib/interfaces.ts";
 import { sendReliable } from "../lib/reliable_sender.ts";
 import { openSenderSocket } from "../lib/socket.ts";
+import { emptyDrops } from "../lib/stats.ts";
+import { type BenchKeys, guarded, loadGuard } from "./_keys.ts";
 import { clockMicros, config, emit, memory, Pacer, sleep } from "./_worker.ts";
 
 /** Configuration of the mcast sender. */
@@ -58,12 +64,18 @@ export interface McastSendConfig {
    * the sender's own memory from the garbage of the bulletins.
    */
   reuse?: boolean;
+  /** Reliable: the group key, encryption and signing key, as the CLI takes them. */
+  keys?: BenchKeys;
 }
 
 const cfg = config<McastSendConfig>();
 const group = parseGroup(cfg.group);
 const iface = resolveInterface("127.0.0.1", 4);
-const endpoint = await openSenderSocket(iface, { ttl: 1 });
+// As the CLI: the keys are read before the socket is opened, and the guard
+// shares its drop counters with the protocol.
+const dropped = emptyDrops();
+const guard = cfg.keys ? await loadGuard(cfg.keys, dropped) : undefined;
+const endpoint = guarded(await openSenderSocket(iface, { ttl: 1 }), guard);
 const size = Math.max(16, cfg.size);
 const count = cfg.count ?? Infinity;
 const durationMs = cfg.durationMs ?? Infinity;
@@ -140,6 +152,13 @@ function onEvent(event: ReliableSenderEvent): void {
   if (event.type === "report") reportAt = performance.now();
 }
 
+/** The counters that are not zero. */
+function nonZero(counts: object): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(counts).filter(([, value]) => value !== 0),
+  );
+}
+
 /** Reliable mode: `sendReliable()` fed by {@linkcode bulletins}. */
 async function runReliable(): Promise<void> {
   const report = await sendReliable(endpoint, bulletins(), {
@@ -150,6 +169,7 @@ async function runReliable(): Promise<void> {
     deadlineMs: cfg.deadlineMs ?? 20_000,
     mtu: cfg.mtu,
     window: cfg.window,
+    dropped,
   });
   const streamMs = firstPull !== undefined && reportAt !== undefined
     ? reportAt - firstPull
@@ -179,6 +199,7 @@ async function runReliable(): Promise<void> {
       bulletins: r.bulletins,
       nacks: r.nacks,
     })),
+    dropped: nonZero(dropped),
     memory: memory(),
   });
 }

@@ -356,6 +356,141 @@ export function skippedRow(
   };
 }
 
+/**
+ * The variants of the security table: reliable mode without keys (the
+ * baseline), with a group key (HMAC on every frame), with encryption too,
+ * and with signatures too (the receiver trusts the sender's public key).
+ */
+export type SecurityVariant =
+  | "none"
+  | "key"
+  | "key+encrypt"
+  | "key+encrypt+sign";
+
+/** Every security variant, in table and chart order (the baseline first). */
+export const SECURITY_VARIANTS: readonly SecurityVariant[] = [
+  "none",
+  "key",
+  "key+encrypt",
+  "key+encrypt+sign",
+];
+
+/** One cell of the security table: reliable mode, one receiver, a variant at a size. */
+export interface SecurityRow {
+  /** Which keys. */
+  variant: SecurityVariant;
+  /** Bulletin size in bytes. */
+  size: number;
+  /** The largest datagram (before the guard's trailer). */
+  mtu?: number;
+  /** The window in datagrams. */
+  window?: number;
+  /** Every run, in order (a refused run ends the cell). */
+  runs: RunSummary[];
+  /** Median bulletins per second (every receiver acknowledged everything). */
+  bulletinsPerSecond: number | null;
+  /** Median DATA datagrams per second. */
+  datagramsPerSecond: number | null;
+  /** Median payload megabytes (10^6) per second. */
+  megabytesPerSecond: number | null;
+  /**
+   * `bulletinsPerSecond` over the baseline's (`none`) at the same size, in
+   * the same benchmark run; null when either is refused or missing.
+   */
+  ratio: number | null;
+  /**
+   * Each repetition's bulletins/s over the baseline's in the same
+   * repetition (the variants run interleaved); only repetitions where both
+   * stand.
+   */
+  runRatios: number[];
+  /** Every run delivered everything exactly once, in order. */
+  valid: boolean;
+  /** Why not. */
+  note?: string;
+}
+
+/**
+ * Builds a security cell from its runs (ratios still unset: see
+ * {@linkcode securityRatios}). Like a reliable throughput cell: valid when
+ * every run is, and a refused cell reports no figures.
+ *
+ * @param variant The variant.
+ * @param size Bulletin size.
+ * @param runs Its runs, in order.
+ * @param extra Reliable settings.
+ * @returns The cell.
+ */
+export function securityRow(
+  variant: SecurityVariant,
+  size: number,
+  runs: RunSummary[],
+  extra: { mtu?: number; window?: number } = {},
+): SecurityRow {
+  const valid = runs.length > 0 && runs.every((r) => r.valid);
+  const row: SecurityRow = {
+    variant,
+    size,
+    ...extra,
+    runs,
+    bulletinsPerSecond: null,
+    datagramsPerSecond: null,
+    megabytesPerSecond: null,
+    ratio: null,
+    runRatios: [],
+    valid,
+  };
+  if (!valid) {
+    const bad = runs.find((r) => !r.valid);
+    row.note = runs.length === 0
+      ? "no run"
+      : `refused: ${bad?.problems?.join("; ") ?? "?"}`;
+    return row;
+  }
+  row.bulletinsPerSecond = Math.round(
+    median(runs.map((r) => r.receivedPerSecond)),
+  );
+  row.datagramsPerSecond = Math.round(
+    median(runs.map((r) => r.datagramsPerSecond ?? r.receivedPerSecond)),
+  );
+  row.megabytesPerSecond =
+    Math.round(median(runs.map((r) => r.bytesPerSecond)) / 1e4) / 100;
+  return row;
+}
+
+/**
+ * Sets each security cell's ratio to the baseline (`none`) at its size:
+ * the ratio of the medians, rounded to 3 decimals, and the per-repetition
+ * ratios. A cell, or a baseline, that is refused or missing has no ratio
+ * (null, no run ratios); the baseline's own ratio is 1.
+ *
+ * @param rows The cells of one benchmark run.
+ * @returns New cells, in the same order, with `ratio` and `runRatios` set.
+ */
+export function securityRatios(rows: SecurityRow[]): SecurityRow[] {
+  return rows.map((row) => {
+    const base = rows.find((r) => r.variant === "none" && r.size === row.size);
+    const usable = (r: SecurityRow | undefined) =>
+      r !== undefined && r.valid && r.bulletinsPerSecond !== null &&
+      r.bulletinsPerSecond > 0;
+    if (!usable(row) || !usable(base)) {
+      return { ...row, ratio: null, runRatios: [] };
+    }
+    const runRatios: number[] = [];
+    row.runs.forEach((run, k) => {
+      const other = base!.runs[k];
+      if (run.valid && other?.valid && other.receivedPerSecond > 0) {
+        runRatios.push(round3(run.receivedPerSecond / other.receivedPerSecond));
+      }
+    });
+    return {
+      ...row,
+      ratio: round3(row.bulletinsPerSecond! / base!.bulletinsPerSecond!),
+      runRatios,
+    };
+  });
+}
+
 /** One-way latency at a fixed offered load. */
 export interface LatencyRow {
   /** `bare` (stamp in the payload), `plain` (idem) or `reliable` (frame timestamp). */
@@ -673,9 +808,46 @@ function pad(cells: string[][]): string {
 }
 
 /**
+ * Formats the security cells as a plain-text table: one line per variant
+ * and size, with bulletins/s, datagrams/s, MB/s, the ratio to the baseline
+ * (`none`) at the same size and each repetition's ratio.
+ *
+ * @param rows The cells, ratios set ({@linkcode securityRatios}).
+ * @returns The heading and the table.
+ */
+export function formatSecurityTable(rows: SecurityRow[]): string {
+  const head = [
+    "variant",
+    "size B",
+    "bulletins/s",
+    "datagrams/s",
+    "MB/s",
+    "× no key",
+    "per-run ×",
+    "runs",
+    "note",
+  ];
+  const lines = rows.map((r) => [
+    r.variant,
+    String(r.size),
+    fmt(r.bulletinsPerSecond),
+    fmt(r.datagramsPerSecond),
+    fmt(r.megabytesPerSecond, 1),
+    fmt(r.ratio, 3),
+    r.runRatios.map((x) => fmt(x, 2)).join(","),
+    String(r.runs.length),
+    r.note ?? "",
+  ]);
+  return [
+    "Security cost (reliable, 1 receiver; median of the runs; × no key = bulletins/s over the keyless baseline's, same run)",
+    pad([head, ...lines]),
+  ].join("\n");
+}
+
+/**
  * Formats the results as plain-text tables.
  *
- * @param input The rows and targets.
+ * @param input The rows and targets (and the security cells, when measured).
  * @returns The tables.
  */
 export function formatTables(input: {
@@ -684,6 +856,7 @@ export function formatTables(input: {
   ack: AckRow[];
   memory: MemoryRow | null;
   targets: Target[];
+  security?: SecurityRow[];
 }): string {
   const out: string[] = [];
   out.push(
@@ -788,6 +961,10 @@ export function formatTables(input: {
         String(m[who].samples),
       ]),
     ]));
+  }
+  if (input.security && input.security.length > 0) {
+    out.push("");
+    out.push(formatSecurityTable(input.security));
   }
   out.push("");
   out.push("Targets");

@@ -11,7 +11,13 @@
  * - one-way latency p50/p99/p99.9 at 1k and 10k bulletins/s;
  * - the time until every receiver acknowledged 1000 bulletins (1, 3, 10
  *   receivers);
- * - peak RSS of sender and receiver while streaming 1 GiB.
+ * - peak RSS of sender and receiver while streaming 1 GiB;
+ * - the cost of keys: reliable mode, 1 receiver, 64 B (packed) and 1 KiB
+ *   bulletins, without keys, with a group key (HMAC on every frame), with
+ *   encryption too and with signatures too (the receiver trusts the
+ *   sender's public key), the variants interleaved in each repetition, each
+ *   reported with its ratio to the keyless baseline of the same run. The
+ *   keys are made in a temporary directory, removed at the end.
  *
  * Loss policy: a lossy transport's run (bare, plain, iperf2, sockperf) that
  * lost more than 1% is rerun at a lower offered rate (below what the
@@ -25,19 +31,25 @@
  * Writes `bench/results.json` and `bench/chart.svg` and prints the tables.
  * Options: `--reps N` (repetitions of each throughput cell, default 3),
  * `--seconds S` (traffic per throughput run, default 1), `--gib G` (memory
- * stream, default 1), `--out DIR` (default `bench/`), `--render` (only
- * redraw the chart and tables from an existing `results.json`).
+ * stream, default 1), `--out DIR` (default `bench/`; relative to the
+ * repository unless absolute), `--render` (only redraw the chart and tables
+ * from an existing `results.json`), `--only security` (only the cost of
+ * keys, about 1 minute: writes `security.json` beside `results.json`, which
+ * it leaves alone, and prints its table).
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import { generateKeyFile } from "../lib/keys.ts";
 import { renderChart } from "./chart.ts";
 import { installed, runExternal, type Tool } from "./external.ts";
+import type { BenchKeys } from "./_keys.ts";
 import { procMemory, ROOT, WorkerProcess } from "./_proc.ts";
 import {
   type AckRow,
   computeTargets,
+  formatSecurityTable,
   formatTables,
   type LatencyRow,
   lossyRun,
@@ -50,6 +62,11 @@ import {
   reliableProblems,
   type ReliableSendResult,
   type RunSummary,
+  SECURITY_VARIANTS,
+  securityRatios,
+  type SecurityRow,
+  securityRow,
+  type SecurityVariant,
   type SendResult,
   skippedRow,
   type ThroughputRow,
@@ -66,15 +83,25 @@ const { values: flags } = parseArgs({
     gib: { type: "string", default: "1" },
     out: { type: "string", default: "bench" },
     render: { type: "boolean", default: false },
+    only: { type: "string" },
   },
 });
+
+if (flags.only !== undefined && flags.only !== "security") {
+  console.error(
+    `bench/run.ts: --only takes "security", not ${JSON.stringify(flags.only)}`,
+  );
+  Deno.exit(2);
+}
 
 const REPS = Math.max(1, Number(flags.reps));
 const SECONDS = Math.max(1, Math.round(Number(flags.seconds)));
 const DURATION_MS = SECONDS * 1000;
 const STREAM_BYTES = Math.round(Number(flags.gib) * 2 ** 30);
-const OUT_DIR = `${ROOT}${flags.out}`;
+const OUT_DIR = flags.out.startsWith("/") ? flags.out : `${ROOT}${flags.out}`;
 const SIZES = [64, 1024, 8192, 61440];
+/** Bulletin sizes of the security section (64 B ones are packed). */
+const SECURITY_SIZES = [64, 1024];
 /** Runs per repetition of a lossy Deno cell before it is declared invalid. */
 const MAX_TRIES = 6;
 /** The same for iperf2 and sockperf (informative, and slower to run). */
@@ -254,6 +281,16 @@ interface ReliableOptions {
   window?: number;
   /** Receivers end on their own after `count` bulletins. */
   receiversCount?: boolean;
+  /** The sender's and the receivers' key options (none: no keys). */
+  keys?: SessionKeys;
+}
+
+/** Key options of a reliable session's processes. */
+interface SessionKeys {
+  /** The sender's: `--key-file`, `--encrypt`, `--sign-key`. */
+  sender: BenchKeys;
+  /** Every receiver's: `--key-file`, `--trust`. */
+  receiver: BenchKeys;
 }
 
 interface ReliableOutcome {
@@ -284,6 +321,7 @@ async function reliableSession(
           count: options.receiversCount ? options.count : undefined,
           maxMs,
           latency: options.latency,
+          keys: options.keys?.receiver,
         }),
       );
     }
@@ -302,6 +340,7 @@ async function reliableSession(
       mtu,
       window: options.window ?? windowFor(mtu),
       deadlineMs: DEADLINE_MS,
+      keys: options.keys?.sender,
     });
     const result = asType<ReliableSendResult>(
       await sender.waitFor("result", START_MS + maxMs),
@@ -330,12 +369,13 @@ async function reliableSession(
 async function reliableThroughputRun(
   size: number,
   receivers: number,
+  keys?: SessionKeys,
 ): Promise<RunSummary> {
   try {
     const { sender, receivers: got, problems } = await reliableSession(
       size,
       receivers,
-      { durationMs: DURATION_MS },
+      { durationMs: DURATION_MS, keys },
     );
     const received = Math.min(...got.map((r) => r.received));
     const run: RunSummary = {
@@ -758,6 +798,93 @@ async function memoryRun(): Promise<MemoryRow> {
   return row;
 }
 
+// ---- the cost of keys ------------------------------------------------------------------
+
+/**
+ * Makes a group key and a signing key in `dir` (as `--gen-key` and
+ * `--gen-sign-key` do) and returns each variant's key options: the
+ * sender's flags and the receiver's, as the command line would give them.
+ */
+async function securityKeys(
+  dir: string,
+): Promise<Record<SecurityVariant, SessionKeys | undefined>> {
+  const keyFile = (await generateKeyFile(`${dir}/group.key`)).path;
+  const signing = await generateKeyFile(`${dir}/sign.key`, {
+    kind: "ed25519",
+  });
+  return {
+    "none": undefined,
+    "key": { sender: { keyFile }, receiver: { keyFile } },
+    "key+encrypt": {
+      sender: { keyFile, encrypt: true },
+      receiver: { keyFile },
+    },
+    "key+encrypt+sign": {
+      sender: { keyFile, encrypt: true, signKey: signing.path },
+      receiver: { keyFile, trust: [signing.publicKey!] },
+    },
+  };
+}
+
+/**
+ * The security section: reliable mode, 1 receiver, at each of
+ * {@linkcode SECURITY_SIZES}, every variant once per repetition (in an
+ * order rotated each repetition, so that no variant always runs first),
+ * `REPS` repetitions. A refused run ends its cell (no figures), as in the
+ * throughput section; the others go on.
+ */
+async function security(): Promise<SecurityRow[]> {
+  const dir = await Deno.makeTempDir({ prefix: "mcast-bench-keys-" });
+  try {
+    const keys = await securityKeys(dir);
+    const runs = new Map<string, RunSummary[]>();
+    const cellOf = (variant: SecurityVariant, size: number) => {
+      const id = `${variant} ${size}`;
+      if (!runs.has(id)) runs.set(id, []);
+      return runs.get(id)!;
+    };
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const size of SECURITY_SIZES) {
+        const order = SECURITY_VARIANTS.map((_, k) =>
+          SECURITY_VARIANTS[(k + rep) % SECURITY_VARIANTS.length]!
+        );
+        for (const variant of order) {
+          const cell = cellOf(variant, size);
+          if (cell.some((r) => !r.valid)) continue;
+          const run = await reliableThroughputRun(size, 1, keys[variant]);
+          cell.push(run);
+          console.log(
+            `  run ${rep + 1}  ${variant.padEnd(16)} ${
+              String(size).padStart(5)
+            } B  ${
+              run.valid
+                ? `${
+                  Math.round(run.receivedPerSecond).toLocaleString("en-US")
+                }/s`
+                : `refused: ${run.problems?.[0] ?? "?"}`
+            }`,
+          );
+        }
+      }
+    }
+    const rows: SecurityRow[] = [];
+    for (const size of SECURITY_SIZES) {
+      const mtu = mtuFor(size);
+      for (const variant of SECURITY_VARIANTS) {
+        rows.push(
+          securityRow(variant, size, cellOf(variant, size), {
+            mtu,
+            window: windowFor(mtu),
+          }),
+        );
+      }
+    }
+    return securityRatios(rows);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 // ---- machine and tools ----------------------------------------------------------------
 
 async function commandText(program: string, args: string[]): Promise<string> {
@@ -860,6 +987,40 @@ function chartSubtitle(
 
 // ---- main --------------------------------------------------------------------------------
 
+/** Times each phase into `timings`, printing its name and duration. */
+function phaseTimer(
+  timings: Record<string, number>,
+): <T>(name: string, run: () => Promise<T>) => Promise<T> {
+  return async function phase<T>(
+    name: string,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    console.log(name);
+    const t0 = performance.now();
+    try {
+      return await run();
+    } finally {
+      timings[name] = Math.round((performance.now() - t0) / 100) / 10;
+      console.log(`  (${timings[name]} s)`);
+    }
+  };
+}
+
+/** The security section's settings, as results record them. */
+function securitySettings(): Record<string, unknown> {
+  return {
+    securitySizes: SECURITY_SIZES,
+    securityVariants: SECURITY_VARIANTS,
+    securityReceivers: 1,
+    securityMtu: Object.fromEntries(
+      SECURITY_SIZES.map((s) => [s, mtuFor(s)]),
+    ),
+    securityWindow: Object.fromEntries(
+      SECURITY_SIZES.map((s) => [s, windowFor(mtuFor(s))]),
+    ),
+  };
+}
+
 async function main(): Promise<void> {
   const began = performance.now();
   const startedAt = new Date().toISOString();
@@ -879,20 +1040,12 @@ async function main(): Promise<void> {
     );
   }
   const timings: Record<string, number> = {};
-  async function phase<T>(name: string, run: () => Promise<T>): Promise<T> {
-    console.log(name);
-    const t0 = performance.now();
-    try {
-      return await run();
-    } finally {
-      timings[name] = Math.round((performance.now() - t0) / 100) / 10;
-      console.log(`  (${timings[name]} s)`);
-    }
-  }
+  const phase = phaseTimer(timings);
   const throughputRows = await phase("Throughput", () => throughput(tools));
   const latencyRows = await phase("Latency", latency);
   const ackRows = await phase("Acknowledgement time", ackTimes);
   const memoryRow = await phase("Memory", memoryRun);
+  const securityRows = await phase("Security", security);
   const targets = computeTargets({
     throughput: throughputRows,
     latency: latencyRows,
@@ -922,12 +1075,14 @@ async function main(): Promise<void> {
       reliableWindow: Object.fromEntries(
         SIZES.map((s) => [s, windowFor(mtuFor(s))]),
       ),
+      ...securitySettings(),
     },
     targets,
     throughput: throughputRows,
     latency: latencyRows,
     ack: ackRows,
     memory: memoryRow,
+    security: securityRows,
   };
   await Deno.mkdir(OUT_DIR, { recursive: true });
   const jsonPath = `${OUT_DIR}/results.json`;
@@ -943,6 +1098,7 @@ async function main(): Promise<void> {
       ack: ackRows,
       memory: memoryRow,
       targets,
+      security: securityRows,
     }),
   );
   await formatOutput([jsonPath, svgPath]);
@@ -954,10 +1110,51 @@ async function main(): Promise<void> {
       ack: ackRows,
       memory: memoryRow,
       targets,
+      security: securityRows,
     }),
   );
   console.log("");
   console.log(`wrote ${jsonPath} and ${svgPath} in ${durationS} s`);
+}
+
+/**
+ * `--only security`: only the security section; writes `security.json`
+ * (not `results.json` or the chart, which stay those of the last full run)
+ * and prints its table.
+ */
+async function securityOnly(): Promise<void> {
+  const began = performance.now();
+  const startedAt = new Date().toISOString();
+  const info = await machine();
+  console.log(
+    `mcast benchmark, security only: ${info.cpus} CPUs, Linux ${info.kernel}, Deno ${info.deno}; ${REPS} run(s) per cell, ${SECONDS} s each`,
+  );
+  const timings: Record<string, number> = {};
+  const rows = await phaseTimer(timings)("Security", security);
+  const durationS = Math.round((performance.now() - began) / 100) / 10;
+  const results = {
+    version: 1,
+    command: "deno task bench --only security",
+    startedAt,
+    durationS,
+    phaseSeconds: timings,
+    machine: { ...info, loadAverageAtEnd: Deno.loadavg() },
+    settings: {
+      repsPerThroughputCell: REPS,
+      secondsPerThroughputRun: SECONDS,
+      megabyte: 1e6,
+      ...securitySettings(),
+    },
+    security: rows,
+  };
+  await Deno.mkdir(OUT_DIR, { recursive: true });
+  const jsonPath = `${OUT_DIR}/security.json`;
+  await Deno.writeTextFile(jsonPath, JSON.stringify(results, null, 2) + "\n");
+  await formatOutput([jsonPath]);
+  console.log("");
+  console.log(formatSecurityTable(rows));
+  console.log("");
+  console.log(`wrote ${jsonPath} in ${durationS} s`);
 }
 
 /** `--render`: redraws the chart and tables from an existing results.json. */
@@ -970,6 +1167,7 @@ async function render(): Promise<void> {
     ack: results.ack as AckRow[],
     memory: results.memory as MemoryRow | null,
     targets: computeTargets(results),
+    security: (results.security ?? []) as SecurityRow[],
   };
   await Deno.writeTextFile(
     `${OUT_DIR}/chart.svg`,
@@ -989,5 +1187,6 @@ async function render(): Promise<void> {
 
 if (import.meta.main) {
   if (flags.render) await render();
+  else if (flags.only === "security") await securityOnly();
   else await main();
 }

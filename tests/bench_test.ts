@@ -2,10 +2,13 @@
  * Unit tests of the benchmark's pure parts (`bench/stats.ts`,
  * `bench/report.ts`, `bench/chart.ts`, the parsers of `bench/external.ts`):
  * percentile math, the loss policy and the refusal of lossy reliable runs,
- * the targets, and a well-formed SVG. No benchmark runs here.
+ * the targets, the cost-of-keys ratios and table, and a well-formed SVG;
+ * and the workers' key loading (`bench/_keys.ts`) against key files made in
+ * a temporary directory. No benchmark runs here.
  */
 
 import assert from "node:assert/strict";
+import { loadGuard } from "../bench/_keys.ts";
 import { escapeXml, renderChart, shortNumber, wrap } from "../bench/chart.ts";
 import {
   igmpHex,
@@ -16,6 +19,7 @@ import {
 } from "../bench/external.ts";
 import {
   computeTargets,
+  formatSecurityTable,
   formatTables,
   type LatencyRow,
   lossyRun,
@@ -25,6 +29,9 @@ import {
   reliableProblems,
   type ReliableSendResult,
   type RunSummary,
+  securityRatios,
+  type SecurityRow,
+  securityRow,
   skippedRow,
   type ThroughputRow,
   throughputRow,
@@ -36,6 +43,9 @@ import {
   rateBetween,
   summarizeLatency,
 } from "../bench/stats.ts";
+import { DEFAULT_MAX_SKEW_MS } from "../lib/guard.ts";
+import { generateKeyFile, toHex } from "../lib/keys.ts";
+import { emptyDrops } from "../lib/stats.ts";
 
 // ---- stats -----------------------------------------------------------------
 
@@ -455,6 +465,222 @@ Deno.test("formatTables lists every row and each target's verdict", () => {
   );
 });
 
+// ---- the cost of keys ------------------------------------------------------------
+
+/** Cells of one run: 64 B (packed) and 1 KiB, every variant, 3 runs each. */
+function securityRows(): SecurityRow[] {
+  const cell = (
+    variant: SecurityRow["variant"],
+    size: number,
+    rates: number[],
+  ) =>
+    securityRow(
+      variant,
+      size,
+      rates.map((r) => reliableRun(r, true, size === 64 ? r / 16 : r)),
+      { mtu: 1400, window: 4096 },
+    );
+  return [
+    cell("none", 64, [100_000, 96_000, 104_000]),
+    cell("key", 64, [90_000, 86_400, 80_000]),
+    cell("key+encrypt", 64, [60_000, 48_000, 62_400]),
+    cell("key+encrypt+sign", 64, [20_000, 19_200, 20_800]),
+    cell("none", 1024, [13_000, 12_000, 14_000]),
+    cell("key", 1024, [12_000, 12_000, 12_600]),
+    cell("key+encrypt", 1024, [11_000, 9_600, 11_200]),
+    cell("key+encrypt+sign", 1024, [6_500, 6_000, 7_000]),
+  ];
+}
+
+Deno.test("securityRow takes medians; a refused cell reports no figures", () => {
+  const row = securityRow("key", 1024, [
+    reliableRun(12_000),
+    reliableRun(11_000),
+    reliableRun(12_600),
+  ], { mtu: 1400, window: 4096 });
+  assert.deepEqual(
+    {
+      bulletins: row.bulletinsPerSecond,
+      datagrams: row.datagramsPerSecond,
+      mb: row.megabytesPerSecond,
+      ratio: row.ratio,
+      valid: row.valid,
+      note: row.note,
+      mtu: row.mtu,
+    },
+    {
+      bulletins: 12_000,
+      datagrams: 12_000,
+      mb: 12.29, // 12,000 × 1024 B
+      ratio: null, // set by securityRatios
+      valid: true,
+      note: undefined,
+      mtu: 1400,
+    },
+  );
+  const refused = securityRow("key+encrypt", 64, [
+    reliableRun(50_000),
+    reliableRun(51_000, false),
+  ]);
+  assert.equal(refused.valid, false);
+  assert.equal(refused.bulletinsPerSecond, null);
+  assert.equal(refused.megabytesPerSecond, null);
+  assert.equal(
+    refused.note,
+    "refused: receiver 1: 990 of 1000 bulletins delivered",
+  );
+  assert.equal(securityRow("key", 64, []).note, "no run");
+});
+
+Deno.test("securityRatios: each variant over the keyless baseline at its size", () => {
+  const rows = securityRatios(securityRows());
+  assert.deepEqual(
+    rows.map((r) => [r.variant, r.size, r.bulletinsPerSecond, r.ratio]),
+    [
+      ["none", 64, 100_000, 1],
+      ["key", 64, 86_400, 0.864],
+      ["key+encrypt", 64, 60_000, 0.6],
+      ["key+encrypt+sign", 64, 20_000, 0.2],
+      ["none", 1024, 13_000, 1],
+      ["key", 1024, 12_000, 0.923], // 12,000 / 13,000
+      ["key+encrypt", 1024, 11_000, 0.846],
+      ["key+encrypt+sign", 1024, 6_500, 0.5],
+    ],
+  );
+  // Repetition by repetition: 90,000/100,000, 86,400/96,000, 80,000/104,000.
+  assert.deepEqual(rows[1]!.runRatios, [0.9, 0.9, 0.769]);
+  assert.deepEqual(rows[0]!.runRatios, [1, 1, 1]);
+  // The input is left as it was.
+  assert.equal(securityRows()[1]!.ratio, null);
+});
+
+Deno.test("securityRatios: no ratio without a usable baseline or cell", () => {
+  const rows = securityRows();
+  // The 64 B baseline refused in its second run; 1 KiB key+encrypt refused.
+  rows[0] = securityRow("none", 64, [reliableRun(100_000), {
+    ...reliableRun(96_000, false),
+  }]);
+  rows[6] = securityRow("key+encrypt", 1024, [reliableRun(9_000, false)]);
+  const out = securityRatios(rows);
+  assert.deepEqual(out.map((r) => r.ratio), [
+    null,
+    null,
+    null,
+    null,
+    1,
+    0.923,
+    null,
+    0.5,
+  ]);
+  assert.deepEqual(out[2]!.runRatios, []);
+  assert.deepEqual(out[6]!.runRatios, []);
+  // A missing baseline: no ratios at that size.
+  const without = securityRatios(
+    securityRows().filter((r) => r.size === 1024 || r.variant !== "none"),
+  );
+  assert.deepEqual(without.map((r) => r.ratio), [
+    null,
+    null,
+    null,
+    1,
+    0.923,
+    0.846,
+    0.5,
+  ]);
+  // Runs pair by repetition: a cell with fewer runs pairs what it has.
+  const short = securityRatios([
+    securityRow("none", 64, [reliableRun(100_000), reliableRun(80_000)]),
+    securityRow("key", 64, [reliableRun(50_000)]),
+  ]);
+  assert.equal(short[1]!.ratio, 0.556); // 50,000 / median 90,000
+  assert.deepEqual(short[1]!.runRatios, [0.5]);
+});
+
+Deno.test("formatSecurityTable: one line per variant and size, with the ratios", () => {
+  const table = securityRatios(securityRows());
+  table[7] = securityRatios([
+    table[4]!,
+    securityRow("key+encrypt+sign", 1024, [reliableRun(6_000, false)]),
+  ])[1]!;
+  const lines = formatSecurityTable(table).split("\n");
+  assert.equal(lines.length, 2 + 8);
+  assert.match(lines[0]!, /^Security cost \(reliable, 1 receiver;/);
+  assert.match(
+    lines[1]!,
+    /^variant\s+size B\s+bulletins\/s\s+datagrams\/s\s+MB\/s\s+× no key\s+per-run ×\s+runs\s+note$/,
+  );
+  assert.match(
+    lines[2]!,
+    /^none\s+64\s+100,000\s+6,250\s+102\.4\s+1\.000\s+1\.00,1\.00,1\.00\s+3$/,
+  );
+  assert.match(
+    lines[3]!,
+    /^key\s+64\s+86,400\s+5,400\s+88\.5\s+0\.864\s+0\.90,0\.90,0\.77\s+3$/,
+  );
+  assert.match(
+    lines[5]!,
+    /^key\+encrypt\+sign\s+64\s+20,000\s+1,250\s+20\.5\s+0\.200\s+0\.20,0\.20,0\.20\s+3$/,
+  );
+  assert.match(
+    lines[9]!,
+    /^key\+encrypt\+sign\s+1024\s+-\s+-\s+-\s+-\s+1\s+refused: receiver 1: 990 of 1000 bulletins delivered$/,
+  );
+  // The full tables carry it before the targets, only when measured.
+  const input = {
+    throughput: rows().slice(0, 1),
+    latency: [],
+    ack: [],
+    memory: null,
+    targets: [],
+  };
+  assert.ok(!formatTables(input).includes("Security cost"));
+  const text = formatTables({ ...input, security: table });
+  assert.ok(text.includes(formatSecurityTable(table)), text);
+  assert.ok(text.indexOf("Security cost") < text.indexOf("Targets"));
+});
+
+Deno.test("loadGuard reads the key files as the CLI does", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mcast-bench-test-" });
+  try {
+    const keyFile = (await generateKeyFile(`${dir}/group.key`)).path;
+    const signing = await generateKeyFile(`${dir}/sign.key`, {
+      kind: "ed25519",
+    });
+    const dropped = emptyDrops();
+    const sender = await loadGuard(
+      { keyFile, encrypt: true, signKey: signing.path },
+      dropped,
+    );
+    assert.equal(sender.key.bytes.length, 32);
+    assert.equal(sender.encrypt, true);
+    assert.equal(sender.allowPlain, false);
+    assert.equal(sender.maxSkewMs, DEFAULT_MAX_SKEW_MS);
+    assert.equal(sender.dropped, dropped); // shared, not copied
+    assert.equal(toHex(sender.signingKey!.publicKey), signing.publicKey);
+    assert.equal(sender.trust, undefined);
+    const receiver = await loadGuard(
+      { keyFile, trust: [signing.publicKey!, signing.publicPath!] },
+      dropped,
+    );
+    assert.deepEqual(receiver.key.bytes, sender.key.bytes);
+    assert.equal(receiver.encrypt, false);
+    assert.equal(receiver.signingKey, undefined);
+    assert.deepEqual(receiver.trust!.map(toHex), [
+      signing.publicKey,
+      signing.publicKey,
+    ]);
+    const plain = await loadGuard({ keyFile }, emptyDrops());
+    assert.equal(plain.encrypt, false);
+    assert.equal(plain.trust, undefined);
+    await assert.rejects(
+      loadGuard({ keyFile: `${dir}/missing.key` }, emptyDrops()),
+      /Key file .*missing\.key does not exist/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // ---- chart -------------------------------------------------------------------
 
 /**
@@ -549,6 +775,46 @@ Deno.test("renderChart writes a well-formed SVG with one bar per measured cell",
   assert.ok(svg.includes(">skipped</text>"), "a skipped cell is labelled");
   assert.equal([...svg.matchAll(/class="pass">PASS</g)].length, 4);
   assert.ok(svg.includes("3 receivers: 42 ms (stream 40 ms)"));
+  assert.ok(svg.includes('height="800"'));
+  assert.ok(!svg.includes("Cost of keys"));
+});
+
+Deno.test("renderChart adds the cost of keys: one ratio bar per measured cell", () => {
+  const throughput = rows();
+  const latency = [latencyRow("bare", 400), latencyRow("reliable", 600)];
+  const memory = memoryRow(80, 60);
+  const security = securityRatios(securityRows());
+  security[6] = securityRow("key+encrypt", 1024, [reliableRun(9_000, false)]);
+  const svg = renderChart({
+    title: "bench",
+    subtitle: "2 CPUs",
+    throughput,
+    latency,
+    ack: [],
+    memory,
+    targets: computeTargets({ throughput, latency, memory }),
+    security,
+  });
+  checkXml(svg);
+  assert.ok(svg.includes('height="1000"'));
+  const bars = [...svg.matchAll(/<rect [^>]*><title>([^<]*)<\/title>/g)]
+    .map((m) => m[1]!);
+  // 4 throughput cells × 2 panels, 2 latency rows × 3, 8 - 1 refused ratios.
+  assert.equal(bars.length, 4 * 2 + 2 * 3 + 7);
+  assert.ok(
+    bars.includes("key 64 B × no key (86400/s): 0.864"),
+    bars.join("|"),
+  );
+  assert.ok(bars.includes("none 1 KiB × no key (13000/s): 1"));
+  assert.ok(svg.includes(">refused</text>"), "the refused cell is labelled");
+  assert.ok(
+    svg.includes("key+encrypt+sign: 64 B 20k/s (×0.20), 1 KiB 6.5k/s (×0.50)"),
+  );
+  assert.ok(svg.includes("key+encrypt: 64 B 60k/s (×0.60), 1 KiB refused"));
+  // The ratio axis is linear from 0: ticks 0.00 … 1.25.
+  for (const tick of ["0.00", "0.25", "0.50", "0.75", "1.00", "1.25"]) {
+    assert.ok(svg.includes(`>${tick}</text>`), tick);
+  }
 });
 
 Deno.test("chart helpers: escaping, short numbers, wrapping", () => {
