@@ -366,6 +366,10 @@ export function encodeFrame(
     "session id must be 16 hex digits",
   );
   checkSeq(frame.seq, "sequence number");
+  check(
+    frame.type !== "data" || frame.seq >= 1,
+    "a DATA frame's sequence number starts at 1",
+  );
   const size = HEADER_SIZE + bodySize(frame);
   const into = options.into;
   const bytes = into && into.byteLength >= size
@@ -570,6 +574,8 @@ function decodeValid(bytes: Uint8Array): Frame {
   const header = { session, seq };
   switch (type) {
     case "data": {
+      // Sequence numbers of DATA start at 1 (0 says "nothing" elsewhere).
+      if (seq === 0) throw new Invalid("malformed");
       need(DATA_FIXED_SIZE);
       const timestamp = getU64(view, at);
       const low = getU64(view, at + 8);
@@ -654,6 +660,40 @@ function decodeValid(bytes: Uint8Array): Frame {
       return { type, ...header, ranges };
     }
   }
+}
+
+/** A DATA frame's header, read without decoding its records. */
+export interface DataHeader {
+  /** The session id. */
+  session: string;
+  /** The sequence number. */
+  seq: number;
+  /** How many records the body says it carries. */
+  records: number;
+}
+
+/**
+ * Reads the header of a DATA frame without decoding its body: a receiver
+ * drops duplicates and datagrams too far ahead from the header alone.
+ *
+ * @param bytes A received datagram.
+ * @returns The session and sequence number, or `undefined` when it is not
+ * a DATA frame with a valid header (decode it to learn why).
+ */
+export function peekData(bytes: Uint8Array): DataHeader | undefined {
+  if (
+    bytes.length < HEADER_SIZE + DATA_FIXED_SIZE || !hasMagic(bytes) ||
+    bytes[4] !== PROTOCOL_VERSION || bytes[5] !== FRAME_TYPES.data ||
+    bytes[7] !== 0
+  ) {
+    return undefined;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(16) > 0x1f_ffff) return undefined;
+  const seq = view.getUint32(16) * 0x1_0000_0000 + view.getUint32(20);
+  if (seq === 0) return undefined;
+  const records = view.getUint16(HEADER_SIZE + 16);
+  return { session: sessionText(bytes, view), seq, records };
 }
 
 /**

@@ -119,6 +119,29 @@ interface Outgoing {
   done: () => void;
 }
 
+/** What a trusting receiver knows of one session's signatures. */
+interface TrustState {
+  /** Datagrams waiting for a signature to cover them. */
+  held: Map<number, Held>;
+  /** Chain hashes that sequences must have, vouched for by a successor. */
+  expect: Map<number, Uint8Array>;
+  /** Chain hashes of the sequences let through. */
+  passed: Map<number, Uint8Array>;
+}
+
+function remember(state: TrustState, seq: number, hash: Uint8Array): void {
+  state.expect.delete(seq);
+  state.passed.set(seq, hash);
+  if (state.passed.size > MAX_REMEMBERED) {
+    state.passed.delete(state.passed.keys().next().value!);
+  }
+}
+
+/** Memory a held datagram keeps alive, roughly. */
+function heldSize(held: Held): number {
+  return 256 + held.datagram.payload.buffer.byteLength;
+}
+
 interface Held {
   hash: Uint8Array;
   prev: Uint8Array;
@@ -228,9 +251,12 @@ class ReplayWindow {
 
 /** Most receivers' windows a guard keeps (the roster cap, and some). */
 const MAX_PARTIES = 20_000;
-/** Most datagrams held for a signature, and chain hashes remembered. */
-const MAX_HELD = 16_384;
+/** Most bytes of datagrams held for a signature, all sessions together. */
+const MAX_HELD_BYTES = 8 * 1024 * 1024;
+/** Most chain hashes remembered per session. */
 const MAX_REMEMBERED = 65_536;
+/** Sessions whose signature state a receiver keeps. */
+const TRUST_SESSIONS = 4;
 
 /**
  * An endpoint that authenticates everything it sends and lets through only
@@ -242,8 +268,9 @@ export class GuardedEndpoint implements DatagramEndpoint {
   readonly #dropped: DropCounts;
   readonly #maxSkewUs: number;
   readonly #now: () => number;
-  #keys: Promise<DerivedKeys>;
-  #trusted: Promise<CryptoKey[]> | undefined;
+  #derived: Promise<DerivedKeys> | undefined;
+  #imported: Promise<CryptoKey[]> | undefined;
+  readonly #trusting: boolean;
   #payloadKeys = new Map<string, Promise<CryptoKey>>();
   #lastTime = 0;
   #windows = new Map<string, ReplayWindow>();
@@ -264,11 +291,9 @@ export class GuardedEndpoint implements DatagramEndpoint {
   #ended = false;
   #wake: (() => void) | undefined;
   #pumpWake: (() => void) | undefined;
-  // Receiving side of signatures, for the session followed last.
-  #trustSession = "";
-  #held = new Map<number, Held>();
-  #expect = new Map<number, Uint8Array>();
-  #passed = new Map<number, Uint8Array>();
+  // Receiving side of signatures, per session (the last few).
+  #trust = new Map<string, TrustState>();
+  #heldBytes = 0;
 
   /**
    * @param inner The socket to wrap; closed with this endpoint.
@@ -280,23 +305,27 @@ export class GuardedEndpoint implements DatagramEndpoint {
     this.#dropped = options.dropped;
     this.#maxSkewUs = (options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS) * 1000;
     this.#now = options.nowMicros ?? wallMicros;
-    this.#keys = deriveKeys(options.key);
-    // A rejection here is reported by the first send or receive.
-    this.#keys.catch(() => {});
-    if (options.trust && options.trust.length > 0) {
-      this.#trusted = Promise.all(
-        options.trust.map((key) =>
-          crypto.subtle.importKey(
-            "raw",
-            key as Uint8Array<ArrayBuffer>,
-            { name: "Ed25519" },
-            false,
-            ["verify"],
-          )
-        ),
-      );
-      this.#trusted.catch(() => {});
-    }
+    this.#trusting = (options.trust?.length ?? 0) > 0;
+  }
+
+  /** The derived keys, made on first use (nothing is pending before). */
+  #keys(): Promise<DerivedKeys> {
+    return this.#derived ??= deriveKeys(this.#options.key);
+  }
+
+  /** The trusted public keys, imported on first use. */
+  #trusted(): Promise<CryptoKey[]> {
+    return this.#imported ??= Promise.all(
+      (this.#options.trust ?? []).map((key) =>
+        crypto.subtle.importKey(
+          "raw",
+          key as Uint8Array<ArrayBuffer>,
+          { name: "Ed25519" },
+          false,
+          ["verify"],
+        )
+      ),
+    );
   }
 
   /** The wrapped socket's address. */
@@ -449,7 +478,7 @@ export class GuardedEndpoint implements DatagramEndpoint {
     const encrypting = data && this.#options.encrypt
       ? this.#encrypt(payload)
       : undefined;
-    const keys = await this.#keys;
+    const keys = await this.#keys();
     let flags = payload[6]! & ~SECURITY_FLAGS;
     let chain: Chain | undefined;
     if (data) {
@@ -527,9 +556,19 @@ export class GuardedEndpoint implements DatagramEndpoint {
       }
       this.#chainsLow = low;
     }
-    const known = this.#chains.get(seq);
-    if (known) return known;
     const retransmit = (payload[6]! & FLAGS.retransmit) !== 0;
+    const known = this.#chains.get(seq);
+    if (known) {
+      if (!retransmit) return known;
+      // A repair covers itself: a receiver that lost the chain around it
+      // (or never had it) can still take it.
+      const signed = known.then(async (chain) => {
+        chain.signature ??= await this.#sign(chain.hash);
+        return chain;
+      });
+      this.#chains.set(seq, signed);
+      return signed;
+    }
     const first = !retransmit && seq === this.#chainSeq + 1;
     const prev = first ? this.#chainHash : Promise.resolve(ZERO_HASH);
     // A repair of a datagram this guard never sent (a sender resumed from
@@ -601,7 +640,7 @@ export class GuardedEndpoint implements DatagramEndpoint {
     const session = toHexKey(frame.subarray(8, 16));
     let key = this.#payloadKeys.get(session);
     if (!key) {
-      key = this.#keys.then((keys) =>
+      key = this.#keys().then((keys) =>
         crypto.subtle.deriveKey(
           {
             name: "HKDF",
@@ -654,7 +693,7 @@ export class GuardedEndpoint implements DatagramEndpoint {
     // Decryption starts with the MAC check; its result is used only if the
     // MAC verifies.
     const decrypting = encrypted ? this.#decrypt(bytes, body) : undefined;
-    const keys = await this.#keys;
+    const keys = await this.#keys();
     const macAt = bytes.length - MAC_SIZE;
     const mac = new Uint8Array(
       await crypto.subtle.sign(
@@ -694,7 +733,7 @@ export class GuardedEndpoint implements DatagramEndpoint {
     plain[6] = flags & ~SECURITY_FLAGS;
     plain[7] = 0;
     const result: Datagram = { payload: plain, from: datagram.from };
-    if (type !== DATA_TYPE || !this.#trusted) return result;
+    if (type !== DATA_TYPE || !this.#trusting) return result;
     if ((flags & FLAGS.chained) === 0 || body < PAYLOAD_AT) {
       this.#dropped.forged += 1;
       return null;
@@ -766,14 +805,8 @@ export class GuardedEndpoint implements DatagramEndpoint {
       this.#dropped.forged += 1;
       return null;
     }
-    const session = toHexKey(frame.subarray(8, 16));
-    if (session !== this.#trustSession) {
-      this.#trustSession = session;
-      this.#held.clear();
-      this.#expect.clear();
-      this.#passed.clear();
-    }
-    const passed = this.#passed.get(seq);
+    const state = this.#trustState(toHexKey(frame.subarray(8, 16)));
+    const passed = state.passed.get(seq);
     if (passed) {
       // Already let through: a repair of it may pass again (the state
       // machine counts it), anything else claiming its number may not.
@@ -782,7 +815,7 @@ export class GuardedEndpoint implements DatagramEndpoint {
       return null;
     }
     let covered = signature !== undefined;
-    const expected = this.#expect.get(seq);
+    const expected = state.expect.get(seq);
     if (!covered && expected) {
       if (!equalBytes(expected, hash)) {
         this.#dropped.forged += 1;
@@ -791,42 +824,35 @@ export class GuardedEndpoint implements DatagramEndpoint {
       covered = true;
     }
     if (!covered) {
-      this.#held.set(seq, { hash, prev, datagram });
-      if (this.#held.size > MAX_HELD) {
-        let lowest = Infinity;
-        for (const key of this.#held.keys()) lowest = Math.min(lowest, key);
-        this.#held.delete(lowest);
-      }
+      this.#hold(state, seq, { hash, prev, datagram });
       return null;
     }
     // The first copy to arrive goes on (a signed re-send of a datagram held
     // unsigned is a copy, not a repair).
-    const original = this.#held.get(seq);
-    this.#held.delete(seq);
+    const original = this.#unhold(state, seq);
     if (original && equalBytes(original.hash, hash)) {
       datagram = original.datagram;
     }
-    this.#remember(seq, hash);
+    remember(state, seq, hash);
     // Walk down the chain: each covered datagram vouches for the one before.
     const released: Datagram[] = [];
     let link = prev;
     for (let k = seq - 1; k >= 0 && !isZero(link); k--) {
-      if (this.#passed.has(k)) break;
-      const held = this.#held.get(k);
+      if (state.passed.has(k)) break;
+      const held = this.#unhold(state, k);
       if (!held) {
-        this.#expect.set(k, link);
-        if (this.#expect.size > MAX_REMEMBERED) {
-          this.#expect.delete(this.#expect.keys().next().value!);
+        state.expect.set(k, link);
+        if (state.expect.size > MAX_REMEMBERED) {
+          state.expect.delete(state.expect.keys().next().value!);
         }
         break;
       }
-      this.#held.delete(k);
       if (!equalBytes(held.hash, link)) {
         this.#dropped.forged += 1;
-        this.#expect.set(k, link);
+        state.expect.set(k, link);
         break;
       }
-      this.#remember(k, held.hash);
+      remember(state, k, held.hash);
       released.push(held.datagram);
       link = held.prev;
     }
@@ -837,16 +863,54 @@ export class GuardedEndpoint implements DatagramEndpoint {
     return null;
   }
 
-  #remember(seq: number, hash: Uint8Array): void {
-    this.#expect.delete(seq);
-    this.#passed.set(seq, hash);
-    if (this.#passed.size > MAX_REMEMBERED) {
-      this.#passed.delete(this.#passed.keys().next().value!);
+  /** The signature state of a session; the last few sessions are kept. */
+  #trustState(session: string): TrustState {
+    let state = this.#trust.get(session);
+    if (state) {
+      // Most recently used last.
+      this.#trust.delete(session);
+      this.#trust.set(session, state);
+      return state;
     }
+    if (this.#trust.size >= TRUST_SESSIONS) {
+      const [oldest, old] = this.#trust.entries().next().value!;
+      for (const seq of [...old.held.keys()]) this.#unhold(old, seq);
+      this.#trust.delete(oldest);
+    }
+    state = { held: new Map(), expect: new Map(), passed: new Map() };
+    this.#trust.set(session, state);
+    return state;
+  }
+
+  /**
+   * Holds a datagram until a signature covers it, within
+   * {@linkcode MAX_HELD_BYTES} for all sessions: the lowest sequence numbers
+   * of this session make room first (they come back as repairs).
+   */
+  #hold(state: TrustState, seq: number, held: Held): void {
+    this.#unhold(state, seq);
+    const size = heldSize(held);
+    while (this.#heldBytes + size > MAX_HELD_BYTES && state.held.size > 0) {
+      let lowest = Infinity;
+      for (const key of state.held.keys()) lowest = Math.min(lowest, key);
+      this.#unhold(state, lowest);
+    }
+    if (this.#heldBytes + size > MAX_HELD_BYTES) return;
+    state.held.set(seq, held);
+    this.#heldBytes += size;
+  }
+
+  #unhold(state: TrustState, seq: number): Held | undefined {
+    const held = state.held.get(seq);
+    if (held) {
+      state.held.delete(seq);
+      this.#heldBytes -= heldSize(held);
+    }
+    return held;
   }
 
   async #verify(hash: Uint8Array, signature: Uint8Array): Promise<boolean> {
-    const keys = await this.#trusted!;
+    const keys = await this.#trusted();
     const message = concat([SIGN_DOMAIN, hash]);
     for (const key of keys) {
       if (

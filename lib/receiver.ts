@@ -10,7 +10,7 @@
 import type { Group } from "./address.ts";
 import { errorLine } from "./errors.ts";
 import type { ReceiverEvent } from "./events.ts";
-import { decodeFrame, encodeFrame } from "./frame.ts";
+import { decodeFrame, encodeFrame, peekData } from "./frame.ts";
 import {
   type DeliverySink,
   ReliableReceiver,
@@ -99,8 +99,9 @@ export async function receiveBulletins(
       return options.count === undefined ? undefined : options.count - messages;
     },
     onEvent,
-    send(frame, to) {
-      return endpoint.send(encodeFrame(frame), to);
+    async send(frame, to) {
+      // An encoding failure is a failed send, reported like one.
+      await endpoint.send(encodeFrame(frame), to);
     },
   });
   let frames = false;
@@ -118,6 +119,11 @@ export async function receiveBulletins(
       const datagram = await endpoint.receive();
       receiving = false;
       if (datagram === null) break;
+      const head = peekData(datagram.payload);
+      if (head && engine.screen(head, datagram.payload.length)) {
+        frames = true;
+        continue;
+      }
       const decoded = decodeFrame(datagram.payload);
       if (decoded.kind !== "plain") {
         frames = true;

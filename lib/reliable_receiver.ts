@@ -12,6 +12,7 @@ import type { Peer } from "./address.ts";
 import type { ReceiverEvent } from "./events.ts";
 import {
   type DataFrame,
+  type DataHeader,
   type DataRecord,
   type Frame,
   type InvalidReason,
@@ -57,7 +58,11 @@ export interface ReliableReceiverOptions {
   ackJitterMs?: number;
   /** How far past its position a DATA frame may be (default 65536 datagrams). */
   maxAhead?: number;
-  /** Most payload bytes held out of order, waiting for a gap to fill (default 32 MiB). */
+  /**
+   * Most bytes held out of order, waiting for a gap to fill, counted at
+   * what the held frames keep alive (default 16 MiB: twice what a sender's
+   * default retransmission buffer lets it run ahead).
+   */
   maxHeldBytes?: number;
   /** Deliver at most this many bulletins (`--count`), then stop. */
   limit?: number;
@@ -141,6 +146,7 @@ export class ReliableReceiver {
   #ackTimer: ReturnType<typeof setTimeout> | undefined;
   #sends = new Set<Promise<void>>();
   #closed = false;
+  #closing: Promise<void> | undefined;
   readonly stats: ReceiverStats;
 
   /** @param options Name, feedback path, event sink and tuning. */
@@ -259,8 +265,13 @@ export class ReliableReceiver {
    * Stops: cancels timers, tells the sender it leaves (ACK then BYE with its
    * position), and waits for those sends.
    */
-  async close(options: ReceiverCloseOptions = {}): Promise<void> {
-    if (this.#closed) return;
+  close(options: ReceiverCloseOptions = {}): Promise<void> {
+    // A second call (a signal, then the receive loop's own end) waits for
+    // the same farewells.
+    return this.#closing ??= this.#close(options);
+  }
+
+  async #close(options: ReceiverCloseOptions): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#nackTimer);
     clearTimeout(this.#ackTimer);
@@ -300,6 +311,7 @@ export class ReliableReceiver {
       start = frame.type === "heartbeat" ? frame.seq + 1 : frame.seq;
       this.#delivered = 0;
     }
+    start = Math.max(1, start);
     this.#session = frame.session;
     this.stats.session = frame.session;
     this.#next = start;
@@ -327,6 +339,40 @@ export class ReliableReceiver {
     }, from);
   }
 
+  /**
+   * Drops a DATA datagram of the followed session from its header alone
+   * when it is a duplicate or too far ahead to hold, counted as
+   * {@linkcode handle} would count it: decoding its records would be
+   * wasted work (a flood of large datagrams would otherwise cost memory and
+   * time to decode and then drop).
+   *
+   * @param head The datagram's session and sequence number.
+   * @param size The datagram's size in bytes.
+   * @returns Whether it was dropped.
+   */
+  screen(head: DataHeader, size: number): boolean {
+    if (this.#closed || head.session !== this.#session) return false;
+    const seq = head.seq;
+    if (seq < this.#next || this.#held.has(seq)) {
+      this.stats.data += 1;
+      this.stats.duplicates += 1;
+      return true;
+    }
+    // What frameBytes() will count, at the least (digests add to it).
+    const least = 256 + size + 200 * head.records;
+    if (
+      seq > this.#next + this.#maxAhead ||
+      (seq > this.#next &&
+        this.#heldBytes + least >
+          (this.#options.maxHeldBytes ?? DEFAULT_MAX_HELD))
+    ) {
+      this.stats.data += 1;
+      this.stats.dropped.ahead += 1;
+      return true;
+    }
+    return false;
+  }
+
   #data(frame: DataFrame): void {
     this.stats.data += 1;
     const seq = frame.seq;
@@ -338,7 +384,8 @@ export class ReliableReceiver {
     if (
       seq > this.#next + this.#maxAhead ||
       (seq > this.#next &&
-        this.#heldBytes + size > (this.#options.maxHeldBytes ?? 32 << 20))
+        this.#heldBytes + size >
+          (this.#options.maxHeldBytes ?? DEFAULT_MAX_HELD))
     ) {
       // Too far ahead to hold: it is asked for again once the gap closes.
       this.stats.dropped.ahead += 1;
@@ -655,7 +702,9 @@ export class ReliableReceiver {
   }
 }
 
-/** Payload bytes a held DATA frame keeps alive, plus its bookkeeping. */
+/** Default of {@linkcode ReliableReceiverOptions.maxHeldBytes}. */
+const DEFAULT_MAX_HELD = 16 * 1024 * 1024;
+
 /**
  * Memory a held DATA frame keeps alive: the datagram its records are views
  * of, and the decoded records (measured at about 190 bytes each, 370 with a

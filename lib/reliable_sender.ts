@@ -822,7 +822,17 @@ class ReliableSender {
         break;
       case "ack":
         this.#stats.acks += 1;
-        entry.selective = frame.ranges.filter((r) => r.first > entry.acked);
+        // Only what was sent: claims beyond it would cost memory, and
+        // later make a receiver look served for data it never had.
+        entry.selective = [];
+        for (const r of frame.ranges) {
+          if (r.first > entry.acked && r.first <= this.#high) {
+            entry.selective.push({
+              first: r.first,
+              last: Math.min(r.last, this.#high),
+            });
+          }
+        }
         break;
       case "nack":
         this.#stats.nacks += 1;

@@ -402,7 +402,7 @@ function randomFrame(random: Random, type: FrameTypeName): Frame {
       return {
         type,
         session,
-        seq,
+        seq: Math.max(1, seq),
         retransmit: random.bool(),
         timestamp: random.seq(),
         low: random.seq(),
