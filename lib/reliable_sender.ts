@@ -175,11 +175,33 @@ export async function sendReliable(
   source: AsyncIterable<Uint8Array>,
   options: SendReliableOptions,
 ): Promise<SenderReport> {
+  try {
+    checkMtu(endpoint, options);
+  } catch (error) {
+    endpoint.close();
+    throw error;
+  }
   const sender = new ReliableSender(endpoint, options);
   try {
     return await sender.run(source);
   } finally {
     await sender.close();
+  }
+}
+
+/** Refuses an mtu that leaves too little room once keys add their trailer. */
+function checkMtu(
+  endpoint: DatagramEndpoint,
+  options: SendReliableOptions,
+): void {
+  const mtu = options.mtu ?? DEFAULT_MTU;
+  const overhead = endpoint.overhead ?? 0;
+  if (overhead > 0 && mtu - overhead < MIN_FRAME) {
+    throw new UsageError(
+      `--mtu ${mtu} is too small with keys: they add up to ${overhead} bytes to every datagram (use at least ${
+        MIN_FRAME + overhead
+      })`,
+    );
   }
 }
 
@@ -257,16 +279,7 @@ class ReliableSender {
     this.#options = options;
     this.#now = options.now ?? (() => performance.now());
     // The datagram's size on the wire stays within --mtu, trailer included.
-    const mtu = options.mtu ?? DEFAULT_MTU;
-    const overhead = endpoint.overhead ?? 0;
-    this.#mtu = mtu - overhead;
-    if (overhead > 0 && this.#mtu < MIN_FRAME) {
-      throw new UsageError(
-        `--mtu ${mtu} is too small with keys: they add up to ${overhead} bytes to every datagram (use at least ${
-          MIN_FRAME + overhead
-        })`,
-      );
-    }
+    this.#mtu = (options.mtu ?? DEFAULT_MTU) - (endpoint.overhead ?? 0);
     this.#window = options.window ?? 4096;
     this.#bufferBytes = options.bufferBytes ?? 8 * 1024 * 1024;
     this.#heartbeatMs = options.heartbeatMs ?? 50;
@@ -292,6 +305,7 @@ class ReliableSender {
   async run(source: AsyncIterable<Uint8Array>): Promise<SenderReport> {
     const signal = this.#options.signal;
     signal?.addEventListener("abort", this.#onAbort);
+    if (signal?.aborted) this.#onAbort();
     try {
       this.#start();
       this.#reader = this.#readFeedback();

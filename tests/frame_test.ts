@@ -26,6 +26,7 @@ import {
   MAX_SEQUENCE,
   newSessionId,
   nowMicros,
+  peekData,
   PROTOCOL_VERSION,
   RECORD_HEADER_SIZE,
   recordSize,
@@ -1049,4 +1050,170 @@ Deno.test("encodeFrame refuses records that do not fit their bulletin", () => {
     (_, i) => ({ bulletin: i, total: 0, offset: 0, data: new Uint8Array() }),
   );
   assertFrameError(dataWith(...records), /^too many records: 4097$/);
+});
+
+// ---------------------------------------------------------------------------
+// DATA sequence 0, and peekData
+
+/** A copy of `bytes` with its 64-bit sequence number (bytes 16-23) set. */
+function withSeq(bytes: Uint8Array, high: number, low: number): Uint8Array {
+  const copy = bytes.slice();
+  const view = new DataView(copy.buffer);
+  view.setUint32(16, high);
+  view.setUint32(20, low);
+  return copy;
+}
+
+Deno.test("a DATA frame with sequence 0 decodes as invalid, malformed", () => {
+  for (
+    const name of ["data-single", "data-packed-two", "data-retransmitted"]
+  ) {
+    const zero = withSeq(frameVector(name).bytes, 0, 0);
+    assert.deepEqual(
+      decodeFrame(zero),
+      { kind: "invalid", reason: "malformed" },
+      name,
+    );
+  }
+  // Control: sequence 1 in the same bytes is the vector itself.
+  const one = withSeq(frameVector("data-single").bytes, 0, 1);
+  assert.deepEqual(decodeFrame(one), {
+    kind: "frame",
+    frame: frameVector("data-single").frame,
+  });
+  // Sequence 0 still means "nothing" on the other types.
+  const heartbeat = decodeFrame(encodeFrame({
+    type: "heartbeat",
+    session: S,
+    seq: 0,
+    final: false,
+    timestamp: 0,
+    low: 0,
+  }));
+  assert.equal(heartbeat.kind, "frame");
+});
+
+Deno.test("encodeFrame refuses a DATA frame with sequence 0", () => {
+  assertFrameError(
+    { ...dataWith(), seq: 0 },
+    /^a DATA frame's sequence number starts at 1$/,
+  );
+  assertFrameError(
+    {
+      ...dataWith({
+        bulletin: 1,
+        total: 1,
+        offset: 0,
+        data: new Uint8Array(1),
+      }),
+      seq: 0,
+    },
+    /^a DATA frame's sequence number starts at 1$/,
+  );
+  // Other types take sequence 0.
+  for (
+    const frame of [
+      { ...BYE, seq: 0 },
+      { type: "hello", session: S, seq: 0, name: "r", fromStart: true },
+      { type: "ack", session: S, seq: 0, name: "r", ranges: [] },
+      { type: "gone", session: S, seq: 0, ranges: [] },
+    ] satisfies Frame[]
+  ) {
+    assert.deepEqual(
+      decodeFrame(encodeFrame(frame)),
+      { kind: "frame", frame },
+      frame.type,
+    );
+  }
+});
+
+Deno.test("peekData reads session, sequence and record count of valid DATA frames", () => {
+  for (
+    const name of [
+      "data-single",
+      "data-packed-two",
+      "data-first-fragment",
+      "data-middle-fragment",
+      "data-last-fragment",
+      "data-retransmitted",
+    ]
+  ) {
+    const { frame, bytes } = frameVector(name);
+    assert.ok(frame.type === "data");
+    assert.deepEqual(peekData(bytes), {
+      session: frame.session,
+      seq: frame.seq,
+      records: frame.records.length,
+    }, name);
+  }
+  // The smallest DATA frame: no records, header and fixed part only.
+  const empty = encodeFrame({ ...dataWith(), seq: 9 });
+  assert.equal(empty.length, HEADER_SIZE + DATA_FIXED_SIZE);
+  assert.deepEqual(peekData(empty), { session: S, seq: 9, records: 0 });
+  // The largest sequence number there is.
+  const largest = withSeq(frameVector("data-single").bytes, 0x1f_ffff, ~0);
+  assert.deepEqual(peekData(largest), {
+    session: "0123456789abcdef",
+    seq: MAX_SEQUENCE,
+    records: 1,
+  });
+  // A view into a larger buffer, at an odd offset.
+  const single = frameVector("data-packed-two").bytes;
+  const buffer = new Uint8Array(single.length + 7);
+  buffer.set(single, 3);
+  assert.deepEqual(peekData(buffer.subarray(3, 3 + single.length)), {
+    session: "0123456789abcdef",
+    seq: 2,
+    records: 2,
+  });
+  // Another session id than the last one seen.
+  const other = encodeFrame({ ...dataWith(), session: "fedcba9876543210" });
+  assert.deepEqual(peekData(other), {
+    session: "fedcba9876543210",
+    seq: 1,
+    records: 0,
+  });
+});
+
+Deno.test("peekData is undefined for anything but a DATA frame with a valid header", () => {
+  const single = frameVector("data-single").bytes;
+  function changed(at: number, value: number): Uint8Array {
+    const copy = single.slice();
+    copy[at] = value;
+    return copy;
+  }
+  const cases: [string, Uint8Array][] = [
+    ["sequence 0", withSeq(single, 0, 0)],
+    ["sequence 2^53", withSeq(single, 0x20_0000, 0)],
+    ["sequence 2^64-1", withSeq(single, ~0, ~0)],
+    ["tag length 16", changed(7, 16)],
+    ["tag length 1", changed(7, 1)],
+    ["version 0", changed(4, 0)],
+    ["version 2", changed(4, PROTOCOL_VERSION + 1)],
+    ["wrong magic", changed(3, 0x55)],
+    ["type 0", changed(5, 0)],
+    ["type 99", changed(5, 99)],
+    ["too short by one", single.subarray(0, HEADER_SIZE + DATA_FIXED_SIZE - 1)],
+    ["header only", single.subarray(0, HEADER_SIZE)],
+    ["empty", new Uint8Array(0)],
+  ];
+  for (const [name, type] of Object.entries(FRAME_TYPES)) {
+    if (name === "data") continue;
+    // A DATA frame's bytes with another type: long enough, wrong type.
+    cases.push([`type byte of ${name}`, changed(5, type)]);
+  }
+  for (const vector of VECTORS) {
+    if (vector.kind === "frame" && vector.frame.type !== "data") {
+      cases.push([vector.name, vector.bytes]);
+    }
+  }
+  for (const [name, bytes] of cases) {
+    assert.equal(peekData(bytes), undefined, name);
+  }
+  // The flags do not matter: a repair is peeked like a first transmission.
+  assert.deepEqual(peekData(changed(6, 0xff)), {
+    session: "0123456789abcdef",
+    seq: 1,
+    records: 1,
+  });
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { Group, Peer } from "../lib/address.ts";
+import type { Datagram, DatagramEndpoint } from "../lib/socket.ts";
 import { NetworkError } from "../lib/errors.ts";
 import type { ReceiverEvent } from "../lib/events.ts";
 import {
@@ -7,6 +8,7 @@ import {
   decodeFrame,
   encodeFrame,
   type Frame,
+  hasMagic,
 } from "../lib/frame.ts";
 import {
   receiveBulletins,
@@ -838,4 +840,158 @@ Deno.test("protocol options reach the engine: fromStart, state, sink, maxSize", 
       },
     ]);
   }
+});
+
+// ---- failing feedback and screening ------------------------------------------
+
+/**
+ * Wraps a {@linkcode FakeEndpoint}: `send` throws synchronously (no promise
+ * at all) for protocol frames, and passes plain datagrams through.
+ */
+class ThrowingEndpoint implements DatagramEndpoint {
+  readonly inner: FakeEndpoint;
+  /** Frames whose send threw. */
+  thrown = 0;
+
+  constructor(inner: FakeEndpoint) {
+    this.inner = inner;
+  }
+
+  get local(): Peer {
+    return this.inner.local;
+  }
+
+  send(payload: Uint8Array, to: Peer): Promise<void> {
+    if (hasMagic(payload)) {
+      this.thrown += 1;
+      throw new Error("Network is unreachable (os error 101)");
+    }
+    return this.inner.send(payload, to);
+  }
+
+  receive(): Promise<Datagram | null> {
+    return this.inner.receive();
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+}
+
+Deno.test("a send that throws synchronously for frames does not stop the loop", async () => {
+  const one = dataFrame(1, [record(1, "one")]);
+  const inner = new FakeEndpoint(LOCAL, [
+    { from: S1, payload: one },
+    { from: S1, payload: one },
+    { from: S2, payload: DATA },
+  ]);
+  const endpoint = new ThrowingEndpoint(inner);
+  const events: ReceiverEvent[] = [];
+  const received = await within(
+    2000,
+    receiveBulletins(
+      endpoint,
+      options(events, {
+        count: 2,
+        protocol: { name: "r1", tuning: TUNING },
+      }),
+    ),
+  );
+  assert.equal(received, 2);
+  assert.deepEqual(events, [
+    waiting(0),
+    session(S1, 1),
+    bulletin(1, "one"),
+    { type: "message", from: S2, payload: DATA },
+    { type: "ack-sent", to: S2, payload: ACK },
+    {
+      type: "stopped",
+      messages: 2,
+      reason: "count",
+      stats: stats({ data: 2, duplicates: 1, bulletins: 1, bytes: 3, acks: 3 }),
+    },
+  ]);
+  // The HELLO and three pairs of farewells were tried and failed; the plain
+  // acknowledgement went out.
+  assert.equal(endpoint.thrown, 7);
+  assert.deepEqual(sentBy(inner), [{ plain: "ack", to: S2 }]);
+  assert.equal(inner.closed, true);
+});
+
+Deno.test("a frame that cannot be encoded is a failed send: the loop goes on", async () => {
+  // A name of 65 bytes: every HELLO, ACK and BYE fails to encode.
+  const name = "x".repeat(65);
+  const endpoint = new FakeEndpoint(LOCAL, [
+    { from: S1, payload: dataFrame(1, [record(1, "one")]) },
+    { from: S2, payload: DATA },
+  ]);
+  const events: ReceiverEvent[] = [];
+  const received = await within(
+    2000,
+    receiveBulletins(
+      endpoint,
+      options(events, { count: 2, protocol: { name, tuning: TUNING } }),
+    ),
+  );
+  assert.equal(received, 2);
+  assert.deepEqual(events, [
+    waiting(0),
+    session(S1, 1),
+    bulletin(1, "one"),
+    { type: "message", from: S2, payload: DATA },
+    { type: "ack-sent", to: S2, payload: ACK },
+    {
+      type: "stopped",
+      messages: 2,
+      reason: "count",
+      stats: stats({ name, data: 1, bulletins: 1, bytes: 3, acks: 3 }),
+    },
+  ]);
+  assert.deepEqual(sentBy(endpoint), [{ plain: "ack", to: S2 }]);
+  assert.equal(endpoint.closed, true);
+});
+
+Deno.test("duplicates and DATA too far ahead are dropped from the header, before the body is decoded", async () => {
+  // Each of these has a body that does not decode (a byte too many): a
+  // receiver that decoded it would count it malformed.
+  function spoiled(bytes: Uint8Array): Uint8Array {
+    return new Uint8Array([...bytes, 0]);
+  }
+  const endpoint = new FakeEndpoint(LOCAL, [
+    // Before the session is joined nothing is screened: malformed.
+    { from: S1, payload: spoiled(dataFrame(1, [record(1, "one")])) },
+    { from: S1, payload: dataFrame(1, [record(1, "one")]) },
+    // Delivered already: a duplicate.
+    { from: S1, payload: spoiled(dataFrame(1, [record(1, "one")])) },
+    // Past maxAhead (next 2 + 10): ahead.
+    { from: S1, payload: spoiled(dataFrame(13, [record(13, "far")])) },
+    // Within reach: decoded, and malformed.
+    { from: S1, payload: spoiled(dataFrame(12, [record(12, "near")])) },
+    { from: S2, payload: DATA },
+  ]);
+  const events: ReceiverEvent[] = [];
+  const received = await within(
+    2000,
+    receiveBulletins(
+      endpoint,
+      options(events, {
+        count: 2,
+        protocol: { name: "r1", tuning: { ...TUNING, maxAhead: 10 } },
+      }),
+    ),
+  );
+  assert.equal(received, 2);
+  assert.deepEqual(events.at(-1), {
+    type: "stopped",
+    messages: 2,
+    reason: "count",
+    stats: stats({
+      data: 3,
+      duplicates: 1,
+      bulletins: 1,
+      bytes: 3,
+      acks: 3,
+      dropped: { ...emptyDrops(), malformed: 2, ahead: 1 },
+    }),
+  });
 });

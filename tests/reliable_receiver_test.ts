@@ -11,11 +11,13 @@ import type { Peer } from "../lib/address.ts";
 import type { ReceiverEvent } from "../lib/events.ts";
 import {
   type DataFrame,
+  type DataHeader,
   type DataRecord,
   decodeFrame,
   encodeFrame,
   type Frame,
   type HeartbeatFrame,
+  peekData,
 } from "../lib/frame.ts";
 import {
   ReliableReceiver,
@@ -659,4 +661,277 @@ Deno.test("after close nothing is handled or sent", async () => {
   await h.rx.close();
   assert.equal(h.sent.length, count);
   assert.deepEqual(h.bulletins(), []);
+});
+
+// ---- screen(): dropping DATA from its header alone -------------------------------
+
+/** A DATA frame's header and size, as receiveBulletins peeks them. */
+function peek(frame: DataFrame): { head: DataHeader; size: number } {
+  const bytes = encodeFrame(frame);
+  const head = peekData(bytes);
+  assert.ok(head, `not a DATA header: seq ${frame.seq}`);
+  return { head, size: bytes.length };
+}
+
+/** The counters screen() touches, to compare before and after. */
+function counts(rx: ReliableReceiver) {
+  return {
+    data: rx.stats.data,
+    duplicates: rx.stats.duplicates,
+    ahead: rx.stats.dropped.ahead,
+    unexpected: rx.stats.dropped.unexpected,
+    repaired: rx.stats.repaired,
+  };
+}
+
+Deno.test("screen: drops duplicates and DATA too far ahead, counted as handle counts them", async () => {
+  const h = harness({ maxAhead: 100 });
+  try {
+    // Not joined yet: nothing is screened, whatever the sequence.
+    const first = peek(data(1, [whole(1, "a")]));
+    assert.equal(h.rx.screen(first.head, first.size), false);
+    await h.join();
+    await h.feed(data(1, [whole(1, "a")]));
+    await h.feed(data(3, [whole(3, "c")]));
+    // Delivered 1, holds 3; next expected is 2.
+    const before = counts(h.rx);
+    assert.deepEqual(before, {
+      data: 2,
+      duplicates: 0,
+      ahead: 0,
+      unexpected: 0,
+      repaired: 0,
+    });
+    // Another session: left to handle (which follows it).
+    const other = peek(data(1, [whole(1, "x")], { session: OTHER }));
+    assert.equal(h.rx.screen(other.head, other.size), false);
+    assert.deepEqual(counts(h.rx), before);
+    // Below the position: a duplicate.
+    const old = peek(data(1, [whole(1, "a")], { retransmit: true }));
+    assert.equal(h.rx.screen(old.head, old.size), true);
+    assert.deepEqual(counts(h.rx), { ...before, data: 3, duplicates: 1 });
+    // Held already: a duplicate.
+    const held = peek(data(3, [whole(3, "c")]));
+    assert.equal(h.rx.screen(held.head, held.size), true);
+    assert.deepEqual(counts(h.rx), { ...before, data: 4, duplicates: 2 });
+    // The next expected, and one ahead within the limits: kept.
+    const next = peek(data(2, [whole(2, "b")]));
+    assert.equal(h.rx.screen(next.head, next.size), false);
+    const within = peek(data(4, [whole(4, "d")]));
+    assert.equal(h.rx.screen(within.head, within.size), false);
+    // The last sequence within maxAhead (next 2 + 100), then one past it.
+    const edge = peek(data(102, [whole(102, "e")]));
+    assert.equal(h.rx.screen(edge.head, edge.size), false);
+    assert.deepEqual(counts(h.rx), { ...before, data: 4, duplicates: 2 });
+    const far = peek(data(103, [whole(103, "f")]));
+    assert.equal(h.rx.screen(far.head, far.size), true);
+    assert.deepEqual(counts(h.rx), {
+      ...before,
+      data: 5,
+      duplicates: 2,
+      ahead: 1,
+    });
+    // Screening delivers nothing and sends nothing.
+    assert.deepEqual(h.bulletins(), [[1, "a"]]);
+    assert.deepEqual(h.sent.slice(0, 2), [hello(0), ack(0)]);
+    assert.equal(h.sent.filter((f) => f.type === "hello").length, 1);
+    // Once closed, nothing is screened.
+    await h.rx.close();
+    assert.equal(h.rx.screen(old.head, old.size), false);
+    assert.equal(h.rx.stats.data, 5);
+  } finally {
+    await h.rx.close();
+  }
+});
+
+Deno.test("screen: a datagram that would hold more than maxHeldBytes is dropped as ahead, the next expected never", async () => {
+  // A one-record frame of 1 byte is 63 bytes; held, it counts
+  // 256 + 63 + 200 = 519 bytes.
+  const h = harness({ maxHeldBytes: 1100 });
+  try {
+    await h.join();
+    await h.feed(data(1, [whole(1, "a")]));
+    await h.feed(data(3, [whole(3, "c")]));
+    await h.feed(data(4, [whole(4, "d")]));
+    // 1,038 bytes held: another 519 would be too many.
+    const before = counts(h.rx);
+    assert.deepEqual(before, {
+      data: 3,
+      duplicates: 0,
+      ahead: 0,
+      unexpected: 0,
+      repaired: 0,
+    });
+    const fifth = peek(data(5, [whole(5, "e")]));
+    assert.equal(fifth.size, 63);
+    assert.equal(h.rx.screen(fifth.head, fifth.size), true);
+    assert.deepEqual(counts(h.rx), { ...before, data: 4, ahead: 1 });
+    // The datagram at the position is never dropped for its size, however
+    // large: it is delivered at once rather than held.
+    const big = peek(data(2, [whole(2, pattern(5000, 2))]));
+    assert.equal(h.rx.screen(big.head, big.size), false);
+    assert.deepEqual(counts(h.rx), { ...before, data: 4, ahead: 1 });
+    // A datagram that alone exceeds the limit, ahead of the position.
+    const h2 = harness({ maxHeldBytes: 1100 });
+    try {
+      await h2.join();
+      const alone = peek(data(2, [whole(2, pattern(700, 1))]));
+      // 256 + 762 + 200 = 1,218 > 1,100.
+      assert.equal(alone.size, 762);
+      assert.equal(h2.rx.screen(alone.head, alone.size), true);
+      assert.equal(h2.rx.stats.dropped.ahead, 1);
+      // 256 + 600 + 200 = 1,056: held.
+      const fits = peek(data(2, [whole(2, pattern(538, 1))]));
+      assert.equal(fits.size, 600);
+      assert.equal(h2.rx.screen(fits.head, fits.size), false);
+      assert.equal(h2.rx.stats.dropped.ahead, 1);
+      assert.equal(h2.rx.stats.data, 1);
+    } finally {
+      await h2.rx.close();
+    }
+  } finally {
+    await h.rx.close();
+  }
+});
+
+Deno.test("screen: the default maxHeldBytes is 16 MiB", async () => {
+  const h = harness();
+  try {
+    await h.join();
+    // Nothing held: the least a datagram counts is 256 + size + 200 per
+    // record, so a header that claims 4096 records (819,200 bytes) with a
+    // size just under the rest of 16 MiB fits, one byte more does not.
+    const head: DataHeader = { session: SESSION, seq: 2, records: 4096 };
+    const limit = 16 * 1024 * 1024 - 256 - 200 * 4096;
+    assert.equal(h.rx.screen(head, limit), false);
+    assert.equal(h.rx.stats.dropped.ahead, 0);
+    assert.equal(h.rx.screen(head, limit + 1), true);
+    assert.equal(h.rx.stats.dropped.ahead, 1);
+    assert.equal(h.rx.stats.data, 1);
+  } finally {
+    await h.rx.close();
+  }
+});
+
+Deno.test("screen: screening then handling the rest counts exactly as handling everything", async () => {
+  const options = { maxAhead: 100, maxHeldBytes: 2000 };
+  const screened = harness(options);
+  const handled = harness(options);
+  const frames: DataFrame[] = [
+    data(1, [whole(1, "a")]),
+    data(3, [whole(3, "c")]),
+    data(3, [whole(3, "c")], { retransmit: true }),
+    data(1, [whole(1, "a")], { retransmit: true }),
+    // Past maxAhead (next 2 + 100).
+    data(103, [whole(103, "far")]),
+    data(102, [whole(102, "edge")]),
+    // 256 + 1,562 + 200 on top of 1,038 held: over maxHeldBytes.
+    data(4, [whole(4, pattern(1500, 4))]),
+    data(2, [whole(2, "b")], { retransmit: true }),
+    data(2, [whole(2, "b")], { retransmit: true }),
+    data(3, [whole(3, "c")], { retransmit: true }),
+    // At the position now: delivered, whatever its size.
+    data(4, [whole(4, pattern(1500, 4))], { retransmit: true }),
+    data(5, [whole(5, "e")]),
+    data(5, [whole(5, "e")]),
+    // A restarted sender: a new session is never screened.
+    data(7, [whole(1, "new")], { session: OTHER }),
+    data(7, [whole(1, "new")], { session: OTHER }),
+  ];
+  let drops = 0;
+  try {
+    for (const frame of frames) {
+      const bytes = encodeFrame(frame);
+      const head = peekData(bytes);
+      assert.ok(head);
+      if (screened.rx.screen(head, bytes.length)) {
+        drops += 1;
+      } else {
+        await screened.rx.handle(wire(frame), SENDER);
+      }
+      await handled.rx.handle(wire(frame), SENDER);
+    }
+    // Both were fed without a turn of the event loop between frames: no
+    // timer fired in either.
+    assert.equal(drops, 8);
+    assert.deepEqual(screened.rx.stats, handled.rx.stats);
+    assert.equal(screened.rx.stats.data, frames.length);
+    assert.equal(screened.rx.stats.duplicates, 6);
+    assert.equal(screened.rx.stats.dropped.ahead, 2);
+    assert.deepEqual(screened.bulletins(), handled.bulletins());
+    assert.deepEqual(
+      screened.bulletins().map(([n]) => n),
+      [1, 2, 3, 4, 5, 1],
+    );
+    assert.deepEqual(screened.events, handled.events);
+    assert.deepEqual(screened.sent, handled.sent);
+  } finally {
+    await screened.rx.close();
+    await handled.rx.close();
+  }
+});
+
+Deno.test("close twice: the same promise, and one farewell", async () => {
+  const h = harness();
+  await h.feed(data(1, [whole(1, "a")]));
+  assert.deepEqual(h.sent, [hello(0)]);
+  const first = h.rx.close();
+  // A signal, then the receive loop's own end: the second call, with other
+  // options, waits for the first's farewells and adds none.
+  const second = h.rx.close({ farewells: 3, intervalMs: 1 });
+  assert.equal(second, first);
+  await first;
+  assert.equal(h.rx.close(), first);
+  await h.rx.close();
+  assert.deepEqual(h.sent, [hello(0), ack(1), {
+    type: "bye",
+    session: SESSION,
+    seq: 1,
+    name: "rx",
+  }]);
+});
+
+Deno.test("close twice with farewells: the first call's count is sent, once", async () => {
+  const h = harness();
+  await h.feed(data(1, [whole(1, "a")]));
+  const first = h.rx.close({ farewells: 2, intervalMs: 1 });
+  const second = h.rx.close();
+  assert.equal(second, first);
+  await second;
+  const bye: Frame = { type: "bye", session: SESSION, seq: 1, name: "rx" };
+  assert.deepEqual(h.sent, [hello(0), ack(1), bye, ack(1), bye]);
+});
+
+Deno.test("fromStart with a sender's low of 0 starts at sequence 1, the HELLO carrying 0", async () => {
+  const h = harness({ fromStart: true });
+  try {
+    await h.feed(data(3, [whole(3, "c")], { low: 0 }));
+    assert.deepEqual(h.events, [sessionEvent(1)]);
+    assert.deepEqual(h.sent[0], hello(0, true));
+    // Sequences 1 and 2 are asked for, never 0.
+    await h.sentCount(2);
+    assert.deepEqual(h.sent, [
+      hello(0, true),
+      nack(0, [{ first: 1, last: 2 }]),
+    ]);
+    await h.feed(data(1, [whole(1, "a")]));
+    await h.feed(data(2, [whole(2, "b")]));
+    assert.deepEqual(h.bulletins(), [[1, "a"], [2, "b"], [3, "c"]]);
+  } finally {
+    await h.rx.close();
+  }
+});
+
+Deno.test("fromStart: a heartbeat with low 0 and nothing sent starts at sequence 1", async () => {
+  const h = harness({ fromStart: true });
+  try {
+    await h.feed(heartbeat(0, 0));
+    assert.deepEqual(h.events, [sessionEvent(1)]);
+    await h.sentCount(2);
+    assert.deepEqual(h.sent, [hello(0, true), ack(0)]);
+    await h.feed(data(1, [whole(1, "a")], { low: 0 }));
+    assert.deepEqual(h.bulletins(), [[1, "a"]]);
+  } finally {
+    await h.rx.close();
+  }
 });

@@ -9,7 +9,8 @@
 
 import assert from "node:assert/strict";
 import { parseGroup, type Peer } from "../lib/address.ts";
-import { decodeFrame, type Frame } from "../lib/frame.ts";
+import { UsageError } from "../lib/errors.ts";
+import { decodeFrame, encodeFrame, type Frame } from "../lib/frame.ts";
 import type { ReceiverEvent, ReliableSenderEvent } from "../lib/events.ts";
 import { seededRandom, withFaults } from "../lib/fault.ts";
 import { Journal } from "../lib/journal.ts";
@@ -1086,5 +1087,311 @@ Deno.test("journal: a stopped sender's journal completes delivery in a second ru
     journal?.close();
     network.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// ---- hostile feedback and trailer overhead -----------------------------------
+
+Deno.test("hostile: selective ACK ranges above what was sent never make a receiver complete", async () => {
+  const network = new MemoryNetwork();
+  const stop = new AbortController();
+  const bulletins = bulletinsOf(5, 1000);
+  const sender = startSender(network, bulletins, {
+    receivers: ["real"],
+    deadlineMs: 5_000,
+    signal: stop.signal,
+  });
+  const attacker = network.open({ address: "127.0.0.1" });
+  let real: ReceiverRecord | undefined;
+  try {
+    await until(
+      () => sender.events.some((e) => e.type === "session"),
+      2_000,
+      "session starts",
+    );
+    const started = sender.events.find((e) => e.type === "session");
+    assert.ok(started?.type === "session");
+    // Before anything is sent: an ACK of nothing, claiming 1 to 2^40.
+    await attacker.send(
+      encodeFrame({
+        type: "ack",
+        session: started.session,
+        seq: 0,
+        name: "ghost",
+        ranges: [{ first: 1, last: 2 ** 40 }],
+      }),
+      sender.endpoint.local,
+    );
+    await until(
+      () =>
+        sender.events.some((e) => e.type === "receiver" && e.name === "ghost"),
+      2_000,
+      "the sender hears ghost",
+    );
+    assert.ok(!sender.events.some((e) => e.type === "sent"));
+    real = startReceiver(network, "real", { count: 5, signal: stop.signal });
+    const report = await bounded(10_000, sender.done, () => stop.abort());
+    await bounded(5_000, real.done, () => stop.abort());
+    assert.deepEqual(real.numbers, range(1, 5));
+    assert.equal(report.packets, 5);
+    assert.equal(report.delivered, true);
+    assert.equal(report.reason, "complete");
+    assert.deepEqual(
+      report.receivers.map((r) => [r.name, r.status, r.acked, r.bulletins]),
+      [["ghost", "incomplete", 0, 0], ["real", "complete", 5, 5]],
+    );
+    const ghost = report.receivers.find((r) => r.name === "ghost")!;
+    assert.deepEqual(ghost.missing, [{ first: 1, last: 5 }]);
+    assert.deepEqual(ghost.missingBulletins, [{ first: 1, last: 5 }]);
+    assert.deepEqual(ghost.from, attacker.local);
+    const realEntry = report.receivers.find((r) => r.name === "real")!;
+    assert.deepEqual(realEntry.missing, []);
+  } finally {
+    stop.abort();
+    await Promise.allSettled([real?.done, sender.done]);
+    network.close();
+  }
+});
+
+Deno.test("hostile: a selective ACK range past what was sent is clamped to it", async () => {
+  const network = new MemoryNetwork();
+  const stop = new AbortController();
+  const bulletins = bulletinsOf(5, 1000);
+  const attacker = network.open({ address: "127.0.0.1" });
+  const endpoint = new FrameFilter(network.open({ address: "127.0.0.1" }));
+  // Once DATA 2 has left (and the rate holds DATA 3 back for 100 ms):
+  // ghost claims 2 to 2^40.
+  let attacked = false;
+  let attack: Promise<void> | undefined;
+  endpoint.onSend = (frame) => {
+    if (frame.type === "data" && frame.seq === 2 && !attacked) {
+      attacked = true;
+      attack = attacker.send(
+        encodeFrame({
+          type: "ack",
+          session: frame.session,
+          seq: 1,
+          name: "ghost",
+          ranges: [{ first: 2, last: 2 ** 40 }],
+        }),
+        endpoint.local,
+      );
+    }
+    return "pass";
+  };
+  const events: ReliableSenderEvent[] = [];
+  const real = startReceiver(network, "real", {
+    count: 5,
+    signal: stop.signal,
+  });
+  const done = sendReliable(endpoint, source(bulletins), {
+    group,
+    port: PORT,
+    receivers: ["real"],
+    rate: { unit: "bulletins", perSecond: 10 },
+    deadlineMs: 5_000,
+    signal: stop.signal,
+    onEvent: (event) => events.push(event),
+  });
+  try {
+    const report = await bounded(10_000, done, () => stop.abort());
+    await bounded(5_000, real.done, () => stop.abort());
+    await attack;
+    assert.ok(attacked);
+    assert.deepEqual(real.numbers, range(1, 5));
+    assert.equal(report.packets, 5);
+    assert.equal(report.delivered, true);
+    // Ghost heard of 1 and 2 when it claimed them; 3 to 5 came later.
+    const ghost = report.receivers.find((r) => r.name === "ghost")!;
+    assert.equal(ghost.status, "incomplete");
+    assert.equal(ghost.acked, 1);
+    assert.equal(ghost.bulletins, 1);
+    assert.deepEqual(ghost.missing, [{ first: 3, last: 5 }]);
+    assert.deepEqual(ghost.missingBulletins, [{ first: 3, last: 5 }]);
+    assert.equal(
+      report.receivers.find((r) => r.name === "real")!.status,
+      "complete",
+    );
+  } finally {
+    stop.abort();
+    await Promise.allSettled([real.done, done, attack]);
+    network.close();
+  }
+});
+
+/** An endpoint that says a guard adds `overhead` bytes to what it sends. */
+class OverheadEndpoint implements DatagramEndpoint {
+  readonly inner: MemoryEndpoint;
+  readonly overhead: number;
+
+  constructor(inner: MemoryEndpoint, overhead: number) {
+    this.inner = inner;
+    this.overhead = overhead;
+  }
+
+  get local(): Peer {
+    return this.inner.local;
+  }
+
+  send(payload: Uint8Array, to: Peer): Promise<void> {
+    return this.inner.send(payload, to);
+  }
+
+  receive(): Promise<Datagram | null> {
+    return this.inner.receive();
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+}
+
+Deno.test("overhead: the sender packs mtu minus the endpoint's overhead into each datagram", async () => {
+  const network = new MemoryNetwork();
+  const stop = new AbortController();
+  const bulletins = bulletinsOf(30, 1000);
+  // A listener on the group: every datagram the sender sends, as sent.
+  const listener = network.open({ address: GROUP, port: PORT });
+  listener.join(GROUP);
+  const sizes = new Map<string, number[]>();
+  const listening = (async () => {
+    for (;;) {
+      const datagram = await listener.receive();
+      if (datagram === null) return;
+      const decoded = decodeFrame(datagram.payload);
+      assert.equal(decoded.kind, "frame");
+      const type = (decoded as { frame: Frame }).frame.type;
+      sizes.set(type, [...sizes.get(type) ?? [], datagram.payload.length]);
+    }
+  })();
+  const r = startReceiver(network, "r", { count: 30, signal: stop.signal });
+  const endpoint = new OverheadEndpoint(
+    network.open({ address: "127.0.0.1" }),
+    100,
+  );
+  const done = sendReliable(endpoint, source(bulletins), {
+    group,
+    port: PORT,
+    expect: 1,
+    mtu: 600,
+    deadlineMs: 5_000,
+    signal: stop.signal,
+    onEvent: () => {},
+  });
+  try {
+    const report = await bounded(10_000, done, () => stop.abort());
+    await bounded(5_000, r.done, () => stop.abort());
+    assert.equal(report.delivered, true);
+    assert.deepEqual(r.numbers, range(1, 30));
+    r.payloads.forEach((payload, k) => assert.deepEqual(payload, bulletins[k]));
+    listener.close();
+    await listening;
+    const data = sizes.get("data") ?? [];
+    assert.ok(data.length >= report.packets, `${data.length} DATA datagrams`);
+    // Fragments fill a datagram to the byte: exactly 600 - 100.
+    assert.equal(Math.max(...data), 500);
+    for (const [type, list] of sizes) {
+      assert.ok(Math.max(...list) <= 500, `${type}: ${list.join(" ")}`);
+    }
+    // 1000-byte bulletins in 500-byte datagrams: more than two each.
+    assert.ok(report.packets > 60, `${report.packets} packets`);
+  } finally {
+    stop.abort();
+    listener.close();
+    await Promise.allSettled([r.done, done, listening]);
+    network.close();
+  }
+});
+
+Deno.test({
+  name:
+    "overhead: an mtu that leaves less than 128 bytes is refused with UsageError",
+  async fn() {
+    const network = new MemoryNetwork();
+    const endpoint = new OverheadEndpoint(
+      network.open({ address: "127.0.0.1" }),
+      100,
+    );
+    const events: ReliableSenderEvent[] = [];
+    try {
+      await assert.rejects(
+        sendReliable(endpoint, source(bulletinsOf(1, 10)), {
+          group,
+          port: PORT,
+          mtu: 200,
+          deadlineMs: 1_000,
+          onEvent: (event) => events.push(event),
+        }),
+        (error: unknown) => {
+          assert.ok(error instanceof UsageError, `not a UsageError: ${error}`);
+          assert.equal(
+            error.message,
+            "--mtu 200 is too small with keys: they add up to 100 bytes to every datagram (use at least 228)",
+          );
+          assert.equal(error.exitCode, 2);
+          return true;
+        },
+      );
+      // Refused before anything started, and the endpoint closed as in
+      // every other case.
+      assert.deepEqual(events, []);
+      assert.equal(endpoint.inner.sent, 0);
+      assert.equal(endpoint.inner.closed, true);
+    } finally {
+      network.close();
+    }
+  },
+});
+
+Deno.test("overhead: the smallest mtu that leaves 128 bytes is accepted", async () => {
+  const network = new MemoryNetwork();
+  // Nothing to send, nobody listening: it ends after two heartbeats.
+  const endpoint = new OverheadEndpoint(
+    network.open({ address: "127.0.0.1" }),
+    100,
+  );
+  try {
+    const report = await bounded(
+      5_000,
+      sendReliable(endpoint, source([]), {
+        group,
+        port: PORT,
+        mtu: 228,
+        heartbeatMs: 10,
+        lingerMs: 0,
+        deadlineMs: 1_000,
+        onEvent: () => {},
+      }),
+      () => endpoint.close(),
+    );
+    assert.equal(report.reason, "no-receivers");
+    assert.equal(report.packets, 0);
+    assert.equal(endpoint.inner.closed, true);
+    // Heartbeats went out: the sender ran.
+    assert.ok(endpoint.inner.sent >= 2, `${endpoint.inner.sent} sent`);
+  } finally {
+    network.close();
+  }
+});
+
+Deno.test("an already aborted signal stops the session at once, reason signal", async () => {
+  const network = new MemoryNetwork();
+  const endpoint = network.open({ address: "127.0.0.1" });
+  const stop = new AbortController();
+  stop.abort();
+  const started = performance.now();
+  try {
+    const report = await sendReliable(endpoint, source(bulletinsOf(3, 10)), {
+      group,
+      port: PORT,
+      deadlineMs: 5_000,
+      signal: stop.signal,
+      onEvent: () => {},
+    });
+    assert.equal(report.reason, "signal");
+    assert.equal(report.packets, 0);
+    assert.ok(performance.now() - started < 1_000, "ran on");
+  } finally {
+    network.close();
   }
 });
