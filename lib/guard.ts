@@ -32,10 +32,10 @@
  *
  * Signatures: each DATA frame's chain hash covers its session, sequence and
  * plaintext records and the previous datagram's chain hash. The sender signs
- * every 32nd hash, and the last one whenever it pauses (it sends that
- * datagram once more, signed), so one signature vouches for a run of
- * datagrams. A receiver that trusts a key lets a DATA frame through only
- * once a signature covers it.
+ * every 32nd hash, the last one whenever it pauses (it sends that datagram
+ * once more, signed) and every repair, so one signature vouches for a run of
+ * datagrams and a repair vouches for itself. A receiver that trusts a key
+ * lets a DATA frame through only once a signature covers it.
  *
  * @module
  */
@@ -105,7 +105,7 @@ export interface GuardOptions {
   nowMicros?: () => number;
 }
 
-/** A frame the guard let through, and what it knew about it. */
+/** A sent DATA frame's place in the chain: made once, reused by repairs. */
 interface Chain {
   prev: Uint8Array;
   hash: Uint8Array;
@@ -397,7 +397,8 @@ export class GuardedEndpoint implements DatagramEndpoint {
   /**
    * Waits for the next datagram that verifies. Up to
    * {@linkcode MAX_IN_FLIGHT} datagrams are read ahead and checked at once;
-   * they come out in the order they arrived.
+   * they come out in the order they arrived (with `trust`, DATA frames in
+   * the order signatures cover them).
    *
    * @returns It, with its trailer removed, or `null` once closed.
    */
