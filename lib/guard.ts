@@ -525,11 +525,7 @@ export class GuardedEndpoint implements DatagramEndpoint {
     const key = await this.#payloadKey(payload);
     return new Uint8Array(
       await crypto.subtle.encrypt(
-        {
-          name: "AES-GCM",
-          iv: nonceOf(payload),
-          additionalData: associatedData(payload),
-        },
+        gcmParams(payload),
         key,
         payload.subarray(PAYLOAD_AT) as Uint8Array<ArrayBuffer>,
       ),
@@ -753,11 +749,7 @@ export class GuardedEndpoint implements DatagramEndpoint {
       const key = await this.#payloadKey(bytes);
       return new Uint8Array(
         await crypto.subtle.decrypt(
-          {
-            name: "AES-GCM",
-            iv: nonceOf(bytes),
-            additionalData: associatedData(bytes),
-          },
+          gcmParams(bytes),
           key,
           bytes.subarray(PAYLOAD_AT, body + GCM_TAG_SIZE) as BufferSource,
         ),
@@ -956,6 +948,18 @@ function toHexKey(bytes: Uint8Array): string {
   let text = "";
   for (const b of bytes) text += (b < 16 ? "0" : "") + b.toString(16);
   return text;
+}
+
+/**
+ * AES-GCM for a DATA frame: the nonce is 32 zero bits and its sequence
+ * number; the associated data its magic, version, type, session and seq.
+ */
+function gcmParams(frame: Uint8Array): AesGcmParams {
+  return {
+    name: "AES-GCM",
+    iv: nonceOf(frame),
+    additionalData: associatedData(frame),
+  };
 }
 
 /** The GCM nonce of a DATA frame: 32 zero bits and its sequence number. */
