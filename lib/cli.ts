@@ -99,6 +99,43 @@ function lineWriter(
   };
 }
 
+/**
+ * Returns a line writer for a standard stream whose lines, written in one
+ * turn of the event loop, leave in one write: the bulletins of one datagram,
+ * shown just after their position was saved, appear all at once or not at
+ * all, so a receiver killed while showing them does not lose the rest. It
+ * stops writing, silently, once the stream cannot be written (a closed pipe,
+ * as after `| head -1`), and then calls `onBroken` once.
+ *
+ * @param file The stream.
+ * @param onBroken Called once when a write fails.
+ * @returns The line writer.
+ */
+export function batchWriter(
+  file: { writeSync(p: Uint8Array): number },
+  onBroken: () => void,
+): (line: string) => void {
+  let broken = false;
+  let pending = "";
+  function flush(): void {
+    const text = pending;
+    pending = "";
+    if (broken || text === "") return;
+    try {
+      writeAll(file, text);
+    } catch {
+      // A closed pipe, or a stream that cannot be written any more.
+      broken = true;
+      onBroken();
+    }
+  }
+  return function write(line: string): void {
+    if (broken) return;
+    if (pending === "") queueMicrotask(flush);
+    pending += `${line}\n`;
+  };
+}
+
 /** Aborts the returned signal on SIGINT or SIGTERM, until disposed. */
 function signalController(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
@@ -130,7 +167,7 @@ function context(tool: string, io: CliIo): Context {
   }
   return {
     tool,
-    stdout: io.stdout ?? lineWriter(Deno.stdout, stop),
+    stdout: io.stdout ?? batchWriter(Deno.stdout, stop),
     stderr: io.stderr ?? lineWriter(Deno.stderr, () => {}),
     outputGone: outputGone.signal,
   };

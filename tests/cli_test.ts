@@ -12,6 +12,7 @@
  */
 
 import assert from "node:assert/strict";
+import { batchWriter } from "../lib/cli.ts";
 import { RECV_HELP, SEND_HELP } from "../lib/help.ts";
 import {
   ackLine,
@@ -718,4 +719,47 @@ Deno.test("a receiver whose output reader went away acknowledges, then exits 0",
   } finally {
     clearTimeout(killer);
   }
+});
+
+Deno.test("batchWriter: the lines of one turn leave in one write, after it", async () => {
+  const writes: string[] = [];
+  const file = {
+    writeSync(bytes: Uint8Array): number {
+      writes.push(new TextDecoder().decode(bytes));
+      return bytes.length;
+    },
+  };
+  let broken = 0;
+  const write = batchWriter(file, () => broken += 1);
+  write("received bulletin 1");
+  write("received bulletin 2");
+  write("received bulletin 3");
+  assert.deepEqual(writes, []);
+  await Promise.resolve();
+  assert.deepEqual(writes, [
+    "received bulletin 1\nreceived bulletin 2\nreceived bulletin 3\n",
+  ]);
+  write("statistics");
+  await Promise.resolve();
+  assert.deepEqual(writes.at(-1), "statistics\n");
+  assert.equal(writes.length, 2);
+  assert.equal(broken, 0);
+});
+
+Deno.test("batchWriter: a closed pipe stops it, once, without a throw", async () => {
+  let calls = 0;
+  const file = {
+    writeSync(): number {
+      calls += 1;
+      throw new Deno.errors.BrokenPipe("broken pipe");
+    },
+  };
+  let broken = 0;
+  const write = batchWriter(file, () => broken += 1);
+  write("a");
+  await Promise.resolve();
+  write("b");
+  await Promise.resolve();
+  assert.equal(calls, 1);
+  assert.equal(broken, 1);
 });
