@@ -55,6 +55,7 @@ import {
   type ReceiverStats,
   type SenderReport,
 } from "../lib/stats.ts";
+import { bounded, type Gate, gate, until } from "./_wait.ts";
 
 const GROUP = "239.42.9.1";
 const PORT = 17900;
@@ -213,50 +214,6 @@ function heartbeat(session: string, seq: number): Uint8Array {
 }
 
 // ---- waiting -----------------------------------------------------------------------
-
-/** Resolves `promise`, or calls `onTimeout` and fails after `ms`. */
-async function bounded<T>(
-  ms: number,
-  promise: Promise<T>,
-  onTimeout: () => void,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout();
-      reject(new Error(`not settled within ${ms} ms`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Waits until `condition` holds (checked every 5 ms); fails after `ms`. */
-async function until(
-  condition: () => boolean,
-  ms: number,
-  what: () => string,
-): Promise<void> {
-  const end = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > end) throw new Error(`timed out: ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-interface Gate {
-  promise: Promise<void>;
-  open: () => void;
-}
-
-function gate(): Gate {
-  let open = (): void => {};
-  const promise = new Promise<void>((resolve) => open = resolve);
-  return { promise, open };
-}
 
 async function* source(list: Uint8Array[]): AsyncGenerator<Uint8Array> {
   for (const item of list) yield item;

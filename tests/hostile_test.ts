@@ -40,6 +40,7 @@ import {
 import { sendReliable } from "../lib/reliable_sender.ts";
 import type { Datagram, DatagramEndpoint } from "../lib/socket.ts";
 import type { DropCounts } from "../lib/stats.ts";
+import { bounded, delay, gate, until } from "./_wait.ts";
 
 const GROUP = "239.42.5.1";
 const PORT = 17450;
@@ -66,53 +67,6 @@ function memoryInUse(): number {
 
 function mib(bytes: number): string {
   return `${(bytes / MIB).toFixed(1)} MiB`;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `condition` every few ms until it holds; fails after `ms`. */
-async function until(
-  condition: () => boolean,
-  ms: number,
-  what: string,
-): Promise<void> {
-  const end = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > end) throw new Error(`timed out: ${what}`);
-    await delay(2);
-  }
-}
-
-/**
- * Resolves `promise`, or calls `onTimeout` (to stop what runs) and fails
- * after `ms`; clears its timer in every case.
- */
-async function bounded<T>(
-  ms: number,
-  promise: Promise<T>,
-  onTimeout: () => void,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout();
-      reject(new Error(`not settled within ${ms} ms`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** A promise and its resolve function. */
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open = () => {};
-  const promise = new Promise<void>((resolve) => open = resolve);
-  return { promise, open };
 }
 
 function bulletinsOf(count: number, size: number): Uint8Array[] {

@@ -22,6 +22,7 @@ import {
 } from "../lib/reliable_sender.ts";
 import type { Datagram, DatagramEndpoint } from "../lib/socket.ts";
 import type { ReceiverStats, SenderReport } from "../lib/stats.ts";
+import { bounded, delay, until } from "./_wait.ts";
 
 const GROUP = "239.42.0.1";
 const PORT = 17400;
@@ -84,46 +85,6 @@ async function* source(
   bulletins: Uint8Array[],
 ): AsyncGenerator<Uint8Array> {
   for (const bulletin of bulletins) yield bulletin;
-}
-
-/**
- * Resolves `promise`, or calls `onTimeout` (to stop what runs) and fails
- * after `ms`; clears its timer in every case.
- */
-async function bounded<T>(
-  ms: number,
-  promise: Promise<T>,
-  onTimeout: () => void,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout();
-      reject(new Error(`not settled within ${ms} ms`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `condition` every few ms until it holds; fails after `ms`. */
-async function until(
-  condition: () => boolean,
-  ms: number,
-  what: string,
-): Promise<void> {
-  const end = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** What {@linkcode FrameFilter} does with a frame. */
