@@ -1,11 +1,12 @@
 /**
  * In-memory stand-ins for the socket layer, shared by the sender and receiver
- * unit tests.
+ * unit tests, and fresh keys for the guard's tests.
  *
  * @module
  */
 
 import type { Peer } from "../lib/address.ts";
+import type { GroupKey, SigningKey } from "../lib/keys.ts";
 import type { Datagram, DatagramEndpoint } from "../lib/socket.ts";
 
 /**
@@ -96,4 +97,22 @@ export async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
 /** Encodes text as UTF-8. */
 export function utf8(text: string): Uint8Array {
   return new TextEncoder().encode(text);
+}
+
+/** A fresh random group key, as a key file would hold. */
+export function groupKey(): GroupKey {
+  return { bytes: crypto.getRandomValues(new Uint8Array(32)) };
+}
+
+/** A fresh Ed25519 signing key and its public half. */
+export async function signingKey(): Promise<SigningKey> {
+  const pair = await crypto.subtle.generateKey(
+    { name: "Ed25519" },
+    true,
+    ["sign", "verify"],
+  ) as CryptoKeyPair;
+  const publicKey = new Uint8Array(
+    await crypto.subtle.exportKey("raw", pair.publicKey),
+  );
+  return { privateKey: pair.privateKey, publicKey };
 }

@@ -22,6 +22,12 @@ export {
 export interface SpawnOptions {
   /** Bytes or text written to standard input, which is then closed. */
   stdin?: string | Uint8Array;
+  /**
+   * Keep standard input open: the test feeds it with
+   * {@linkcode RunningProcess.write} and ends it with
+   * {@linkcode RunningProcess.closeInput}.
+   */
+  keepInput?: boolean;
   /** Words run before the tool, e.g. `["ip", "netns", "exec", "ns1"]`. */
   prefix?: string[];
 }
@@ -58,19 +64,24 @@ export class RunningProcess {
   #waiters: (() => void)[] = [];
   #done: Promise<Finished>;
   #finished = false;
+  #input: WritableStreamDefaultWriter<Uint8Array> | undefined;
 
   constructor(command: string[], options: SpawnOptions = {}) {
     const [program, ...args] = command;
     const child = new Deno.Command(program!, {
       args,
       cwd: ROOT,
-      stdin: options.stdin === undefined ? "null" : "piped",
+      stdin: options.stdin === undefined && !options.keepInput
+        ? "null"
+        : "piped",
       stdout: "piped",
       stderr: "piped",
       env: { NO_COLOR: "1" },
     }).spawn();
     this.child = child;
-    if (options.stdin !== undefined) {
+    if (options.keepInput) {
+      this.#input = this.child.stdin.getWriter();
+    } else if (options.stdin !== undefined) {
       const writer = this.child.stdin.getWriter();
       const bytes = typeof options.stdin === "string"
         ? new TextEncoder().encode(options.stdin)
@@ -228,9 +239,22 @@ export class RunningProcess {
     }
   }
 
+  /** Writes to standard input (spawned with `keepInput`). */
+  async write(text: string): Promise<void> {
+    await this.#input!.write(new TextEncoder().encode(text));
+  }
+
+  /** Closes standard input (spawned with `keepInput`): the end of a feed. */
+  async closeInput(): Promise<void> {
+    const input = this.#input;
+    this.#input = undefined;
+    await input?.close().catch(() => {});
+  }
+
   /** Kills the process if it still runs and waits for it. */
   async [Symbol.asyncDispose](): Promise<void> {
     if (!this.#finished) this.kill("SIGKILL");
+    await this.closeInput();
     await this.#done;
   }
 }

@@ -29,11 +29,9 @@ import {
 } from "./_fuzz.ts";
 import {
   type Finished,
-  ROOT,
   runTool,
   spawnTool,
   testPort,
-  toolCommand,
   withTempDir,
 } from "./_tools.ts";
 import { generateKeyFile } from "../lib/keys.ts";
@@ -284,126 +282,6 @@ function assertEnded(result: Finished, code: number, what: string): void {
 }
 
 /**
- * A tool whose standard input stays open until {@linkcode closeInput}: a
- * feed for `mcast-send --lines`. Output is collected as it arrives.
- */
-class FedProcess {
-  readonly child: Deno.ChildProcess;
-  stdout = "";
-  stderr = "";
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #inputOpen = true;
-  #waiters: (() => void)[] = [];
-  #done: Promise<Finished>;
-  #finished = false;
-
-  constructor(command: string[]) {
-    const [program, ...args] = command;
-    const child = new Deno.Command(program!, {
-      args,
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    this.child = child;
-    this.#writer = child.stdin.getWriter();
-    const notify = () => this.#waiters.splice(0).forEach((wake) => wake());
-    const collect = async (
-      stream: ReadableStream<Uint8Array>,
-      append: (text: string) => void,
-    ) => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-        append(text);
-        notify();
-      }
-    };
-    const out = collect(child.stdout, (t) => this.stdout += t);
-    const err = collect(child.stderr, (t) => this.stderr += t);
-    this.#done = (async () => {
-      const [status] = await Promise.all([child.status, out, err]);
-      this.#finished = true;
-      notify();
-      return {
-        code: status.code,
-        signal: status.signal,
-        stdout: this.stdout,
-        stderr: this.stderr,
-      };
-    })();
-  }
-
-  /** Whether the process still runs. */
-  get running(): boolean {
-    return !this.#finished;
-  }
-
-  /** Writes to standard input. */
-  async write(text: string): Promise<void> {
-    await this.#writer.write(encoder.encode(text));
-  }
-
-  /** Closes standard input (end of the feed). */
-  async closeInput(): Promise<void> {
-    if (!this.#inputOpen) return;
-    this.#inputOpen = false;
-    await this.#writer.close().catch(() => {});
-  }
-
-  /** Resolves with the first complete line of stdout that `pattern` matches. */
-  async waitForLine(pattern: RegExp, timeoutMs: number): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const line = this.stdout.split("\n").slice(0, -1).find((l) =>
-        pattern.test(l)
-      );
-      if (line !== undefined) return line;
-      const left = deadline - Date.now();
-      if (this.#finished || left <= 0) {
-        throw new Error(
-          `no line matching ${pattern}:\n${
-            this.stdout.slice(0, 4000)
-          }\n${this.stderr}`,
-        );
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((wake) => {
-        this.#waiters.push(wake);
-        timer = setTimeout(wake, left);
-      });
-      clearTimeout(timer);
-    }
-  }
-
-  /** Waits for the end; kills the process with SIGKILL after `timeoutMs`. */
-  async finish(timeoutMs: number): Promise<Finished> {
-    const timer = setTimeout(() => this.kill("SIGKILL"), timeoutMs);
-    try {
-      return await this.#done;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** Sends a signal, ignoring a process that already ended. */
-  kill(signal: Deno.Signal): void {
-    try {
-      this.child.kill(signal);
-    } catch {
-      // Already ended.
-    }
-  }
-
-  /** Closes the input, kills the process if it still runs, and waits. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (!this.#finished) this.kill("SIGKILL");
-    await this.closeInput();
-    await this.#done;
-  }
-}
-
-/**
  * The receiver storm: a named receiver follows a real session (one
  * bulletin), then gets {@linkcode STORM} hostile datagrams on its group,
  * then a real bulletin. Returns the summary line.
@@ -554,7 +432,7 @@ async function senderStorm(
 ): Promise<{ line: string; report: StormReport }> {
   const group = testGroup(2);
   const port = testPort();
-  await using sender = new FedProcess(toolCommand("send", [
+  await using sender = spawnTool("send", [
     ...at(group, port),
     "--reliable",
     "--json",
@@ -564,9 +442,10 @@ async function senderStorm(
     "60",
     "--lines",
     ...args.send,
-  ]));
+  ], { keepInput: true });
   const first = JSON.parse(
-    await sender.waitForLine(/"event":"session"/, 10_000),
+    (await sender.waitForLine(/"event":"session"/, { timeoutMs: 10_000 }))
+      .input,
   ) as { session: string; local: { address: string; port: number } };
   const session = first.session;
   assert.match(session, /^[0-9a-f]{16}$/);

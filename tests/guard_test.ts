@@ -41,7 +41,6 @@ import {
   type GuardOptions,
 } from "../lib/guard.ts";
 import { Journal } from "../lib/journal.ts";
-import type { GroupKey, SigningKey } from "../lib/keys.ts";
 import { type MemoryEndpoint, MemoryNetwork } from "../lib/memory_net.ts";
 import { receiveBulletins } from "../lib/receiver.ts";
 import {
@@ -55,6 +54,7 @@ import {
   type ReceiverStats,
   type SenderReport,
 } from "../lib/stats.ts";
+import { groupKey, signingKey } from "./_fakes.ts";
 import { bounded, type Gate, gate, until } from "./_wait.ts";
 
 const GROUP = "239.42.9.1";
@@ -67,22 +67,6 @@ const encoder = new TextEncoder();
 type Keys = Omit<GuardOptions, "dropped">;
 
 // ---- keys, bytes and frames ---------------------------------------------------
-
-function groupKey(): GroupKey {
-  return { bytes: crypto.getRandomValues(new Uint8Array(32)) };
-}
-
-async function signingKey(): Promise<SigningKey> {
-  const pair = await crypto.subtle.generateKey(
-    { name: "Ed25519" },
-    true,
-    ["sign", "verify"],
-  ) as CryptoKeyPair;
-  const publicKey = new Uint8Array(
-    await crypto.subtle.exportKey("raw", pair.publicKey),
-  );
-  return { privateKey: pair.privateKey, publicKey };
-}
 
 function u64(bytes: Uint8Array, at: number): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset + at, 8);

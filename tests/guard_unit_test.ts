@@ -19,29 +19,12 @@ import {
   TIME_SIZE,
   trailerSize,
 } from "../lib/guard.ts";
-import type { GroupKey, SigningKey } from "../lib/keys.ts";
 import { MemoryNetwork } from "../lib/memory_net.ts";
-import { within } from "./_fakes.ts";
+import { groupKey, signingKey, within } from "./_fakes.ts";
 import { emptyDrops } from "../lib/stats.ts";
 
 const GROUP = "239.42.10.1";
 const PORT = 17950;
-
-function groupKey(): GroupKey {
-  return { bytes: crypto.getRandomValues(new Uint8Array(32)) };
-}
-
-async function signingKey(): Promise<SigningKey> {
-  const pair = await crypto.subtle.generateKey(
-    { name: "Ed25519" },
-    true,
-    ["sign", "verify"],
-  ) as CryptoKeyPair;
-  const publicKey = new Uint8Array(
-    await crypto.subtle.exportKey("raw", pair.publicKey),
-  );
-  return { privateKey: pair.privateKey, publicKey };
-}
 
 Deno.test("the trailer's field sizes are those of docs/protocol.md", () => {
   assert.deepEqual(
