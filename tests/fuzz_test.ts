@@ -19,7 +19,7 @@
  */
 
 import assert from "node:assert/strict";
-import { assertOk, loopback, WAITING } from "./_exercise.ts";
+import { assertOk, WAITING } from "./_exercise.ts";
 import {
   emptyCounts,
   formatCounts,
@@ -35,6 +35,7 @@ import {
   withTempDir,
 } from "./_tools.ts";
 import { generateKeyFile } from "../lib/keys.ts";
+import { at, bulletinLine, joinedPort } from "./_reliable.ts";
 
 /** Datagrams per storm. */
 const STORM = 200_000;
@@ -53,8 +54,6 @@ const ROSTER_CAP = 10_000;
 /** Pace of a storm: datagrams and bytes per second. */
 const PACE = { datagrams: 60_000, bytes: 80_000_000 };
 
-const encoder = new TextEncoder();
-
 /** Extra arguments of the tools (a keyed variant adds `--key-file`). */
 interface ToolArgs {
   /** For `mcast-send`. */
@@ -66,11 +65,6 @@ interface ToolArgs {
 /** A fresh group for one storm. */
 function testGroup(last: number): string {
   return `239.79.${Deno.pid % 250}.${last}`;
-}
-
-/** `-g GROUP -p PORT`. */
-function at(group: string, port: number): string[] {
-  return ["-g", group, "-p", `${port}`];
 }
 
 /** Resident set now and at its peak, in KiB. */
@@ -254,24 +248,6 @@ function summary(
 /** Lines of `stdout` that end with ` : TEXT` (a bulletin or message shown). */
 function shown(stdout: string, text: string): string[] {
   return stdout.split("\n").filter((line) => line.endsWith(` : ${text}`));
-}
-
-/** The sender's port, from the receiver's `joined session S from ...` line. */
-function joinedPort(stdout: string, session: string): number {
-  const match = new RegExp(
-    `^joined session ${session} from \\('127\\.0\\.0\\.1', ([0-9]+)\\) at sequence 1$`,
-    "m",
-  ).exec(stdout);
-  assert.ok(match, `no line joining ${session}`);
-  return Number(match[1]);
-}
-
-/** `received bulletin N (B bytes) from ('127.0.0.1', PORT) : TEXT`. */
-function bulletinLine(number: number, text: string, port: number): string {
-  const bytes = encoder.encode(text).length;
-  return `received bulletin ${number} (${bytes} bytes) from ${
-    loopback(port)
-  } : ${text}`;
 }
 
 /** Asserts that the process ended on its own, with `code`, stderr empty. */

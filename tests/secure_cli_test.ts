@@ -40,6 +40,15 @@ import {
   type Tool,
   withTempDir,
 } from "./_tools.ts";
+import {
+  assertExit,
+  at,
+  bulletinLine,
+  joinedPort,
+  lines,
+  mask,
+  senderSession,
+} from "./_reliable.ts";
 
 const encoder = new TextEncoder();
 const PREFIX = "mcast_secure_cli_test_";
@@ -139,60 +148,6 @@ async function makeKeys(dir: string): Promise<Keys> {
 /** A fresh group for one test. */
 function testGroup(last: number): string {
   return `239.79.${Deno.pid % 250}.${last}`;
-}
-
-/** `-g GROUP -p PORT`. */
-function at(group: string, port: number): string[] {
-  return ["-g", group, "-p", `${port}`];
-}
-
-/** Asserts that a process ended with `code` and exactly `stderr`. */
-function assertExit(
-  result: Finished,
-  code: number,
-  stderr: string,
-  what: string,
-): void {
-  assert.equal(result.stderr, stderr, `${what} stderr`);
-  assert.equal(result.code, code, `${what} exit code:\n${result.stdout}`);
-  assert.equal(result.signal, null, `${what} ended by a signal`);
-}
-
-/** The lines of `text`, which must end with a newline. */
-function lines(text: string): string[] {
-  assert.ok(text.endsWith("\n"), `output ends with a newline: ${text}`);
-  return text.slice(0, -1).split("\n");
-}
-
-/** Replaces what varies from run to run with `N`/`T` in text output. */
-function mask(text: string): string {
-  return text
-    .replace(/ in [0-9]+\.[0-9]{3} s$/gm, " in T s")
-    .replace(/\b[0-9]+ ACKs?\b/g, "N ACKs")
-    .replace(/\b[0-9]+ feedback frames?\b/g, "N feedback frames");
-}
-
-/** The session id of the sender's first line. */
-function senderSession(stdout: string): string {
-  const match = /^session ([0-9a-f]{16}) to /.exec(stdout);
-  assert.ok(match, `no session line in:\n${stdout}`);
-  return match[1]!;
-}
-
-/** The sender's port as a receiver's `joined session` line names it. */
-function joinedPort(stdout: string): number {
-  const match =
-    /^joined session [0-9a-f]{16} from \('127\.0\.0\.1', ([0-9]+)\)/m
-      .exec(stdout);
-  assert.ok(match, `no joined line in:\n${stdout}`);
-  return Number(match[1]);
-}
-
-/** The receiver's line for bulletin `number` from the sender's `port`. */
-function bulletinLine(number: number, text: string, port: number): string {
-  return `received bulletin ${number} (${
-    encoder.encode(text).length
-  } bytes) from ${loopback(port)} : ${text}`;
 }
 
 /** The sender's lines without those of receivers leaving (any time). */
