@@ -33,7 +33,8 @@ import { resolveInterface } from "../lib/interfaces.ts";
 import { receiveBulletins } from "../lib/receiver.ts";
 import { openGroupSocket } from "../lib/socket.ts";
 import { emptyDrops } from "../lib/stats.ts";
-import { type BenchKeys, guarded, loadGuard } from "./_keys.ts";
+import { guardEndpoint } from "../lib/cli.ts";
+import { type BenchKeys, loadGuard } from "./_keys.ts";
 import { config, emit, memory, onStopLine, Samples } from "./_worker.ts";
 import { rateBetween } from "./stats.ts";
 
@@ -68,7 +69,7 @@ const iface = resolveInterface("127.0.0.1", 4);
 // shares its drop counters with the protocol.
 const dropped = emptyDrops();
 const guard = cfg.keys ? await loadGuard(cfg.keys, dropped) : undefined;
-const endpoint = guarded(
+const endpoint = guardEndpoint(
   await openGroupSocket(group, iface, { port: cfg.port }),
   guard,
 );

@@ -27,7 +27,8 @@ import { resolveInterface } from "../lib/interfaces.ts";
 import { sendReliable } from "../lib/reliable_sender.ts";
 import { openSenderSocket } from "../lib/socket.ts";
 import { emptyDrops } from "../lib/stats.ts";
-import { type BenchKeys, guarded, loadGuard } from "./_keys.ts";
+import { guardEndpoint } from "../lib/cli.ts";
+import { type BenchKeys, loadGuard } from "./_keys.ts";
 import { clockMicros, config, emit, memory, Pacer, sleep } from "./_worker.ts";
 
 /** Configuration of the mcast sender. */
@@ -75,7 +76,10 @@ const iface = resolveInterface("127.0.0.1", 4);
 // shares its drop counters with the protocol.
 const dropped = emptyDrops();
 const guard = cfg.keys ? await loadGuard(cfg.keys, dropped) : undefined;
-const endpoint = guarded(await openSenderSocket(iface, { ttl: 1 }), guard);
+const endpoint = guardEndpoint(
+  await openSenderSocket(iface, { ttl: 1 }),
+  guard,
+);
 const size = Math.max(16, cfg.size);
 const count = cfg.count ?? Infinity;
 const durationMs = cfg.durationMs ?? Infinity;

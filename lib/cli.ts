@@ -283,8 +283,16 @@ async function writeKey(
   ctx.stdout(`public key: ${made.publicKey}`);
 }
 
-/** Reads the keys the options name; fails before any socket is opened. */
-async function loadKeys(
+/**
+ * Reads the keys that `--key-file`, `--sign-key` and `--trust` name, for a
+ * {@linkcode GuardedEndpoint}; called before any socket is opened.
+ *
+ * @param keys The key options.
+ * @param dropped The drop counters the guard shares with the protocol.
+ * @returns The guard's options.
+ * @throws {KeyError} When a key file cannot be used.
+ */
+export async function loadGuardOptions(
   keys: KeyOptions,
   dropped: DropCounts,
 ): Promise<GuardOptions> {
@@ -302,8 +310,14 @@ async function loadKeys(
   return guard;
 }
 
-/** Wraps a socket in a guard when keys are configured. */
-function guarded(
+/**
+ * Wraps a socket in a guard when keys are configured.
+ *
+ * @param endpoint The socket.
+ * @param guard The guard's options, or `undefined` without keys.
+ * @returns The endpoint to hand to the protocol.
+ */
+export function guardEndpoint(
   endpoint: DatagramEndpoint,
   guard: GuardOptions | undefined,
 ): DatagramEndpoint {
@@ -402,13 +416,13 @@ async function runReliableSend(
   const source = await bulletins(options, io, failure);
   const dropped = emptyDrops();
   const guard = options.keys
-    ? await loadKeys(options.keys, dropped)
+    ? await loadGuardOptions(options.keys, dropped)
     : undefined;
   const journal = reliable.journal === undefined
     ? undefined
     : Journal.open(reliable.journal);
   try {
-    const endpoint = guarded(
+    const endpoint = guardEndpoint(
       await openSenderSocket(iface, { ttl: options.ttl }),
       guard,
     );
@@ -519,10 +533,10 @@ async function runRecv(
   const saved = options.state === undefined ? null : loadState(options.state);
   const dropped = emptyDrops();
   const guard = options.keys
-    ? await loadKeys(options.keys, dropped)
+    ? await loadGuardOptions(options.keys, dropped)
     : undefined;
   const sink = outputSink(options);
-  const endpoint = guarded(
+  const endpoint = guardEndpoint(
     await openGroupSocket(options.group, iface, { port: options.port }),
     guard,
   );
