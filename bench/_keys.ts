@@ -1,17 +1,20 @@
 /**
  * Keys for the benchmark's workers (`mcast_send.ts`, `mcast_recv.ts`): the
  * key options they take, turned into a guarded endpoint by the same code as
- * `--key-file`, `--encrypt`, `--sign-key` and `--trust` in `lib/cli.ts`
+ * `--key-file`, `--encrypt`, `--sign-key` and `--trust` in `lib/cli/cli.ts`
  * (plain datagrams refused, the default clock-skew bound, and one
  * `DropCounts` shared by the guard and the protocol).
  *
  * @module
  */
 
-import { loadGuardOptions } from "../lib/cli.ts";
-import { DEFAULT_MAX_SKEW_MS, type GuardOptions } from "../lib/guard.ts";
-import type { KeyOptions } from "../lib/options.ts";
-import type { DropCounts } from "../lib/stats.ts";
+import { loadGuardOptions } from "../lib/cli/cli.ts";
+import {
+  DEFAULT_MAX_SKEW_MS,
+  type GuardOptions,
+} from "../lib/security/guard.ts";
+import type { KeyOptions } from "../lib/cli/options.ts";
+import type { DropCounts } from "../lib/reliable/stats.ts";
 
 /** A worker's key options, as the command-line flags give them. */
 export interface BenchKeys {

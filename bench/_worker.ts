@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Yielder } from "../lib/schedule.ts";
+import { Yielder } from "../lib/reliable/schedule.ts";
 import { type LatencySummary, summarizeLatency } from "./stats.ts";
 
 /**
@@ -32,7 +32,7 @@ export function emit(value: Record<string, unknown>): void {
 
 /**
  * The wall clock in microseconds since the epoch, unrounded: the same clock
- * as `nowMicros()` in `lib/frame.ts` (`performance.timeOrigin +
+ * as `nowMicros()` in `lib/wire/frame.ts` (`performance.timeOrigin +
  * performance.now()`), which stamps DATA frames.
  *
  * @returns Microseconds.

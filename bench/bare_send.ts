@@ -38,7 +38,7 @@ const conn = Deno.listenDatagram({
   port: 0,
   loopback: true,
 });
-// As lib/socket.ts does: the runtime sets the TTL through a membership only
+// As lib/net/socket.ts does: the runtime sets the TTL through a membership only
 // (224.0.0.1 is joined already by every host: no IGMP report).
 const membership = await conn.joinMulticastV4("224.0.0.1", "127.0.0.1");
 await membership.setTTL(1);

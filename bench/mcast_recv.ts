@@ -27,13 +27,13 @@
  * @module
  */
 
-import { parseGroup } from "../lib/address.ts";
+import { parseGroup } from "../lib/net/address.ts";
 import type { ReceiverEvent } from "../lib/events.ts";
-import { resolveInterface } from "../lib/interfaces.ts";
+import { resolveInterface } from "../lib/net/interfaces.ts";
 import { receiveBulletins } from "../lib/receiver.ts";
-import { openGroupSocket } from "../lib/socket.ts";
-import { emptyDrops } from "../lib/stats.ts";
-import { guardEndpoint } from "../lib/cli.ts";
+import { openGroupSocket } from "../lib/net/socket.ts";
+import { emptyDrops } from "../lib/reliable/stats.ts";
+import { guardEndpoint } from "../lib/cli/cli.ts";
 import { type BenchKeys, loadGuard } from "./_keys.ts";
 import { config, emit, memory, onStopLine, Samples } from "./_worker.ts";
 import { rateBetween } from "./stats.ts";

@@ -21,13 +21,13 @@
  * @module
  */
 
-import { parseGroup } from "../lib/address.ts";
+import { parseGroup } from "../lib/net/address.ts";
 import type { ReliableSenderEvent } from "../lib/events.ts";
-import { resolveInterface } from "../lib/interfaces.ts";
-import { sendReliable } from "../lib/reliable_sender.ts";
-import { openSenderSocket } from "../lib/socket.ts";
-import { emptyDrops } from "../lib/stats.ts";
-import { guardEndpoint } from "../lib/cli.ts";
+import { resolveInterface } from "../lib/net/interfaces.ts";
+import { sendReliable } from "../lib/reliable/sender.ts";
+import { openSenderSocket } from "../lib/net/socket.ts";
+import { emptyDrops } from "../lib/reliable/stats.ts";
+import { guardEndpoint } from "../lib/cli/cli.ts";
 import { type BenchKeys, loadGuard } from "./_keys.ts";
 import { clockMicros, config, emit, memory, Pacer, sleep } from "./_worker.ts";
 

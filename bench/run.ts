@@ -41,7 +41,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { generateKeyFile } from "../lib/keys.ts";
+import { generateKeyFile } from "../lib/security/keys.ts";
 import { renderChart } from "./chart.ts";
 import { installed, runExternal, type Tool } from "./external.ts";
 import type { BenchKeys } from "./_keys.ts";

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { Group, Peer } from "./address.ts";
-import type { ReceiverStats, SenderReport } from "./stats.ts";
+import type { Group, Peer } from "./net/address.ts";
+import type { ReceiverStats, SenderReport } from "./reliable/stats.ts";
 
 /** Emitted by {@linkcode sendBulletin} in order. */
 export type SenderEvent =

@@ -7,18 +7,18 @@
  * @module
  */
 
-import type { Group } from "./address.ts";
+import type { Group } from "./net/address.ts";
 import { errorLine } from "./errors.ts";
 import type { ReceiverEvent } from "./events.ts";
-import { decodeFrame, encodeFrame, peekData } from "./frame.ts";
+import { decodeFrame, encodeFrame, peekData } from "./wire/frame.ts";
 import {
   type DeliverySink,
   ReliableReceiver,
   type ReliableReceiverOptions,
-} from "./reliable_receiver.ts";
-import type { ReceiverState } from "./state.ts";
-import type { DatagramEndpoint } from "./socket.ts";
-import type { DropCounts } from "./stats.ts";
+} from "./reliable/receiver.ts";
+import type { ReceiverState } from "./reliable/state.ts";
+import type { DatagramEndpoint } from "./net/socket.ts";
+import type { DropCounts } from "./reliable/stats.ts";
 
 /** How the receiver takes part in the reliable protocol. */
 export interface ProtocolOptions {

@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { Group } from "./address.ts";
+import type { Group } from "./net/address.ts";
 import type { SenderEvent } from "./events.ts";
-import type { DatagramEndpoint } from "./socket.ts";
+import type { DatagramEndpoint } from "./net/socket.ts";
 
 /** Options of {@linkcode sendBulletin}. */
 export interface SendBulletinOptions {

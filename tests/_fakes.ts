@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { Peer } from "../lib/address.ts";
-import type { GroupKey, SigningKey } from "../lib/keys.ts";
-import type { Datagram, DatagramEndpoint } from "../lib/socket.ts";
+import type { Peer } from "../lib/net/address.ts";
+import type { GroupKey, SigningKey } from "../lib/security/keys.ts";
+import type { Datagram, DatagramEndpoint } from "../lib/net/socket.ts";
 
 /**
  * An in-memory {@linkcode DatagramEndpoint}: `receive()` returns queued

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { seededRandom } from "../lib/fault.ts";
+import { seededRandom } from "../lib/net/fault.ts";
 import {
   type DataRecord,
   DIGEST_SIZE,
@@ -29,7 +29,7 @@ import {
   MAX_SEQUENCE,
   RECORD_HEADER_SIZE,
   type SeqRange,
-} from "../lib/frame.ts";
+} from "../lib/wire/frame.ts";
 
 /** Largest UDP payload over IPv4. */
 export const MAX_DATAGRAM = 65507;

@@ -43,9 +43,9 @@ import {
   rateBetween,
   summarizeLatency,
 } from "../bench/stats.ts";
-import { DEFAULT_MAX_SKEW_MS } from "../lib/guard.ts";
-import { generateKeyFile, toHex } from "../lib/keys.ts";
-import { emptyDrops } from "../lib/stats.ts";
+import { DEFAULT_MAX_SKEW_MS } from "../lib/security/guard.ts";
+import { generateKeyFile, toHex } from "../lib/security/keys.ts";
+import { emptyDrops } from "../lib/reliable/stats.ts";
 
 // ---- stats -----------------------------------------------------------------
 

@@ -34,7 +34,7 @@ import {
   testPort,
   withTempDir,
 } from "./_tools.ts";
-import { generateKeyFile } from "../lib/keys.ts";
+import { generateKeyFile } from "../lib/security/keys.ts";
 import { at, bulletinLine, joinedPort } from "./_reliable.ts";
 
 /** Datagrams per storm. */
@@ -158,7 +158,7 @@ async function storm(
   const recent: Uint8Array[] = [];
   try {
     if (target.multicast) {
-      // As lib/socket.ts does: the TTL is set through a membership.
+      // As lib/net/socket.ts does: the TTL is set through a membership.
       const membership = await conn.joinMulticastV4("224.0.0.1", "127.0.0.1");
       await membership.setTTL(1);
     }

@@ -21,7 +21,7 @@ import assert from "node:assert/strict";
 import v8 from "node:v8";
 import process from "node:process";
 import vm from "node:vm";
-import { parseGroup, type Peer } from "../lib/address.ts";
+import { parseGroup, type Peer } from "../lib/net/address.ts";
 import type { ReceiverEvent, ReliableSenderEvent } from "../lib/events.ts";
 import {
   type DataFrame,
@@ -29,17 +29,21 @@ import {
   decodeFrame,
   encodeFrame,
   type Frame,
-} from "../lib/frame.ts";
-import { type MemoryEndpoint, MemoryNetwork } from "../lib/memory_net.ts";
-import { eventJson, receiverText, reliableSenderText } from "../lib/printer.ts";
+} from "../lib/wire/frame.ts";
+import { type MemoryEndpoint, MemoryNetwork } from "../lib/net/memory_net.ts";
+import {
+  eventJson,
+  receiverText,
+  reliableSenderText,
+} from "../lib/cli/printer.ts";
 import { receiveBulletins } from "../lib/receiver.ts";
 import {
   ReliableReceiver,
   type ReliableReceiverOptions,
-} from "../lib/reliable_receiver.ts";
-import { sendReliable } from "../lib/reliable_sender.ts";
-import type { Datagram, DatagramEndpoint } from "../lib/socket.ts";
-import type { DropCounts } from "../lib/stats.ts";
+} from "../lib/reliable/receiver.ts";
+import { sendReliable } from "../lib/reliable/sender.ts";
+import type { Datagram, DatagramEndpoint } from "../lib/net/socket.ts";
+import type { DropCounts } from "../lib/reliable/stats.ts";
 import { bounded, delay, gate, until } from "./_wait.ts";
 
 const GROUP = "239.42.5.1";
@@ -234,7 +238,7 @@ function startReceiver(
 /** The repair budget of the flood tests: 256 KiB/s. */
 const REPAIR_RATE = 256 * 1024;
 /**
- * The repair token bucket's burst (lib/schedule.ts): a tenth of a second's
+ * The repair token bucket's burst (lib/reliable/schedule.ts): a tenth of a second's
  * worth, at least one datagram.
  */
 const REPAIR_BURST = Math.max(REPAIR_RATE / 10, MTU);
@@ -1103,7 +1107,7 @@ Deno.test("terminal: a receiver name of escape sequences is printed escaped by t
 
 /** Datagrams held in the overlapping-NACK test: more than one NACK queues. */
 const MANY = 5_000;
-/** Most sequences one NACK queues (MAX_NACK_SPAN in lib/reliable_sender.ts). */
+/** Most sequences one NACK queues (MAX_NACK_SPAN in lib/reliable/sender.ts). */
 const NACK_SPAN = 4_096;
 /** The largest sequence number the tests write into ranges (2^52). */
 const WIDE = 2 ** 52;

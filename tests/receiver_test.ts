@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { Group, Peer } from "../lib/address.ts";
-import type { Datagram, DatagramEndpoint } from "../lib/socket.ts";
+import type { Group, Peer } from "../lib/net/address.ts";
+import type { Datagram, DatagramEndpoint } from "../lib/net/socket.ts";
 import { NetworkError } from "../lib/errors.ts";
 import type { ReceiverEvent } from "../lib/events.ts";
 import {
@@ -9,13 +9,13 @@ import {
   encodeFrame,
   type Frame,
   hasMagic,
-} from "../lib/frame.ts";
+} from "../lib/wire/frame.ts";
 import {
   receiveBulletins,
   type ReceiveBulletinsOptions,
 } from "../lib/receiver.ts";
-import type { ReceiverState } from "../lib/state.ts";
-import { emptyDrops, type ReceiverStats } from "../lib/stats.ts";
+import type { ReceiverState } from "../lib/reliable/state.ts";
+import { emptyDrops, type ReceiverStats } from "../lib/reliable/stats.ts";
 import { FakeEndpoint, utf8, within } from "./_fakes.ts";
 
 const LOCAL: Peer = { address: "239.12.0.2", port: 10124 };

@@ -16,7 +16,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Journal } from "../lib/journal.ts";
+import { Journal } from "../lib/reliable/journal.ts";
 import { assertOk, loopback, WAITING } from "./_exercise.ts";
 import {
   type Finished,

@@ -16,10 +16,10 @@
  */
 
 import assert from "node:assert/strict";
-import { parseGroup } from "../lib/address.ts";
-import { resolveInterface } from "../lib/interfaces.ts";
-import { generateKeyFile } from "../lib/keys.ts";
-import { openGroupSocket } from "../lib/socket.ts";
+import { parseGroup } from "../lib/net/address.ts";
+import { resolveInterface } from "../lib/net/interfaces.ts";
+import { generateKeyFile } from "../lib/security/keys.ts";
+import { openGroupSocket } from "../lib/net/socket.ts";
 import {
   ackLine,
   assertOk,

@@ -18,7 +18,7 @@ function claims(): { claim: string; tests: string }[] {
 function cited(cell: string): Map<string, string[]> {
   const byFile = new Map<string, string[]>();
   for (const part of cell.split(/;\s*(?=`tests\/)/)) {
-    const file = /^`(tests\/[a-z_]+\.ts)`/.exec(part.trim())?.[1];
+    const file = /^`(tests\/[a-z_/]+\.ts)`/.exec(part.trim())?.[1];
     assert.ok(file, `no test file in: ${part}`);
     const names = [...part.matchAll(/"((?:[^"\\]|\\.)+)"/g)].map((m) => m[1]!);
     assert.ok(names.length > 0, `no test name in: ${part}`);

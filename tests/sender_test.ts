@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Group, Peer } from "../lib/address.ts";
+import type { Group, Peer } from "../lib/net/address.ts";
 import { NetworkError } from "../lib/errors.ts";
 import type { SenderEvent } from "../lib/events.ts";
 import { sendBulletin, type SendBulletinOptions } from "../lib/sender.ts";

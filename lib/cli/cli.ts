@@ -1,0 +1,608 @@
+/**
+ * The command-line front ends of `mcast-send` and `mcast-recv`: argument
+ * parsing, interface resolution, signals, printing, and the mapping of every
+ * failure to one line on stderr and an exit status.
+ *
+ * @module
+ */
+
+import { errorLine, McastError, PermissionError } from "../errors.ts";
+import type {
+  McastEvent,
+  ReceiverEvent,
+  ReliableSenderEvent,
+  SenderEvent,
+} from "../events.ts";
+import { Journal } from "../reliable/journal.ts";
+import { RECV_HELP, SEND_HELP } from "./help.ts";
+import {
+  type InterfaceAddress,
+  type ResolvedInterface,
+  resolveInterface,
+} from "../net/interfaces.ts";
+import {
+  type Command,
+  type KeyOptions,
+  parseRecvArgs,
+  parseSendArgs,
+  type RecvOptions,
+  type SendOptions,
+} from "./options.ts";
+import { loadPayload, openLines } from "./payload.ts";
+import {
+  eventJson,
+  receiverText,
+  reliableSenderText,
+  senderText,
+} from "./printer.ts";
+import { receiveBulletins } from "../receiver.ts";
+import type { DeliverySink } from "../reliable/receiver.ts";
+import { sendReliable } from "../reliable/sender.ts";
+import { sendBulletin } from "../sender.ts";
+import {
+  type DropCounts,
+  emptyDrops,
+  type SenderReport,
+} from "../reliable/stats.ts";
+import { escapeText } from "./text.ts";
+import {
+  type DatagramEndpoint,
+  openGroupSocket,
+  openSenderSocket,
+} from "../net/socket.ts";
+import { GuardedEndpoint, type GuardOptions } from "../security/guard.ts";
+import {
+  generateKeyFile,
+  readGroupKey,
+  readPublicKey,
+  readSigningKey,
+} from "../security/keys.ts";
+import { loadState, type ReceiverState, saveState } from "../reliable/state.ts";
+import { VERSION } from "../version.ts";
+
+/** What the front ends read and write; every field defaults to the process's. */
+export interface CliIo {
+  /** Writes one line to standard output. */
+  stdout?: (line: string) => void;
+  /** Writes one line to standard error. */
+  stderr?: (line: string) => void;
+  /** Standard input, for `--file -`. */
+  stdin?: ReadableStream<Uint8Array>;
+  /** The system's interfaces; defaults to `Deno.networkInterfaces()`. */
+  interfaces?: InterfaceAddress[];
+  /** Stops the tool; defaults to SIGINT and SIGTERM. */
+  signal?: AbortSignal;
+}
+
+const encoder = new TextEncoder();
+
+function writeAll(file: { writeSync(p: Uint8Array): number }, text: string) {
+  let bytes = encoder.encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+}
+
+/**
+ * Returns a line writer for a standard stream that stops writing, silently,
+ * once the reader went away (a closed pipe, as after `| head -1`), and then
+ * calls `onBroken` once.
+ */
+function lineWriter(
+  file: { writeSync(p: Uint8Array): number },
+  onBroken: () => void,
+): (line: string) => void {
+  let broken = false;
+  return function write(line: string): void {
+    if (broken) return;
+    try {
+      writeAll(file, `${line}\n`);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+      broken = true;
+      onBroken();
+    }
+  };
+}
+
+/**
+ * Returns a line writer for a standard stream whose lines, written in one
+ * turn of the event loop, leave in one write: the bulletins of one datagram,
+ * shown just after their position was saved, appear all at once or not at
+ * all, so a receiver killed while showing them does not lose the rest. It
+ * stops writing, silently, once the stream cannot be written (a closed pipe,
+ * as after `| head -1`), and then calls `onBroken` once.
+ *
+ * @param file The stream.
+ * @param onBroken Called once when a write fails.
+ * @returns The line writer.
+ */
+export function batchWriter(
+  file: { writeSync(p: Uint8Array): number },
+  onBroken: () => void,
+): (line: string) => void {
+  let broken = false;
+  let pending = "";
+  function flush(): void {
+    const text = pending;
+    pending = "";
+    if (broken || text === "") return;
+    try {
+      writeAll(file, text);
+    } catch {
+      // A closed pipe, or a stream that cannot be written any more.
+      broken = true;
+      onBroken();
+    }
+  }
+  return function write(line: string): void {
+    if (broken) return;
+    if (pending === "") queueMicrotask(flush);
+    pending += `${line}\n`;
+  };
+}
+
+/** Aborts the returned signal on SIGINT or SIGTERM, until disposed. */
+function signalController(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const names: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT", "SIGBREAK"]
+    : ["SIGINT", "SIGTERM"];
+  const abort = () => controller.abort();
+  for (const name of names) Deno.addSignalListener(name, abort);
+  return {
+    signal: controller.signal,
+    dispose() {
+      for (const name of names) Deno.removeSignalListener(name, abort);
+    },
+  };
+}
+
+interface Context {
+  tool: string;
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+  /** Aborted when standard output's reader went away: nobody sees more. */
+  outputGone: AbortSignal;
+}
+
+function context(tool: string, io: CliIo): Context {
+  const outputGone = new AbortController();
+  function stop(): void {
+    outputGone.abort();
+  }
+  return {
+    tool,
+    stdout: io.stdout ?? batchWriter(Deno.stdout, stop),
+    stderr: io.stderr ?? lineWriter(Deno.stderr, () => {}),
+    outputGone: outputGone.signal,
+  };
+}
+
+function fail(ctx: Context, error: unknown): number {
+  const exitCode = error instanceof McastError ? error.exitCode : 1;
+  ctx.stderr(`${ctx.tool}: ${errorLine(error)}`);
+  return exitCode;
+}
+
+function resolve(
+  spec: string,
+  family: 4 | 6,
+  io: CliIo,
+): ResolvedInterface {
+  try {
+    return resolveInterface(spec, family, { interfaces: io.interfaces });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new PermissionError(
+        `Cannot list network interfaces: permission not granted (run with --allow-sys=networkInterfaces)`,
+      );
+    }
+    throw error;
+  }
+}
+
+function printer<E extends McastEvent>(
+  ctx: Context,
+  json: boolean,
+  text: (event: E) => string[],
+): (event: E) => void {
+  return function print(event: E): void {
+    if (json) {
+      ctx.stdout(eventJson(event));
+    } else if (event.type === "ack-failed") {
+      ctx.stderr(`${ctx.tool}: cannot send acknowledgement: ${event.reason}`);
+    } else {
+      for (const line of text(event)) ctx.stdout(line);
+    }
+  };
+}
+
+/**
+ * Runs `run` with a signal that aborts on SIGINT/SIGTERM (or `io.signal`)
+ * and when standard output's reader went away.
+ */
+async function withSignals<T>(
+  ctx: Context,
+  io: CliIo,
+  run: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  if (io.signal) return await run(AbortSignal.any([io.signal, ctx.outputGone]));
+  const signals = signalController();
+  try {
+    return await run(AbortSignal.any([signals.signal, ctx.outputGone]));
+  } finally {
+    signals.dispose();
+  }
+}
+
+/** What differs between the two tools' front ends. */
+interface ToolSpec<T> {
+  name: string;
+  help: string;
+  parse: (args: string[]) => Command<T>;
+  run: (options: T, ctx: Context) => Promise<number>;
+}
+
+/** Parses, answers `--help`/`--version`, runs, and maps every failure. */
+async function main<T>(
+  spec: ToolSpec<T>,
+  args: string[],
+  io: CliIo,
+): Promise<number> {
+  const ctx = context(spec.name, io);
+  try {
+    const command = spec.parse(args);
+    switch (command.action) {
+      case "help":
+        ctx.stdout(spec.help);
+        return 0;
+      case "version":
+        ctx.stdout(`${spec.name} ${VERSION}`);
+        return 0;
+      case "gen-key":
+        await writeKey(command.path, command.kind, ctx);
+        return 0;
+      case "run":
+        return await spec.run(command.options, ctx);
+    }
+  } catch (error) {
+    return fail(ctx, error);
+  }
+}
+
+async function writeKey(
+  path: string,
+  kind: "group" | "ed25519",
+  ctx: Context,
+): Promise<void> {
+  const made = await generateKeyFile(path, { kind });
+  if (kind === "group") {
+    ctx.stdout(
+      `wrote a new group key to ${made.path} (mode 0600): copy it to every sender and receiver over a channel you trust`,
+    );
+    return;
+  }
+  ctx.stdout(
+    `wrote a new signing key to ${made.path} (mode 0600) and its public key to ${made.publicPath}`,
+  );
+  ctx.stdout(`public key: ${made.publicKey}`);
+}
+
+/**
+ * Reads the keys that `--key-file`, `--sign-key` and `--trust` name, for a
+ * {@linkcode GuardedEndpoint}; called before any socket is opened.
+ *
+ * @param keys The key options.
+ * @param dropped The drop counters the guard shares with the protocol.
+ * @returns The guard's options.
+ * @throws {KeyError} When a key file cannot be used.
+ */
+export async function loadGuardOptions(
+  keys: KeyOptions,
+  dropped: DropCounts,
+): Promise<GuardOptions> {
+  const guard: GuardOptions = {
+    key: readGroupKey(keys.keyFile),
+    encrypt: keys.encrypt,
+    allowPlain: keys.allowPlain,
+    maxSkewMs: keys.maxSkewMs,
+    dropped,
+  };
+  if (keys.signKey !== undefined) {
+    guard.signingKey = await readSigningKey(keys.signKey);
+  }
+  if (keys.trust.length > 0) guard.trust = keys.trust.map(readPublicKey);
+  return guard;
+}
+
+/**
+ * Wraps a socket in a guard when keys are configured.
+ *
+ * @param endpoint The socket.
+ * @param guard The guard's options, or `undefined` without keys.
+ * @returns The endpoint to hand to the protocol.
+ */
+export function guardEndpoint(
+  endpoint: DatagramEndpoint,
+  guard: GuardOptions | undefined,
+): DatagramEndpoint {
+  return guard ? new GuardedEndpoint(endpoint, guard) : endpoint;
+}
+
+async function runSend(
+  options: SendOptions,
+  ctx: Context,
+  io: CliIo,
+): Promise<number> {
+  if (options.reliable) return await runReliableSend(options, ctx, io);
+  const iface = resolve(options.interface, options.group.family, io);
+  const payload = await loadPayload(options.payload, { stdin: io.stdin });
+  const endpoint = await openSenderSocket(iface, { ttl: options.ttl });
+  const onEvent = printer<SenderEvent>(ctx, options.json, senderText);
+  const result = await withSignals(
+    ctx,
+    io,
+    (signal) =>
+      sendBulletin(endpoint, payload, {
+        group: options.group,
+        port: options.port,
+        waitMs: options.waitMs,
+        expect: options.expect,
+        onEvent,
+        signal,
+      }),
+  );
+  if (result.expected !== undefined && result.acks < result.expected) {
+    const missing = result.expected - result.acks;
+    ctx.stderr(
+      `${ctx.tool}: expected ${result.expected} acknowledgements, received ${result.acks} (${missing} missing)`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+/**
+ * The bulletins of a reliable send: one payload, read whole before anything
+ * is sent, or one per input line, from an input opened before anything is
+ * sent. A bad line ends the input and is kept in `failure`: the lines
+ * accepted before it are still delivered.
+ */
+async function bulletins(
+  options: SendOptions,
+  io: CliIo,
+  failure: { error?: unknown },
+): Promise<AsyncIterable<Uint8Array>> {
+  const reliable = options.reliable!;
+  const limits = {
+    stdin: io.stdin,
+    limit: reliable.maxSize,
+    limitName: `--max-size is ${reliable.maxSize}`,
+  };
+  if (!reliable.lines) {
+    const payload = await loadPayload(options.payload, limits);
+    return (async function* one(): AsyncGenerator<Uint8Array> {
+      yield payload;
+    })();
+  }
+  const lines = await openLines(options.payload, limits);
+  async function* guarded(): AsyncGenerator<Uint8Array> {
+    try {
+      yield* lines;
+    } catch (error) {
+      failure.error = error;
+    }
+  }
+  return guarded();
+}
+
+function nothingSent(options: SendOptions, report: SenderReport): string {
+  const silent = report.receivers.filter((r) => r.status === "silent");
+  if (options.reliable?.receivers) {
+    const names = silent.map((r) =>
+      escapeText(new TextEncoder().encode(r.name))
+    );
+    return `nothing sent: ${names.length === 1 ? "receiver" : "receivers"} ${
+      names.join(", ")
+    } did not answer by the deadline`;
+  }
+  const answered = report.receivers.length - silent.length;
+  return `nothing sent: ${answered} of ${options.expect} receivers answered by the deadline`;
+}
+
+async function runReliableSend(
+  options: SendOptions,
+  ctx: Context,
+  io: CliIo,
+): Promise<number> {
+  const reliable = options.reliable!;
+  const iface = resolve(options.interface, options.group.family, io);
+  const failure: { error?: unknown } = {};
+  const source = await bulletins(options, io, failure);
+  const dropped = emptyDrops();
+  const guard = options.keys
+    ? await loadGuardOptions(options.keys, dropped)
+    : undefined;
+  const journal = reliable.journal === undefined
+    ? undefined
+    : Journal.open(reliable.journal);
+  try {
+    const endpoint = guardEndpoint(
+      await openSenderSocket(iface, { ttl: options.ttl }),
+      guard,
+    );
+    const onEvent = printer<ReliableSenderEvent>(
+      ctx,
+      options.json,
+      reliableSenderText,
+    );
+    const report = await withSignals(
+      ctx,
+      io,
+      (signal) =>
+        sendReliable(endpoint, source, {
+          group: options.group,
+          port: options.port,
+          onEvent,
+          signal,
+          expect: options.expect,
+          receivers: reliable.receivers,
+          deadlineMs: reliable.deadlineMs,
+          lingerMs: options.waitMs,
+          mtu: reliable.mtu,
+          maxSize: reliable.maxSize,
+          bufferBytes: reliable.bufferBytes,
+          window: reliable.window,
+          rate: reliable.rate,
+          repairRate: reliable.repairRate,
+          dropSlow: reliable.dropSlow,
+          journal,
+          dropped,
+        }),
+    );
+    if (failure.error !== undefined) return fail(ctx, failure.error);
+    if (report.reason === "roster") {
+      ctx.stderr(`${ctx.tool}: ${nothingSent(options, report)}`);
+      return 1;
+    }
+    if (!report.delivered) {
+      const missing = report.receivers.filter((r) => r.status !== "complete");
+      const expected = options.expect ?? reliable.receivers?.length;
+      const complete = report.receivers.length - missing.length;
+      ctx.stderr(
+        `${ctx.tool}: not delivered to every receiver: ${complete} of ${
+          expected ?? report.receivers.length
+        } have everything (${report.reason})`,
+      );
+      return 1;
+    }
+    return 0;
+  } finally {
+    journal?.close();
+  }
+}
+
+/** The receiver's name: `--name`, the saved one, or host name plus a suffix. */
+function receiverName(options: RecvOptions, saved: ReceiverState | null) {
+  if (options.name !== undefined) return options.name;
+  if (saved) return saved.name;
+  let host = "receiver";
+  try {
+    host = Deno.hostname().slice(0, 50) || host;
+  } catch {
+    // No --allow-sys=hostname: the generic prefix will do.
+  }
+  const suffix = crypto.getRandomValues(new Uint8Array(2));
+  return `${host}-${
+    Array.from(suffix, (b) => b.toString(16).padStart(2, "0")).join("")
+  }`;
+}
+
+function outputSink(options: RecvOptions): DeliverySink {
+  const sink: DeliverySink = {};
+  const dir = options.output;
+  if (dir !== undefined) {
+    try {
+      Deno.mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      throw new McastError(
+        `Cannot create --output directory "${dir}": ${errorLine(error)}`,
+        1,
+      );
+    }
+    sink.write = function write(session, number, payload): string {
+      const path = `${dir}/${session}-${String(number).padStart(8, "0")}`;
+      try {
+        Deno.writeFileSync(path, payload);
+      } catch (error) {
+        throw new McastError(`Cannot write "${path}": ${errorLine(error)}`, 1);
+      }
+      return path;
+    };
+  }
+  const state = options.state;
+  if (state !== undefined) {
+    sink.save = function save(value): void {
+      saveState(state, value);
+    };
+  }
+  return sink;
+}
+
+async function runRecv(
+  options: RecvOptions,
+  ctx: Context,
+  io: CliIo,
+): Promise<number> {
+  const iface = resolve(options.interface, options.group.family, io);
+  const saved = options.state === undefined ? null : loadState(options.state);
+  const dropped = emptyDrops();
+  const guard = options.keys
+    ? await loadGuardOptions(options.keys, dropped)
+    : undefined;
+  const sink = outputSink(options);
+  const endpoint = guardEndpoint(
+    await openGroupSocket(options.group, iface, { port: options.port }),
+    guard,
+  );
+  const onEvent = printer<ReceiverEvent>(ctx, options.json, receiverText);
+  await withSignals(ctx, io, (signal) =>
+    receiveBulletins(endpoint, {
+      group: options.group,
+      port: options.port,
+      ack: options.ack,
+      count: options.count,
+      onEvent,
+      signal,
+      protocol: {
+        name: receiverName(options, saved),
+        fromStart: options.fromStart,
+        maxSize: options.maxSize,
+        state: saved,
+        sink,
+        dropped,
+      },
+    }));
+  return 0;
+}
+
+/**
+ * Runs `mcast-send` with the given arguments.
+ *
+ * @param args The command-line arguments, without the program name.
+ * @param io Standard streams, interfaces and stop signal, for tests.
+ * @returns The exit status: 0 done, 1 run-time failure or missing
+ * acknowledgements, 2 bad input.
+ */
+export function sendMain(args: string[], io: CliIo = {}): Promise<number> {
+  return main(
+    {
+      name: "mcast-send",
+      help: SEND_HELP,
+      parse: parseSendArgs,
+      run: (options, ctx) => runSend(options, ctx, io),
+    },
+    args,
+    io,
+  );
+}
+
+/**
+ * Runs `mcast-recv` with the given arguments.
+ *
+ * @param args The command-line arguments, without the program name.
+ * @param io Standard streams, interfaces and stop signal, for tests.
+ * @returns The exit status: 0 stopped or count reached, 1 run-time failure,
+ * 2 bad input.
+ */
+export function recvMain(args: string[], io: CliIo = {}): Promise<number> {
+  return main(
+    {
+      name: "mcast-recv",
+      help: RECV_HELP,
+      parse: parseRecvArgs,
+      run: (options, ctx) => runRecv(options, ctx, io),
+    },
+    args,
+    io,
+  );
+}

@@ -1,0 +1,1160 @@
+/**
+ * The sending side of the reliable protocol (`mcast-send --reliable`):
+ * numbers datagrams, packs small bulletins and fragments large ones, keeps a
+ * bounded retransmission buffer, repairs on NACK within its own rate budget,
+ * heartbeats so that receivers see tail loss, learns its roster from HELLOs
+ * and ACKs, holds the stream within a window of the slowest receiver, and
+ * reports who has what.
+ *
+ * @module
+ */
+
+import type { Group, Peer } from "../net/address.ts";
+import { UsageError } from "../errors.ts";
+import type { ReliableSenderEvent } from "../events.ts";
+import {
+  asRetransmission,
+  DATA_FIXED_SIZE,
+  type DataRecord,
+  decodeFrame,
+  DIGEST_SIZE,
+  encodeFrame,
+  type Frame,
+  HEADER_SIZE,
+  MAX_RANGES,
+  MAX_RECORDS,
+  newSessionId,
+  nowMicros,
+  RECORD_HEADER_SIZE,
+  type SeqRange,
+  stampData,
+} from "../wire/frame.ts";
+import type { Journal, JournalRecovery } from "./journal.ts";
+import type { Rate } from "../cli/options.ts";
+import { mergeRanges } from "../wire/ranges.ts";
+import { TokenBucket, Yielder } from "./schedule.ts";
+import type { DatagramEndpoint } from "../net/socket.ts";
+import {
+  type DropCounts,
+  emptyDrops,
+  type ReceiverReport,
+  type SenderReport,
+} from "./stats.ts";
+
+/** Options of {@linkcode sendReliable}. */
+export interface SendReliableOptions {
+  /** The multicast group. */
+  group: Group;
+  /** The group's UDP port. */
+  port: number;
+  /** Receives every event, in order. */
+  onEvent: (event: ReliableSenderEvent) => void;
+  /** Stops the session early (SIGINT); the report says so. */
+  signal?: AbortSignal;
+  /** Wait for this many receivers before sending, and for all to finish. */
+  expect?: number;
+  /** Wait for these receivers by name before sending, and for all to finish. */
+  receivers?: string[];
+  /** Give up this long after the last bulletin was sent (or after the start, while waiting for the roster). */
+  deadlineMs: number;
+  /** Without a roster: how long to wait for receivers to answer at the end. */
+  lingerMs?: number;
+  /** Largest UDP payload per datagram (default 1400). */
+  mtu?: number;
+  /** Largest bulletin (default 16 MiB). */
+  maxSize?: number;
+  /** Retransmission buffer, in bytes (default 8 MiB). */
+  bufferBytes?: number;
+  /** How many datagrams the sender may run ahead of the slowest receiver (default 4096). */
+  window?: number;
+  /** First-transmission rate limit. */
+  rate?: Rate;
+  /** Repair rate budget (default 16 MiB/s). */
+  repairRate?: Rate;
+  /** Evict a receiver that holds the stream back for `slowMs` instead of waiting. */
+  dropSlow?: boolean;
+  /** How long a receiver may hold the stream back before `dropSlow` evicts it (default 1000 ms). */
+  slowMs?: number;
+  /** Heartbeat interval in milliseconds (default 50). */
+  heartbeatMs?: number;
+  /** Ignore repeat NACKs for a sequence within this many ms of its repair (default 8). */
+  repairHoldoffMs?: number;
+  /** Most receivers in the roster (default 10,000); more are ignored and counted. */
+  maxReceivers?: number;
+  /** The journal: packets are written to it before they are sent. */
+  journal?: Journal;
+  /** Clock for tests, in milliseconds (default `performance.now`). */
+  now?: () => number;
+  /**
+   * Drop counters to add to (shared with a {@linkcode GuardedEndpoint}, so
+   * that the report counts frames that failed authentication too).
+   */
+  dropped?: DropCounts;
+}
+
+interface ReceiverEntry {
+  name: string;
+  from?: Peer;
+  acked: number;
+  selective: SeqRange[];
+  status: "active" | "evicted" | "left";
+  nacks: number;
+  /** When its acknowledgement last advanced. */
+  progressAt: number;
+  heard: boolean;
+  /**
+   * Sequences it asked for that the sender no longer held (answered with
+   * GONE): lost for good.
+   */
+  lost: SeqRange[];
+}
+
+/** Adds `seq` (or a range) to ascending, merged ranges. */
+function addRange(ranges: SeqRange[], first: number, last: number): void {
+  const tail = ranges.at(-1);
+  if (tail && first <= tail.last + 1 && first >= tail.first) {
+    tail.last = Math.max(tail.last, last);
+    return;
+  }
+  ranges.push({ first, last });
+  ranges.sort((a, b) => a.first - b.first);
+  for (let k = ranges.length - 1; k > 0; k--) {
+    const a = ranges[k - 1]!;
+    const b = ranges[k]!;
+    if (b.first <= a.last + 1) {
+      a.last = Math.max(a.last, b.last);
+      ranges.splice(k, 1);
+    }
+  }
+}
+
+const DEFAULT_MTU = 1400;
+/** Smallest frame a datagram may carry before any trailer (`--mtu`'s minimum). */
+const MIN_FRAME = 128;
+/** Most sequence numbers one NACK queues for repair. */
+const MAX_NACK_SPAN = 4096;
+/** Slowest pace the loss-driven rate control falls to, in datagrams/s. */
+const MIN_PACE = 500;
+/** Above this pace, pacing is off. */
+const MAX_PACE = 1_000_000;
+const DEFAULT_REPAIR: Rate = { unit: "bytes", perSecond: 16 * 1024 * 1024 };
+
+/**
+ * Grows a Uint32Array-backed list indexed by sequence number (from 1).
+ */
+class SeqTable {
+  #data = new Uint32Array(1024);
+  get(seq: number): number {
+    return this.#data[seq] ?? 0;
+  }
+  set(seq: number, value: number): void {
+    if (seq >= this.#data.length) {
+      let size = this.#data.length;
+      while (seq >= size) size *= 2;
+      const grown = new Uint32Array(size);
+      grown.set(this.#data);
+      this.#data = grown;
+    }
+    this.#data[seq] = value;
+  }
+}
+
+/**
+ * Sends bulletins reliably to the group from `endpoint`, then waits until
+ * every expected receiver acknowledged everything, the deadline passed, or
+ * the signal aborted. Closes the endpoint in every case.
+ *
+ * @param endpoint A socket from {@linkcode openSenderSocket}.
+ * @param source The bulletins, in order (a single one, or a stream).
+ * @param options Group, roster, limits and the event sink.
+ * @returns The delivery report (also emitted as a `report` event).
+ * @throws {UsageError} When a bulletin is larger than `maxSize`.
+ */
+export async function sendReliable(
+  endpoint: DatagramEndpoint,
+  source: AsyncIterable<Uint8Array>,
+  options: SendReliableOptions,
+): Promise<SenderReport> {
+  try {
+    checkMtu(endpoint, options);
+  } catch (error) {
+    endpoint.close();
+    throw error;
+  }
+  const sender = new ReliableSender(endpoint, options);
+  try {
+    return await sender.run(source);
+  } finally {
+    await sender.close();
+  }
+}
+
+/** Refuses an mtu that leaves too little room once keys add their trailer. */
+function checkMtu(
+  endpoint: DatagramEndpoint,
+  options: SendReliableOptions,
+): void {
+  const mtu = options.mtu ?? DEFAULT_MTU;
+  const overhead = endpoint.overhead ?? 0;
+  if (overhead > 0 && mtu - overhead < MIN_FRAME) {
+    throw new UsageError(
+      `--mtu ${mtu} is too small with keys: they add up to ${overhead} bytes to every datagram (use at least ${
+        MIN_FRAME + overhead
+      })`,
+    );
+  }
+}
+
+class ReliableSender {
+  readonly #endpoint: DatagramEndpoint;
+  readonly #options: SendReliableOptions;
+  readonly #now: () => number;
+  readonly #mtu: number;
+  readonly #window: number;
+  readonly #bufferBytes: number;
+  readonly #heartbeatMs: number;
+  readonly #destination: Peer;
+  readonly #yielder = new Yielder();
+  #session = "";
+  #startedAt = 0;
+  #nextSeq = 1;
+  #sentHigh = 0;
+  #nextBulletin = 1;
+  /** Oldest sequence held. */
+  #low = 1;
+  #held = new Map<number, Uint8Array>();
+  #heldBytes = 0;
+  /** Highest bulletin completed by the packets up to each sequence. */
+  #complete = new SeqTable();
+  /** Highest bulletin with a record in each sequence's packet. */
+  #touches = new SeqTable();
+  #receivers = new Map<string, ReceiverEntry>();
+  #repairQueue = new Set<number>();
+  /** The sequence the repair loop took off the queue and is about to send. */
+  #repairing: number | undefined;
+  #lastRepair = new Map<number, number>();
+  #lastGone = -Infinity;
+  #journalAcked = 0;
+  /** Datagrams per second allowed by the loss-driven rate control. */
+  #pace = Infinity;
+  #paceNext = 0;
+  /** Sequences asked for again since the last tick: the loss signal. */
+  #lost = 0;
+  #sentInTick = 0;
+  #idleTicks = 0;
+  #journalMarkedAt = -Infinity;
+  #repairBucket: TokenBucket;
+  #rateBucket: TokenBucket | undefined;
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  #waiters = new Set<() => void>();
+  #allSent = false;
+  #reported = false;
+  #stopped = false;
+  #reader: Promise<void> | undefined;
+  #repairer: Promise<void> | undefined;
+  #sends = new Set<Promise<void>>();
+  #closed = false;
+  #dropped: DropCounts = emptyDrops();
+  #stats = {
+    bulletins: 0,
+    packets: 0,
+    bytes: 0,
+    retransmitted: 0,
+    nacks: 0,
+    acks: 0,
+    feedback: 0,
+    gone: 0,
+  };
+  // The packet being filled.
+  #records: DataRecord[] = [];
+  #size = 0;
+  #queued: { seq: number; bytes: Uint8Array }[] = [];
+  /** Buffers of evicted datagrams, `mtu` bytes each, for the next ones. */
+  #pool: ArrayBuffer[] = [];
+  /** The named roster, when there is one. */
+  readonly #named: ReadonlySet<string> | undefined;
+
+  constructor(endpoint: DatagramEndpoint, options: SendReliableOptions) {
+    this.#endpoint = endpoint;
+    this.#options = options;
+    this.#now = options.now ?? (() => performance.now());
+    // The datagram's size on the wire stays within --mtu, trailer included.
+    this.#mtu = (options.mtu ?? DEFAULT_MTU) - (endpoint.overhead ?? 0);
+    this.#window = options.window ?? 4096;
+    this.#bufferBytes = options.bufferBytes ?? 8 * 1024 * 1024;
+    this.#heartbeatMs = options.heartbeatMs ?? 50;
+    this.#destination = { address: options.group.address, port: options.port };
+    if (options.dropped) this.#dropped = options.dropped;
+    const repair = options.repairRate ?? DEFAULT_REPAIR;
+    this.#repairBucket = new TokenBucket({
+      perSecond: repair.perSecond,
+      minBurst: repair.unit === "bytes" ? this.#mtu : 1,
+    });
+    if (options.rate) {
+      this.#rateBucket = new TokenBucket({
+        perSecond: options.rate.perSecond,
+        minBurst: 1,
+      });
+    }
+    for (const name of options.receivers ?? []) this.#entry(name);
+    this.#named = options.receivers?.length
+      ? new Set(options.receivers)
+      : undefined;
+  }
+
+  async run(source: AsyncIterable<Uint8Array>): Promise<SenderReport> {
+    const signal = this.#options.signal;
+    signal?.addEventListener("abort", this.#onAbort);
+    if (signal?.aborted) this.#onAbort();
+    try {
+      this.#start();
+      this.#reader = this.#readFeedback();
+      this.#repairer = this.#repairLoop();
+      this.#heartbeat();
+      this.#heartbeatTimer = setInterval(
+        () => this.#tick(),
+        this.#heartbeatMs,
+      );
+      const rosterDeadline = this.#startedAt + this.#options.deadlineMs;
+      if (this.#hasRoster()) {
+        await this.#until(() => this.#rosterComplete(), rosterDeadline);
+      } else {
+        // Give receivers that are already listening a heartbeat to start on.
+        const until = this.#now() + 2 * this.#heartbeatMs;
+        await this.#until(() => false, until);
+      }
+      const ready = !this.#stopped &&
+        (this.#rosterComplete() || !this.#hasRoster());
+      if (ready) {
+        await this.#stream(source);
+        this.#allSent = !this.#stopped;
+        this.#options.onEvent({
+          type: "sent",
+          bulletins: this.#stats.bulletins,
+          packets: this.#stats.packets,
+        });
+        this.#heartbeat();
+      }
+      const deadline = this.#now() + this.#options.deadlineMs;
+      if (ready && !this.#stopped) {
+        if (this.#hasRoster()) {
+          await this.#until(() => this.#settled(), deadline);
+        } else {
+          // Without a roster: everyone heard from, after a linger for
+          // receivers that have not answered yet.
+          const linger = this.#now() + (this.#options.lingerMs ?? 1000);
+          await this.#until(
+            () => this.#now() >= linger && this.#settled(),
+            Math.max(deadline, linger),
+          );
+        }
+      }
+      const report = this.#report();
+      this.#reported = true;
+      if (report.delivered) this.#options.journal?.finish();
+      this.#heartbeat();
+      this.#options.onEvent({ type: "report", report });
+      return report;
+    } finally {
+      signal?.removeEventListener("abort", this.#onAbort);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopped = true;
+    clearInterval(this.#heartbeatTimer);
+    this.#notify();
+    await Promise.allSettled([...this.#sends]);
+    this.#endpoint.close();
+    await this.#reader;
+    await this.#repairer;
+    this.#yielder.close();
+  }
+
+  #onAbort = (): void => {
+    this.#stopped = true;
+    this.#notify();
+  };
+
+  #start(): void {
+    this.#startedAt = this.#now();
+    const journal = this.#options.journal;
+    const recovery = journal?.recover() ?? null;
+    if (recovery) {
+      this.#resume(recovery);
+    } else {
+      this.#session = newSessionId();
+      journal?.begin({
+        session: this.#session,
+        group: this.#options.group.address,
+        port: this.#options.port,
+      });
+    }
+    this.#options.onEvent({
+      type: "session",
+      session: this.#session,
+      group: this.#options.group,
+      port: this.#options.port,
+      local: this.#endpoint.local,
+      resumed: recovery !== null,
+      recovered: recovery ? recovery.packets.length : 0,
+    });
+  }
+
+  #resume(recovery: JournalRecovery): void {
+    this.#session = recovery.meta.session;
+    this.#nextSeq = recovery.nextSeq;
+    this.#sentHigh = recovery.nextSeq - 1;
+    this.#nextBulletin = recovery.nextBulletin;
+    this.#low = recovery.nextSeq - recovery.packets.length;
+    // Everything recovered was sent before the crash, or was about to be:
+    // receivers ask for what they miss once a heartbeat tells them the
+    // highest sequence.
+    let through = 0;
+    for (const bytes of recovery.packets) {
+      const decoded = decodeFrame(bytes);
+      if (decoded.kind !== "frame" || decoded.frame.type !== "data") continue;
+      const frame = decoded.frame;
+      this.#held.set(frame.seq, bytes);
+      this.#heldBytes += this.#cost(bytes);
+      for (const record of frame.records) {
+        if (record.offset + record.data.length === record.total) {
+          through = record.bulletin;
+        }
+      }
+      this.#touches.set(frame.seq, frame.records.at(-1)?.bulletin ?? through);
+      this.#complete.set(frame.seq, through);
+    }
+  }
+
+  // ---- streaming ------------------------------------------------------
+
+  async #stream(source: AsyncIterable<Uint8Array>): Promise<void> {
+    const iterator = source[Symbol.asyncIterator]();
+    let pending: Promise<IteratorResult<Uint8Array>> | undefined;
+    try {
+      while (!this.#stopped) {
+        pending ??= iterator.next();
+        let result = await this.#soon(pending);
+        if (result === undefined) {
+          // The source has nothing right now: send what is packed.
+          await this.#flush();
+          result = await pending;
+        }
+        pending = undefined;
+        if (result.done) break;
+        await this.#bulletin(result.value);
+      }
+      await this.#flush();
+    } finally {
+      if (this.#stopped) await iterator.return?.();
+    }
+  }
+
+  /** Resolves with the promise's value if it settles within a turn, else undefined. */
+  async #soon<T>(promise: Promise<T>): Promise<T | undefined> {
+    let settled = false;
+    let value: T | undefined;
+    promise.then((v) => {
+      settled = true;
+      value = v;
+    }, () => {
+      settled = true;
+    });
+    for (let k = 0; k < 3 && !settled; k++) await Promise.resolve();
+    if (!settled) await this.#yielder.yield();
+    if (!settled) return undefined;
+    return value ?? await promise;
+  }
+
+  async #bulletin(payload: Uint8Array): Promise<void> {
+    const maxSize = this.#options.maxSize ?? 16 * 1024 * 1024;
+    if (payload.length > maxSize) {
+      throw new UsageError(
+        `Bulletin ${this.#nextBulletin} is too large: ${payload.length} bytes (--max-size is ${maxSize})`,
+      );
+    }
+    if (this.#rateBucket) {
+      const cost = this.#options.rate!.unit === "bytes" ? payload.length : 1;
+      const wait = this.#rateBucket.take(cost);
+      if (wait > 0) {
+        await this.#flush();
+        await this.#sleep(wait);
+      }
+    }
+    const bulletin = this.#nextBulletin++;
+    this.#stats.bulletins += 1;
+    this.#stats.bytes += payload.length;
+    const total = payload.length;
+    const empty = this.#mtu - HEADER_SIZE - DATA_FIXED_SIZE;
+    const whole = RECORD_HEADER_SIZE + total;
+    if (whole <= empty) {
+      if (
+        HEADER_SIZE + DATA_FIXED_SIZE + this.#size + whole > this.#mtu ||
+        this.#records.length >= MAX_RECORDS
+      ) {
+        await this.#flush();
+      }
+      this.#add({ bulletin, total, offset: 0, data: payload }, true);
+      return;
+    }
+    const digest = new Uint8Array(
+      await crypto.subtle.digest("SHA-256", payload as BufferSource),
+    );
+    let offset = 0;
+    while (offset < total) {
+      let room = this.#mtu - HEADER_SIZE - DATA_FIXED_SIZE - this.#size -
+        RECORD_HEADER_SIZE - (offset === 0 ? DIGEST_SIZE : 0);
+      if (room < 64 || this.#records.length >= MAX_RECORDS) {
+        await this.#flush();
+        room = empty - RECORD_HEADER_SIZE - (offset === 0 ? DIGEST_SIZE : 0);
+      }
+      const length = Math.min(room, total - offset, 0xffff);
+      const record: DataRecord = {
+        bulletin,
+        total,
+        offset,
+        data: payload.subarray(offset, offset + length),
+      };
+      if (offset === 0) record.digest = digest;
+      offset += length;
+      this.#add(record, offset === total);
+      if (offset < total) await this.#flush();
+    }
+  }
+
+  #add(record: DataRecord, completes: boolean): void {
+    this.#records.push(record);
+    this.#size += RECORD_HEADER_SIZE + (record.digest ? DIGEST_SIZE : 0) +
+      record.data.length;
+    if (completes) this.#complete.set(this.#nextSeq, record.bulletin);
+  }
+
+  /** Closes the packet being filled and sends every queued one. */
+  async #flush(): Promise<void> {
+    if (this.#records.length > 0) {
+      const seq = this.#nextSeq++;
+      const records = this.#records;
+      this.#touches.set(seq, records[records.length - 1]!.bulletin);
+      if (this.#complete.get(seq) === 0) {
+        this.#complete.set(seq, this.#complete.get(seq - 1));
+      }
+      const into = this.#pool.pop() ?? new ArrayBuffer(this.#mtu);
+      const bytes = encodeFrame({
+        type: "data",
+        session: this.#session,
+        seq,
+        retransmit: false,
+        timestamp: nowMicros(),
+        low: this.#low,
+        records,
+      }, { into });
+      this.#records = [];
+      this.#size = 0;
+      this.#queued.push({ seq, bytes });
+    }
+    if (this.#queued.length === 0) return;
+    const batch = this.#queued;
+    this.#queued = [];
+    this.#options.journal?.append(batch.map((item) => item.bytes));
+    for (const item of batch) await this.#transmit(item.seq, item.bytes);
+  }
+
+  async #transmit(seq: number, bytes: Uint8Array): Promise<void> {
+    await this.#until(() => this.#windowOpen(seq), Infinity);
+    if (this.#stopped) return;
+    await this.#pacing();
+    this.#hold(seq, bytes);
+    this.#sentHigh = seq;
+    this.#stats.packets += 1;
+    // The timestamp says when it left, not when it was packed.
+    stampData(bytes, nowMicros());
+    await this.#sendNow(bytes);
+    if (seq % 16 === 0) await this.#yielder.yield();
+  }
+
+  /** Memory a held datagram takes: its whole buffer when pooled. */
+  #cost(bytes: Uint8Array): number {
+    return bytes.buffer.byteLength === this.#mtu && bytes.byteOffset === 0
+      ? this.#mtu
+      : bytes.length;
+  }
+
+  #hold(seq: number, bytes: Uint8Array): void {
+    this.#held.set(seq, bytes);
+    this.#heldBytes += this.#cost(bytes);
+    while (this.#heldBytes > this.#bufferBytes && this.#low < seq) {
+      const old = this.#held.get(this.#low);
+      if (old) {
+        this.#heldBytes -= this.#cost(old);
+        this.#held.delete(this.#low);
+        // Its buffer carries the next datagram: a long stream allocates
+        // nothing per datagram.
+        if (this.#cost(old) === this.#mtu && this.#pool.length < 64) {
+          this.#pool.push(old.buffer as ArrayBuffer);
+        }
+      }
+      this.#lastRepair.delete(this.#low);
+      this.#repairQueue.delete(this.#low);
+      this.#low += 1;
+    }
+  }
+
+  /** The highest sequence sent (numbered packets may still wait). */
+  get #high(): number {
+    return this.#sentHigh;
+  }
+
+  #windowOpen(seq: number): boolean {
+    if (this.#stopped) return true;
+    let slowest = Infinity;
+    let slow: ReceiverEntry | undefined;
+    for (const entry of this.#receivers.values()) {
+      if (entry.status !== "active" || !entry.heard) continue;
+      // With a named roster, only the named receivers hold the stream back.
+      if (this.#named && !this.#named.has(entry.name)) continue;
+      if (entry.acked < slowest) {
+        slowest = entry.acked;
+        slow = entry;
+      }
+    }
+    // Beyond the window, or beyond the buffer while the oldest datagram it
+    // holds is still needed: evicting it would lose data the slowest
+    // receiver has not acknowledged.
+    const bufferFull = this.#heldBytes + this.#mtu > this.#bufferBytes &&
+      this.#low > slowest;
+    if (
+      slow === undefined || (seq - slowest <= this.#window && !bufferFull)
+    ) {
+      return true;
+    }
+    const slowMs = this.#options.slowMs ?? 1000;
+    // Never held back for good: a receiver that makes no progress for the
+    // whole deadline is evicted even without --drop-slow.
+    const stalled = this.#now() - slow.progressAt;
+    if (
+      (this.#options.dropSlow && stalled >= slowMs) ||
+      stalled >= this.#options.deadlineMs
+    ) {
+      slow.status = "evicted";
+      this.#options.onEvent({
+        type: "evicted",
+        name: slow.name,
+        acked: slow.acked,
+        high: this.#high,
+      });
+      return this.#windowOpen(seq);
+    }
+    return false;
+  }
+
+  // ---- waiting ----------------------------------------------------------
+
+  /** Waits until `done()` holds, the deadline passes, or the sender stops. */
+  async #until(done: () => boolean, deadline: number): Promise<void> {
+    while (!this.#stopped && !done()) {
+      const left = deadline - this.#now();
+      if (left <= 0) return;
+      await new Promise<void>((resolve) => {
+        const waiters = this.#waiters;
+        const timer = setTimeout(finish, Math.min(left, this.#heartbeatMs));
+        function finish(): void {
+          clearTimeout(timer);
+          waiters.delete(finish);
+          resolve();
+        }
+        waiters.add(finish);
+      });
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    const until = this.#now() + ms;
+    return this.#until(() => this.#now() >= until, until);
+  }
+
+  /** Wakes every waiter to check its condition again. */
+  #notify(): void {
+    for (const finish of [...this.#waiters]) finish();
+  }
+
+  // ---- roster -------------------------------------------------------------
+
+  #hasRoster(): boolean {
+    return this.#options.expect !== undefined ||
+      (this.#options.receivers?.length ?? 0) > 0;
+  }
+
+  #heardCount(): number {
+    let count = 0;
+    for (const entry of this.#receivers.values()) if (entry.heard) count += 1;
+    return count;
+  }
+
+  #rosterComplete(): boolean {
+    const names = this.#options.receivers;
+    if (names && names.length > 0) {
+      return names.every((name) => this.#receivers.get(name)?.heard);
+    }
+    return this.#heardCount() >= (this.#options.expect ?? 0);
+  }
+
+  #hasAll(entry: ReceiverEntry): boolean {
+    return entry.heard && entry.acked >= this.#high;
+  }
+
+  /** Has every bulletin: acknowledged everything and lost nothing. */
+  #whole(entry: ReceiverEntry): boolean {
+    return this.#hasAll(entry) && entry.lost.length === 0;
+  }
+
+  /** No longer waited for: has everything, or was evicted. */
+  #finished(entry: ReceiverEntry | undefined): boolean {
+    return entry !== undefined &&
+      (this.#hasAll(entry) || entry.status === "evicted");
+  }
+
+  /** Every bulletin was sent and nobody is waited for any more. */
+  #settled(): boolean {
+    if (!this.#allSent) return false;
+    const names = this.#options.receivers;
+    if (names && names.length > 0) {
+      return names.every((name) => this.#finished(this.#receivers.get(name)));
+    }
+    let finished = 0;
+    let waiting = 0;
+    for (const entry of this.#receivers.values()) {
+      if (this.#finished(entry)) finished += 1;
+      else if (entry.heard && entry.status === "active") waiting += 1;
+    }
+    if (this.#options.expect !== undefined) {
+      return finished >= this.#options.expect;
+    }
+    return waiting === 0;
+  }
+
+  /** Every expected receiver has every bulletin. */
+  #delivered(): boolean {
+    if (!this.#allSent) return false;
+    const names = this.#options.receivers;
+    if (names && names.length > 0) {
+      return names.every((name) => {
+        const entry = this.#receivers.get(name);
+        return entry !== undefined && this.#whole(entry);
+      });
+    }
+    let complete = 0;
+    let incomplete = 0;
+    for (const entry of this.#receivers.values()) {
+      if (this.#whole(entry)) complete += 1;
+      else if (entry.heard) incomplete += 1;
+    }
+    if (this.#options.expect !== undefined) {
+      return complete >= this.#options.expect;
+    }
+    return incomplete === 0;
+  }
+
+  #entry(name: string): ReceiverEntry | undefined {
+    let entry = this.#receivers.get(name);
+    if (entry) return entry;
+    if (this.#receivers.size >= (this.#options.maxReceivers ?? 10_000)) {
+      return undefined;
+    }
+    entry = {
+      name,
+      acked: 0,
+      selective: [],
+      status: "active",
+      nacks: 0,
+      progressAt: this.#now(),
+      heard: false,
+      lost: [],
+    };
+    this.#receivers.set(name, entry);
+    return entry;
+  }
+
+  // ---- feedback -------------------------------------------------------------
+
+  async #readFeedback(): Promise<void> {
+    for (;;) {
+      let datagram;
+      try {
+        datagram = await this.#endpoint.receive();
+      } catch {
+        continue;
+      }
+      if (datagram === null) return;
+      const decoded = decodeFrame(datagram.payload);
+      if (decoded.kind === "plain") {
+        this.#dropped.unexpected += 1;
+        continue;
+      }
+      if (decoded.kind === "invalid") {
+        this.#dropped[decoded.reason] += 1;
+        continue;
+      }
+      this.#feedback(decoded.frame, datagram.from);
+    }
+  }
+
+  #feedback(frame: Frame, from: Peer): void {
+    if (this.#reported) return;
+    if (
+      frame.session !== this.#session || frame.type === "data" ||
+      frame.type === "heartbeat" || frame.type === "gone"
+    ) {
+      this.#dropped.unexpected += 1;
+      return;
+    }
+    const entry = this.#entry(frame.name);
+    if (!entry) {
+      this.#dropped.roster += 1;
+      return;
+    }
+    this.#stats.feedback += 1;
+    const known = entry.heard;
+    entry.heard = true;
+    entry.from = from;
+    if (!known) {
+      this.#options.onEvent({ type: "receiver", name: entry.name, from });
+    }
+    // A receiver cannot have more than was sent.
+    const acked = Math.min(frame.seq, this.#high);
+    if (acked > entry.acked) {
+      entry.acked = acked;
+      entry.progressAt = this.#now();
+    } else if (entry.acked === this.#high) {
+      entry.progressAt = this.#now();
+    }
+    switch (frame.type) {
+      case "hello":
+        if (entry.status === "left") entry.status = "active";
+        break;
+      case "ack":
+        this.#stats.acks += 1;
+        // Only what was sent: claims beyond it would cost memory, and
+        // later make a receiver look served for data it never had.
+        entry.selective = [];
+        for (const r of frame.ranges) {
+          if (r.first > entry.acked && r.first <= this.#high) {
+            entry.selective.push({
+              first: r.first,
+              last: Math.min(r.last, this.#high),
+            });
+          }
+        }
+        break;
+      case "nack":
+        this.#stats.nacks += 1;
+        entry.nacks += 1;
+        this.#queueRepairs(frame.ranges, entry);
+        break;
+      case "bye":
+        if (entry.status === "active") {
+          entry.status = "left";
+          this.#options.onEvent({
+            type: "receiver-left",
+            name: entry.name,
+            complete: entry.acked >= this.#high,
+          });
+        }
+        break;
+    }
+    this.#markAcked();
+    this.#notify();
+  }
+
+  #markAcked(): void {
+    const journal = this.#options.journal;
+    if (!journal) return;
+    let slowest = Infinity;
+    for (const entry of this.#receivers.values()) {
+      if (entry.status === "active") slowest = Math.min(slowest, entry.acked);
+    }
+    // A mark is a disk write: at most one per heartbeat interval.
+    const now = this.#now();
+    if (
+      Number.isFinite(slowest) && slowest > this.#journalAcked &&
+      now - this.#journalMarkedAt >= this.#heartbeatMs
+    ) {
+      this.#journalAcked = slowest;
+      this.#journalMarkedAt = now;
+      journal.markAcked(slowest);
+    }
+  }
+
+  #queueRepairs(ranges: SeqRange[], entry: ReceiverEntry): void {
+    const now = this.#now();
+    const holdoff = this.#options.repairHoldoffMs ?? 8;
+    const gone: number[] = [];
+    // However the ranges overlap, each sequence is looked at once, and at
+    // most MAX_NACK_SPAN per NACK: a receiver missing more asks again.
+    let span = MAX_NACK_SPAN;
+    for (const range of mergeRanges(ranges, { first: 1, last: this.#high })) {
+      const last = range.last;
+      // Anything below the buffer is gone: one range for it.
+      if (range.first < this.#low) {
+        const goneLast = Math.min(last, this.#low - 1);
+        gone.push(range.first, goneLast);
+        if (range.first > entry.acked) {
+          addRange(entry.lost, range.first, goneLast);
+        }
+      }
+      for (
+        let seq = Math.max(range.first, this.#low);
+        seq <= last && span > 0;
+        seq++, span--
+      ) {
+        const repaired = this.#lastRepair.get(seq);
+        if (repaired !== undefined && now - repaired < holdoff) continue;
+        // Taken off the queue and waiting for the budget: on its way.
+        if (seq === this.#repairing) continue;
+        if (!this.#repairQueue.has(seq)) this.#lost += 1;
+        this.#repairQueue.add(seq);
+      }
+    }
+    // GONE notices fit a datagram and come out of the repair budget too
+    // (whose burst holds a datagram): a receiver told of the first ranges
+    // asks again for the rest.
+    const most = Math.min(
+      MAX_RANGES,
+      Math.floor((this.#mtu - HEADER_SIZE - 2) / 16),
+      gone.length / 2,
+    );
+    const goneCost = this.#options.repairRate?.unit === "bulletins"
+      ? 1
+      : HEADER_SIZE + 2 + 16 * most;
+    if (
+      gone.length > 0 && now - this.#lastGone >= holdoff &&
+      this.#repairBucket.tryTake(goneCost)
+    ) {
+      this.#lastGone = now;
+      const goneRanges: SeqRange[] = [];
+      for (let k = 0; k < gone.length && goneRanges.length < most; k += 2) {
+        goneRanges.push({ first: gone[k]!, last: gone[k + 1]! });
+      }
+      this.#stats.gone += 1;
+      void this.#send(encodeFrame({
+        type: "gone",
+        session: this.#session,
+        seq: this.#low,
+        ranges: goneRanges,
+      }));
+    }
+    if (this.#repairQueue.size > 0) this.#notify();
+  }
+
+  async #repairLoop(): Promise<void> {
+    while (!this.#stopped) {
+      const seq = this.#repairQueue.values().next().value;
+      if (seq === undefined) {
+        await this.#until(() => this.#repairQueue.size > 0, Infinity);
+        continue;
+      }
+      this.#repairQueue.delete(seq);
+      const bytes = this.#held.get(seq);
+      if (!bytes) continue;
+      this.#repairing = seq;
+      const unit = this.#options.repairRate?.unit ?? "bytes";
+      const wait = this.#repairBucket.take(unit === "bytes" ? bytes.length : 1);
+      if (wait > 0) await this.#sleep(wait);
+      await this.#pacing();
+      this.#repairing = undefined;
+      this.#lastRepair.set(seq, this.#now());
+      this.#stats.retransmitted += 1;
+      await this.#sendNow(
+        asRetransmission(bytes, { timestamp: nowMicros(), low: this.#low }),
+      );
+      if (this.#stats.retransmitted % 16 === 0) await this.#yielder.yield();
+    }
+  }
+
+  // ---- heartbeats -----------------------------------------------------------
+
+  #tick(): void {
+    const busy = this.#sentInTick > 0 || this.#repairQueue.size > 0 ||
+      !this.#caughtUp();
+    this.#adapt();
+    // An idle session stays visible with fewer heartbeats: every interval
+    // for a few, then one in twenty (once a second by default).
+    this.#idleTicks = busy ? 0 : this.#idleTicks + 1;
+    if (this.#idleTicks < 4 || this.#idleTicks % 20 === 0) this.#heartbeat();
+    this.#notify();
+  }
+
+  /** Every receiver heard from has everything sent so far. */
+  #caughtUp(): boolean {
+    for (const entry of this.#receivers.values()) {
+      if (entry.heard && entry.status === "active" && !this.#hasAll(entry)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Loss-driven rate control, once per heartbeat: receivers asking for
+   * repairs means datagrams are dropped on the way (full socket buffers,
+   * a slow link), so the pace falls to 70% of what was sent; without new
+   * loss it grows by 15% per interval until pacing is off again.
+   */
+  #adapt(): void {
+    const sent = this.#sentInTick;
+    this.#sentInTick = 0;
+    if (this.#lost > Math.max(3, sent * 0.02)) {
+      const measured = sent * 1000 / this.#heartbeatMs;
+      this.#pace = Math.max(MIN_PACE, Math.min(this.#pace, measured) * 0.7);
+    } else if (Number.isFinite(this.#pace)) {
+      this.#pace = this.#pace * 1.25 + 100;
+      if (this.#pace > MAX_PACE) this.#pace = Infinity;
+    }
+    this.#lost = 0;
+  }
+
+  /** Waits for the pace: a datagram every 1/pace seconds, bursts of 1 ms. */
+  async #pacing(): Promise<void> {
+    this.#sentInTick += 1;
+    if (!Number.isFinite(this.#pace)) return;
+    let now = this.#now();
+    this.#paceNext = Math.max(this.#paceNext, now - 1) + 1000 / this.#pace;
+    // Timers cannot wait less than about 4 ms; shorter waits yield to the
+    // event loop instead, so that datagrams leave evenly spaced rather than
+    // in bursts that overflow a receiver's socket buffer.
+    while (this.#paceNext - now > 0.05 && !this.#stopped) {
+      if (this.#paceNext - now > 4) await this.#sleep(this.#paceNext - now);
+      else await this.#yielder.yield();
+      now = this.#now();
+    }
+  }
+
+  #heartbeat(): void {
+    if (this.#closed) return;
+    void this.#send(encodeFrame({
+      type: "heartbeat",
+      session: this.#session,
+      seq: this.#high,
+      final: this.#allSent,
+      timestamp: nowMicros(),
+      low: this.#low,
+    }));
+  }
+
+  /** Sends a datagram the caller waits for (the hot path: no tracking). */
+  async #sendNow(bytes: Uint8Array): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.#endpoint.send(bytes, this.#destination);
+    } catch {
+      // A failed send is a lost datagram: receivers NACK it.
+    }
+  }
+
+  /** Sends a datagram nobody waits for; close() waits for it. */
+  #send(bytes: Uint8Array): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const sending = this.#endpoint.send(bytes, this.#destination).catch(
+      () => {
+        // A failed send is a lost datagram: receivers NACK it.
+      },
+    );
+    this.#sends.add(sending);
+    sending.finally(() => this.#sends.delete(sending));
+    return sending;
+  }
+
+  // ---- report -------------------------------------------------------------
+
+  #report(): SenderReport {
+    const high = this.#high;
+    const receivers: ReceiverReport[] = [];
+    const names = [...this.#receivers.keys()].sort();
+    for (const name of names) {
+      const entry = this.#receivers.get(name)!;
+      const missing = this.#missing(entry, high);
+      const status: ReceiverReport["status"] = !entry.heard
+        ? "silent"
+        : entry.status === "evicted"
+        ? "evicted"
+        : missing.length === 0
+        ? "complete"
+        : this.#hasAll(entry)
+        ? "lost"
+        : entry.status === "left"
+        ? "left"
+        : "incomplete";
+      let lostBulletins = 0;
+      for (const range of this.#bulletinsOf(entry.lost)) {
+        lostBulletins += range.last - range.first + 1;
+      }
+      const report: ReceiverReport = {
+        name,
+        acked: entry.acked,
+        bulletins: Math.max(0, this.#complete.get(entry.acked) - lostBulletins),
+        missing,
+        missingBulletins: this.#bulletinsOf(missing),
+        status,
+        nacks: entry.nacks,
+      };
+      if (entry.from) report.from = entry.from;
+      receivers.push(report);
+    }
+    const delivered = this.#delivered();
+    const reason: SenderReport["reason"] = delivered
+      ? (this.#heardCount() === 0 ? "no-receivers" : "complete")
+      : this.#options.signal?.aborted
+      ? "signal"
+      : !this.#allSent && this.#hasRoster() && !this.#rosterComplete()
+      ? "roster"
+      : this.#settled()
+      ? ([...this.#receivers.values()].some((e) => e.status === "evicted")
+        ? "evicted"
+        : "lost")
+      : "deadline";
+    return {
+      session: this.#session,
+      delivered,
+      reason,
+      ...this.#stats,
+      dropped: this.#dropped,
+      elapsedMs: Math.round(this.#now() - this.#startedAt),
+      receivers,
+    };
+  }
+
+  #missing(entry: ReceiverEntry, high: number): SeqRange[] {
+    const missing: SeqRange[] = entry.lost.map((r) => ({ ...r }));
+    let from = entry.acked + 1;
+    for (const range of entry.selective) {
+      if (range.first > from) {
+        missing.push({ first: from, last: Math.min(range.first - 1, high) });
+      }
+      from = Math.max(from, range.last + 1);
+    }
+    if (from <= high) missing.push({ first: from, last: high });
+    const merged: SeqRange[] = [];
+    for (const range of missing.filter((r) => r.first <= r.last)) {
+      addRange(merged, range.first, range.last);
+    }
+    return merged;
+  }
+
+  /** The bulletins that sequence ranges hold (merged ranges). */
+  #bulletinsOf(ranges: SeqRange[]): SeqRange[] {
+    const result: SeqRange[] = [];
+    for (const range of ranges) {
+      const first = this.#complete.get(range.first - 1) + 1;
+      const last = Math.max(this.#touches.get(range.last), first);
+      const previous = result.at(-1);
+      if (previous && first <= previous.last + 1) {
+        previous.last = Math.max(previous.last, last);
+      } else {
+        result.push({ first, last });
+      }
+    }
+    return result;
+  }
+}
