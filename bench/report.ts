@@ -808,6 +808,32 @@ function pad(cells: string[][]): string {
 }
 
 /**
+ * A figure for a text table, as the tables here print them: `-` when
+ * missing, else en-US grouping with exactly `digits` decimals.
+ *
+ * @param value The figure.
+ * @param digits Decimals (default 0).
+ * @returns The text.
+ */
+export function formatFigure(
+  value: number | null | undefined,
+  digits = 0,
+): string {
+  return fmt(value, digits);
+}
+
+/**
+ * Aligns a text table: the first column left, the others right, two
+ * spaces apart; the first row is the heading.
+ *
+ * @param cells Rows of cells, heading first.
+ * @returns The lines.
+ */
+export function alignColumns(cells: string[][]): string {
+  return pad(cells);
+}
+
+/**
  * Formats the security cells as a plain-text table: one line per variant
  * and size, with bulletins/s, datagrams/s, MB/s, the ratio to the baseline
  * (`none`) at the same size and each repetition's ratio.

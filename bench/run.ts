@@ -35,7 +35,13 @@
  * repository unless absolute), `--render` (only redraw the chart and tables
  * from an existing `results.json`), `--only security` (only the cost of
  * keys, about 1 minute: writes `security.json` beside `results.json`, which
- * it leaves alone, and prints its table).
+ * it leaves alone, and prints its table), `--only uftp` (only the uftp
+ * side-by-side section, `bench/uftp.ts`, 2 repetitions per cell unless
+ * `--reps` says otherwise: writes `uftp.json` the same way), `--only packets`
+ * (only the packet rate against a C sendmmsg/recvmmsg pair,
+ * `bench/c_pair.ts`: writes `packets.json`). A full run includes both
+ * sections too (keys `uftp` and `packets` of `results.json`; a section that
+ * cannot run here, e.g. uftp not installed or not root, records why).
  *
  * @module
  */
@@ -43,6 +49,8 @@
 import { parseArgs } from "node:util";
 import { generateKeyFile } from "../lib/security/keys.ts";
 import { renderChart } from "./chart.ts";
+import { formatPacketsTable, packetsSection } from "./c_pair.ts";
+import { formatUftpTable, uftpSection } from "./uftp.ts";
 import { installed, runExternal, type Tool } from "./external.ts";
 import type { BenchKeys } from "./_keys.ts";
 import { procMemory, ROOT, WorkerProcess } from "./_proc.ts";
@@ -78,7 +86,7 @@ import { lossPercent, median } from "./stats.ts";
 const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
-    reps: { type: "string", default: "3" },
+    reps: { type: "string" },
     seconds: { type: "string", default: "1" },
     gib: { type: "string", default: "1" },
     out: { type: "string", default: "bench" },
@@ -87,14 +95,19 @@ const { values: flags } = parseArgs({
   },
 });
 
-if (flags.only !== undefined && flags.only !== "security") {
+const ONLY = ["security", "uftp", "packets"];
+if (flags.only !== undefined && !ONLY.includes(flags.only)) {
   console.error(
-    `bench/run.ts: --only takes "security", not ${JSON.stringify(flags.only)}`,
+    `bench/run.ts: --only takes "security", "uftp" or "packets", not ${
+      JSON.stringify(flags.only)
+    }`,
   );
   Deno.exit(2);
 }
 
-const REPS = Math.max(1, Number(flags.reps));
+const REPS = Math.max(1, Number(flags.reps ?? "3"));
+/** Repetitions of each uftp side-by-side cell (each moves 100 MB). */
+const UFTP_REPS = Math.max(1, Number(flags.reps ?? "2"));
 const SECONDS = Math.max(1, Math.round(Number(flags.seconds)));
 const DURATION_MS = SECONDS * 1000;
 const STREAM_BYTES = Math.round(Number(flags.gib) * 2 ** 30);
@@ -1046,6 +1059,14 @@ async function main(): Promise<void> {
   const ackRows = await phase("Acknowledgement time", ackTimes);
   const memoryRow = await phase("Memory", memoryRun);
   const securityRows = await phase("Security", security);
+  const uftp = await phase(
+    "uftp side by side",
+    () => uftpSection({ reps: UFTP_REPS }),
+  );
+  const packets = await phase(
+    "Packet rate vs C",
+    () => packetsSection({ seconds: SECONDS }),
+  );
   const targets = computeTargets({
     throughput: throughputRows,
     latency: latencyRows,
@@ -1083,6 +1104,8 @@ async function main(): Promise<void> {
     ack: ackRows,
     memory: memoryRow,
     security: securityRows,
+    uftp,
+    packets,
   };
   await Deno.mkdir(OUT_DIR, { recursive: true });
   const jsonPath = `${OUT_DIR}/results.json`;
@@ -1113,6 +1136,10 @@ async function main(): Promise<void> {
       security: securityRows,
     }),
   );
+  console.log("");
+  console.log(formatUftpTable(uftp));
+  console.log("");
+  console.log(formatPacketsTable(packets));
   console.log("");
   console.log(`wrote ${jsonPath} and ${svgPath} in ${durationS} s`);
 }
@@ -1157,6 +1184,58 @@ async function securityOnly(): Promise<void> {
   console.log(`wrote ${jsonPath} in ${durationS} s`);
 }
 
+/**
+ * `--only uftp` and `--only packets`: only that section; writes
+ * `uftp.json` or `packets.json` (key `uftp` or `packets`, as in
+ * `results.json`, which stays that of the last full run) and prints its
+ * table.
+ */
+async function sectionOnly(which: "uftp" | "packets"): Promise<void> {
+  const began = performance.now();
+  const startedAt = new Date().toISOString();
+  const info = await machine();
+  console.log(
+    `mcast benchmark, ${which} only: ${info.cpus} CPUs, Linux ${info.kernel}, Deno ${info.deno}; ${
+      which === "uftp" ? `${UFTP_REPS} run(s) per cell` : `${SECONDS} s per run`
+    }`,
+  );
+  const timings: Record<string, number> = {};
+  const phase = phaseTimer(timings);
+  const section = which === "uftp"
+    ? await phase(
+      "uftp side by side",
+      () => uftpSection({ reps: UFTP_REPS }),
+    )
+    : await phase(
+      "Packet rate vs C",
+      () => packetsSection({ seconds: SECONDS }),
+    );
+  const durationS = Math.round((performance.now() - began) / 100) / 10;
+  const results = {
+    version: 1,
+    command: `deno task bench --only ${which}`,
+    startedAt,
+    durationS,
+    phaseSeconds: timings,
+    machine: { ...info, loadAverageAtEnd: Deno.loadavg() },
+    [which]: section,
+  };
+  await Deno.mkdir(OUT_DIR, { recursive: true });
+  const jsonPath = `${OUT_DIR}/${which}.json`;
+  await Deno.writeTextFile(jsonPath, JSON.stringify(results, null, 2) + "\n");
+  await formatOutput([jsonPath]);
+  console.log("");
+  console.log(
+    which === "uftp"
+      ? formatUftpTable(section as Awaited<ReturnType<typeof uftpSection>>)
+      : formatPacketsTable(
+        section as Awaited<ReturnType<typeof packetsSection>>,
+      ),
+  );
+  console.log("");
+  console.log(`wrote ${jsonPath} in ${durationS} s`);
+}
+
 /** `--render`: redraws the chart and tables from an existing results.json. */
 async function render(): Promise<void> {
   const jsonPath = `${OUT_DIR}/results.json`;
@@ -1183,10 +1262,14 @@ async function render(): Promise<void> {
   );
   await formatOutput([`${OUT_DIR}/chart.svg`]);
   console.log(formatTables(input));
+  if (results.uftp) console.log(`\n${formatUftpTable(results.uftp)}`);
+  if (results.packets) console.log(`\n${formatPacketsTable(results.packets)}`);
 }
 
 if (import.meta.main) {
   if (flags.render) await render();
   else if (flags.only === "security") await securityOnly();
-  else await main();
+  else if (flags.only === "uftp" || flags.only === "packets") {
+    await sectionOnly(flags.only);
+  } else await main();
 }

@@ -74,3 +74,31 @@ export function errorLine(error: unknown): string {
   if (line !== "") return line;
   return error instanceof Error ? error.name : "Unknown error";
 }
+
+/**
+ * Says why the runtime refused a file operation and what grants it: the
+ * flags the operation needs, or, for a path under `/dev/` (such as
+ * `/dev/shm`), that Deno allows it only with `--allow-all` (it says
+ * "Requires all access" then, whatever else was granted).
+ *
+ * @param error What the runtime threw (a `Deno.errors.NotCapable`).
+ * @param flags The flags that grant it elsewhere, e.g. `--allow-read`.
+ * @returns One line, starting with "permission not granted".
+ *
+ * @example A refused read
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { permissionHint } from "./errors.ts";
+ * assert.equal(
+ *   permissionHint(new Error('Requires read access to "x"'), "--allow-read"),
+ *   "permission not granted (run with --allow-read)",
+ * );
+ * ```
+ */
+export function permissionHint(error: unknown, flags: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/requires all access/i.test(message)) {
+    return "permission not granted: Deno opens paths under /dev/ only with --allow-all (run with --allow-all, or use a file elsewhere)";
+  }
+  return `permission not granted (run with ${flags})`;
+}

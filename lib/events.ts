@@ -6,7 +6,11 @@
  */
 
 import type { Group, Peer } from "./net/address.ts";
-import type { ReceiverStats, SenderReport } from "./reliable/stats.ts";
+import type {
+  ReceiverStats,
+  SenderReport,
+  SessionPaths,
+} from "./reliable/stats.ts";
 
 /** Emitted by {@linkcode sendBulletin} in order. */
 export type SenderEvent =
@@ -78,6 +82,8 @@ export type ReceiverEvent =
     start: number;
     /** Resumed from the state file. */
     resumed: boolean;
+    /** The paths the datagrams take, when the caller said. */
+    paths?: SessionPaths;
   }
   | {
     /** A bulletin was delivered, in order, exactly once. */
@@ -122,6 +128,8 @@ export type ReliableSenderEvent =
     resumed: boolean;
     /** Sequence numbers recovered from the journal, still to deliver. */
     recovered: number;
+    /** The paths the datagrams take, when the caller said. */
+    paths?: SessionPaths;
   }
   | {
     /** A receiver joined the roster (HELLO or first ACK). */
@@ -144,6 +152,27 @@ export type ReliableSenderEvent =
     acked: number;
     /** The highest sequence sent then. */
     high: number;
+  }
+  | {
+    /**
+     * Periodic progress of a session (only when asked for, e.g. `--json`
+     * or a terminal on stderr).
+     */
+    type: "progress";
+    /** Milliseconds since the session started. */
+    elapsedMs: number;
+    /** Bytes of the bulletins accepted so far (a whole file at once). */
+    queuedBytes: number;
+    /** Of those, bytes sent once so far. */
+    sentBytes: number;
+    /** Sent bytes per second since the first bulletin left. */
+    bytesPerSecond: number;
+    /** Seconds until the queued bytes are sent at that rate; absent while unknown. */
+    etaSeconds?: number;
+    /** Receivers that acknowledged everything sent so far. */
+    acknowledged: number;
+    /** Receivers expected (the roster), or heard from without one. */
+    receivers: number;
   }
   | {
     /** Every bulletin was sent once; acknowledgements are awaited. */

@@ -18,7 +18,8 @@ import {
 } from "./reliable/receiver.ts";
 import type { ReceiverState } from "./reliable/state.ts";
 import type { DatagramEndpoint } from "./net/socket.ts";
-import type { DropCounts } from "./reliable/stats.ts";
+import type { DropCounts, SessionPaths } from "./reliable/stats.ts";
+import type { BulletinHasher } from "./reliable/digest.ts";
 
 /** How the receiver takes part in the reliable protocol. */
 export interface ProtocolOptions {
@@ -34,6 +35,10 @@ export interface ProtocolOptions {
   sink?: DeliverySink;
   /** Drop counters shared with a {@linkcode GuardedEndpoint}. */
   dropped?: DropCounts;
+  /** The paths the datagrams take, named in the session event and statistics. */
+  paths?: SessionPaths;
+  /** How fragmented bulletins are hashed (default WebCrypto). */
+  hasher?: BulletinHasher;
   /** Protocol timers and randomness, for tests. */
   tuning?: Pick<
     ReliableReceiverOptions,
@@ -93,6 +98,8 @@ export async function receiveBulletins(
     state: protocol?.state,
     sink: protocol?.sink,
     dropped: protocol?.dropped,
+    paths: protocol?.paths,
+    hasher: protocol?.hasher,
     ...protocol?.tuning,
     // --count counts plain messages and bulletins together.
     get limit(): number | undefined {

@@ -79,7 +79,30 @@ export function toolFlags(tool: Tool): string[] {
  * @returns The command line, program first.
  */
 export function toolCommand(tool: Tool, args: string[]): string[] {
+  const all = [...args, ...testIoArgs(args)];
   const binary = compiledBinary(tool);
-  if (binary) return [binary, ...args];
-  return [Deno.execPath(), "run", ...toolFlags(tool), ...args];
+  if (binary) return [binary, ...all];
+  return [Deno.execPath(), "run", ...toolFlags(tool), ...all];
+}
+
+/** The environment variable that picks the tools' `--io` in test runs. */
+export const TEST_IO_VARIABLE = "MCAST_TEST_IO";
+
+/**
+ * `["--io", path]` when {@linkcode TEST_IO_VARIABLE} names a path (the test
+ * runner's second pass runs the process tests on the deno path that way),
+ * unless the arguments choose one themselves or only ask for help, the
+ * version or a key (options that are used alone).
+ */
+function testIoArgs(args: string[]): string[] {
+  const permission = Deno.permissions.querySync?.({
+    name: "env",
+    variable: TEST_IO_VARIABLE,
+  });
+  if (permission?.state !== "granted") return [];
+  const io = Deno.env.get(TEST_IO_VARIABLE);
+  if (io === undefined || io === "") return [];
+  const alone = /^(--io(=|$)|--help$|-h$|--version$|-V$|--gen-(sign-)?key)/;
+  if (args.some((arg) => alone.test(arg))) return [];
+  return ["--io", io];
 }

@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { loopback } from "./_exercise.ts";
 import type { Finished } from "./_tools.ts";
+import { nativeUnavailable } from "../lib/net/native_socket.ts";
+import { TEST_IO_VARIABLE } from "../scripts/tools.ts";
 
 const encoder = new TextEncoder();
 
@@ -32,6 +34,32 @@ export function assertExit(
 export function lines(text: string): string[] {
   assert.ok(text.endsWith("\n"), `output ends with a newline: ${text}`);
   return text.slice(0, -1).split("\n");
+}
+
+/**
+ * The I/O path the tools take in this test run: the one
+ * {@linkcode TEST_IO_VARIABLE} names, else `--io auto`'s choice.
+ */
+export const TEST_IO: "native" | "deno" = Deno.env.get(TEST_IO_VARIABLE) ===
+      "deno" || nativeUnavailable() !== undefined
+  ? "deno"
+  : "native";
+
+/**
+ * How a statistics line ends on this run's path: `, io native` and, for a
+ * keyed session, the crypto backend (`, crypto openssl` natively).
+ */
+export function pathSuffix(keyed = false): string {
+  if (!keyed) return `, io ${TEST_IO}`;
+  return `, io ${TEST_IO}, crypto ${
+    TEST_IO === "native" ? "openssl" : "webcrypto"
+  }`;
+}
+
+/** `pattern` with {@linkcode pathSuffix} required before its final `$`. */
+export function withPath(pattern: RegExp, keyed = false): RegExp {
+  const suffix = pathSuffix(keyed).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(pattern.source.replace(/\$$/, `${suffix}$`), pattern.flags);
 }
 
 /** Replaces what varies from run to run with `N`/`T` in text output. */

@@ -45,6 +45,7 @@ Deno.test("compileArgs passes the task's flags after --no-prompt and --output", 
     "--allow-read",
     "--allow-write",
     "--allow-sys=networkInterfaces,hostname",
+    "--allow-ffi",
     "sender.ts",
   ]);
   assert.deepEqual(

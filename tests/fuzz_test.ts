@@ -35,7 +35,7 @@ import {
   withTempDir,
 } from "./_tools.ts";
 import { generateKeyFile } from "../lib/security/keys.ts";
-import { at, bulletinLine, joinedPort } from "./_reliable.ts";
+import { at, bulletinLine, joinedPort, pathSuffix } from "./_reliable.ts";
 
 /** Datagrams per storm. */
 const STORM = 200_000;
@@ -552,7 +552,7 @@ async function keyArgs(dir: string): Promise<ToolArgs> {
 
 /** `N dropped (a 1, b 2)` at the end of a statistics line, by reason. */
 function dropsOf(statistics: string): Record<string, number> {
-  const list = /[0-9]+ dropped \((.*)\)$/.exec(statistics)?.[1] ?? "";
+  const list = /[0-9]+ dropped \(([^)]*)\)/.exec(statistics)?.[1] ?? "";
   return Object.fromEntries(
     list.split(", ").filter((x) => x !== "").map((item) => {
       const [reason, n] = item.split(" ");
@@ -579,6 +579,7 @@ Deno.test("fuzz: a keyed receiver shows nothing of a storm: every datagram witho
     );
     // Only the two real bulletins, before and after the storm.
     assert.match(statistics, /^statistics: 2 bulletins \(/);
+    assert.ok(statistics.endsWith(pathSuffix(true)), statistics);
     const drops = dropsOf(statistics);
     const rejected = (drops.auth ?? 0) + (drops.tag ?? 0) +
       (drops.plain ?? 0);

@@ -25,6 +25,7 @@ import {
   tc,
 } from "./_netns.ts";
 import { assertOk, peer, WAITING } from "./_exercise.ts";
+import { withPath } from "./_reliable.ts";
 import { type RunningProcess, spawnTool, testPort } from "./_tools.ts";
 
 /** Bulletins per session. */
@@ -178,10 +179,12 @@ interface ReceiverFigures {
   dropped: number;
 }
 
-const RECEIVER_STATS = new RegExp(
-  "^statistics: ([0-9]+) bulletins? \\(([0-9]+) bytes?\\), ([0-9]+) datagrams?, " +
-    "([0-9]+) repaired, ([0-9]+) duplicates?, ([0-9]+) unrecoverable, " +
-    "([0-9]+) discarded, ([0-9]+) NACKs?, ([0-9]+) ACKs?, ([0-9]+) dropped(?: \\(.*\\))?$",
+const RECEIVER_STATS = withPath(
+  new RegExp(
+    "^statistics: ([0-9]+) bulletins? \\(([0-9]+) bytes?\\), ([0-9]+) datagrams?, " +
+      "([0-9]+) repaired, ([0-9]+) duplicates?, ([0-9]+) unrecoverable, " +
+      "([0-9]+) discarded, ([0-9]+) NACKs?, ([0-9]+) ACKs?, ([0-9]+) dropped(?: \\(.*\\))?$",
+  ),
 );
 
 function receiverFigures(line: string): ReceiverFigures {
@@ -223,12 +226,14 @@ interface SenderFigures {
   dropped: number;
 }
 
-const SENDER_STATS = new RegExp(
-  `^statistics: ${BULLETINS} bulletins \\(${
-    BULLETINS * SIZE
-  } bytes\\) in ${BULLETINS} datagrams, ([0-9]+) retransmitted, ` +
-    "([0-9]+) NACKs?, ([0-9]+) ACKs?, ([0-9]+) feedback frames?, " +
-    "([0-9]+) gone notices?, ([0-9]+) dropped(?: \\(.*\\))?$",
+const SENDER_STATS = withPath(
+  new RegExp(
+    `^statistics: ${BULLETINS} bulletins \\(${
+      BULLETINS * SIZE
+    } bytes\\) in ${BULLETINS} datagrams, ([0-9]+) retransmitted, ` +
+      "([0-9]+) NACKs?, ([0-9]+) ACKs?, ([0-9]+) feedback frames?, " +
+      "([0-9]+) gone notices?, ([0-9]+) dropped(?: \\(.*\\))?$",
+  ),
 );
 
 function senderFigures(line: string): SenderFigures {

@@ -32,7 +32,10 @@ import {
   joinedPort,
   lines,
   mask,
+  pathSuffix,
   senderSession,
+  TEST_IO,
+  withPath,
 } from "./_reliable.ts";
 
 const encoder = new TextEncoder();
@@ -154,7 +157,7 @@ Deno.test("reliable: three receivers get five bulletins exactly once, in order, 
           WAITING,
           joinedLine(session, from),
           ...texts.map((text, k) => bulletinLine(k + 1, text, from)),
-          `statistics: 5 bulletins (${bytes} bytes), 1 datagram, 0 repaired, 0 duplicates, 0 unrecoverable, 0 discarded, 0 NACKs, N ACKs, 0 dropped`,
+          `statistics: 5 bulletins (${bytes} bytes), 1 datagram, 0 repaired, 0 duplicates, 0 unrecoverable, 0 discarded, 0 NACKs, N ACKs, 0 dropped${pathSuffix()}`,
         ].join("\n") + "\n",
       );
     }
@@ -182,7 +185,7 @@ Deno.test("reliable: three receivers get five bulletins exactly once, in order, 
       ...names.map((name) =>
         `  ${name} ${loopback(port)}: complete, has 5 bulletins`
       ),
-      `statistics: 5 bulletins (${bytes} bytes) in 1 datagram, 0 retransmitted, 0 NACKs, N ACKs, N feedback frames, 0 gone notices, 0 dropped`,
+      `statistics: 5 bulletins (${bytes} bytes) in 1 datagram, 0 retransmitted, 0 NACKs, N ACKs, N feedback frames, 0 gone notices, 0 dropped${pathSuffix()}`,
     ]);
     // The roster is complete before any data is sent; receivers that have
     // everything may leave before the sender printed that all was sent.
@@ -232,7 +235,10 @@ Deno.test("reliable --json: every line is JSON and the report says who has what"
       left.map(() => true),
     );
     assert.equal(new Set(left.map((e) => e.name)).size, left.length);
-    const events = all.filter((e) => e.event !== "receiver-left");
+    // Progress events come once a second while a session lasts.
+    const events = all.filter((e) =>
+      e.event !== "receiver-left" && e.event !== "progress"
+    );
     assert.deepEqual(
       events.map((e) => e.event),
       ["session", "receiver", "receiver", "receiver", "sent", "report"],
@@ -253,6 +259,7 @@ Deno.test("reliable --json: every line is JSON and the report says who has what"
       local,
       resumed: false,
       recovered: 0,
+      io: TEST_IO,
     });
     const joined = events.slice(1, 4);
     assert.deepEqual(joined.map((e) => e.name).toSorted(), names);
@@ -273,6 +280,7 @@ Deno.test("reliable --json: every line is JSON and the report says who has what"
       retransmitted: 0,
       nacks: 0,
       gone: 0,
+      io: TEST_IO,
       dropped: {
         version: 0,
         type: 0,
@@ -319,6 +327,7 @@ Deno.test("reliable --json: every line is JSON and the report says who has what"
         from: { address: "127.0.0.1", port: from },
         start: 1,
         resumed: false,
+        io: TEST_IO,
       });
       const shown = got.slice(2, 7).map((e) => {
         const { sentAt, ...rest } = e;
@@ -428,7 +437,9 @@ Deno.test("reliable --output DIR: one file per bulletin with its exact bytes, a 
     ]);
     assert.match(
       out.at(-1)!,
-      /^statistics: 4 bulletins \(204814 bytes\), [0-9]+ datagrams, [0-9]+ repaired, 0 duplicates, 0 unrecoverable, 0 discarded, [0-9]+ NACKs?, [0-9]+ ACKs?, 0 dropped$/,
+      withPath(
+        /^statistics: 4 bulletins \(204814 bytes\), [0-9]+ datagrams, [0-9]+ repaired, 0 duplicates, 0 unrecoverable, 0 discarded, [0-9]+ NACKs?, [0-9]+ ACKs?, 0 dropped$/,
+      ),
     );
 
     const names = [];
@@ -503,7 +514,7 @@ Deno.test("reliable --receivers with one that never answers: nothing is sent, ex
       `delivery report for session ${session}: NOTHING sent: not every expected receiver answered by the deadline in T s`,
       "  ghost: silent, has 0 bulletins",
       `  r1 ${loopback(port)}: complete, has 0 bulletins`,
-      "statistics: 0 bulletins (0 bytes) in 0 datagrams, 0 retransmitted, 0 NACKs, N ACKs, N feedback frames, 0 gone notices, 0 dropped",
+      `statistics: 0 bulletins (0 bytes) in 0 datagrams, 0 retransmitted, 0 NACKs, N ACKs, N feedback frames, 0 gone notices, 0 dropped${pathSuffix()}`,
     ].join("\n") + "\n",
   );
   const seconds = Number(/ in ([0-9.]+) s$/m.exec(send.stdout)![1]);
@@ -519,7 +530,7 @@ Deno.test("reliable --receivers with one that never answers: nothing is sent, ex
     [
       WAITING,
       joinedLine(session, from),
-      "statistics: 0 bulletins (0 bytes), 0 datagrams, 0 repaired, 0 duplicates, 0 unrecoverable, 0 discarded, 0 NACKs, N ACKs, 0 dropped",
+      `statistics: 0 bulletins (0 bytes), 0 datagrams, 0 repaired, 0 duplicates, 0 unrecoverable, 0 discarded, 0 NACKs, N ACKs, 0 dropped${pathSuffix()}`,
     ].join("\n") + "\n",
   );
 });
@@ -589,9 +600,10 @@ Deno.test("reliable: a receiver killed with SIGKILL and restarted with --state n
       after.map((b) => bulletinLine(b.number, b.text, from)),
     );
     const stats = out.at(-1)!;
-    const statsMatch =
-      /^statistics: ([0-9]+) bulletins? \(([0-9]+) bytes\), [0-9]+ datagrams?, ([0-9]+) repaired, [0-9]+ duplicates, 0 unrecoverable, 0 discarded, [0-9]+ NACKs?, [0-9]+ ACKs?, 0 dropped$/
-        .exec(stats);
+    const statsMatch = withPath(
+      /^statistics: ([0-9]+) bulletins? \(([0-9]+) bytes\), [0-9]+ datagrams?, ([0-9]+) repaired, [0-9]+ duplicates, 0 unrecoverable, 0 discarded, [0-9]+ NACKs?, [0-9]+ ACKs?, 0 dropped$/,
+    )
+      .exec(stats);
     assert.ok(statsMatch, stats);
     assert.equal(Number(statsMatch[1]), after.length);
     assert.ok(Number(statsMatch[3]) > 0, `the gap was repaired: ${stats}`);
@@ -804,7 +816,9 @@ Deno.test("reliable: a receiver paused with SIGSTOP holds the stream back, then 
     // the receiver that kept up neither asked for nor got anything twice.
     assert.match(
       lines(recv[0]!.stdout).at(-1)!,
-      /^statistics: 1000 bulletins \(1000000 bytes\), 1000 datagrams, 0 repaired, 0 duplicates, 0 unrecoverable, 0 discarded, 0 NACKs, [0-9]+ ACKs?, 0 dropped$/,
+      withPath(
+        /^statistics: 1000 bulletins \(1000000 bytes\), 1000 datagrams, 0 repaired, 0 duplicates, 0 unrecoverable, 0 discarded, 0 NACKs, [0-9]+ ACKs?, 0 dropped$/,
+      ),
     );
   } finally {
     slow.resume();
@@ -924,7 +938,7 @@ Deno.test("reliable --lines: a line longer than --max-size ends the input: the l
       "sent 2 bulletins in 1 datagram, waiting for acknowledgements",
       `delivery report for session ${session}: delivered to every receiver in T s`,
       `  r1 ${loopback(port)}: complete, has 2 bulletins`,
-      "statistics: 2 bulletins (6 bytes) in 1 datagram, 0 retransmitted, 0 NACKs, N ACKs, N feedback frames, 0 gone notices, 0 dropped",
+      `statistics: 2 bulletins (6 bytes) in 1 datagram, 0 retransmitted, 0 NACKs, N ACKs, N feedback frames, 0 gone notices, 0 dropped${pathSuffix()}`,
     ].join("\n") + "\n",
   );
   receiver.kill("SIGTERM");
@@ -938,7 +952,7 @@ Deno.test("reliable --lines: a line longer than --max-size ends the input: the l
       joinedLine(session, from),
       bulletinLine(1, "one", from),
       bulletinLine(2, "two", from),
-      "statistics: 2 bulletins (6 bytes), 1 datagram, 0 repaired, 0 duplicates, 0 unrecoverable, 0 discarded, 0 NACKs, N ACKs, 0 dropped",
+      `statistics: 2 bulletins (6 bytes), 1 datagram, 0 repaired, 0 duplicates, 0 unrecoverable, 0 discarded, 0 NACKs, N ACKs, 0 dropped${pathSuffix()}`,
     ].join("\n") + "\n",
   );
 });
@@ -1051,7 +1065,7 @@ Deno.test("a plain sender still gets the exercise's answer from a receiver that 
       bulletinLine(2, "second", from),
       `received 5 bytes from ${loopback(plainFrom)} : hello`,
       `sending acknowledgement to ${loopback(plainFrom)}`,
-      "statistics: 2 bulletins (11 bytes), 1 datagram, 0 repaired, 0 duplicates, 0 unrecoverable, 0 discarded, 0 NACKs, N ACKs, 0 dropped",
+      `statistics: 2 bulletins (11 bytes), 1 datagram, 0 repaired, 0 duplicates, 0 unrecoverable, 0 discarded, 0 NACKs, N ACKs, 0 dropped${pathSuffix()}`,
     ].join("\n") + "\n",
   );
 });

@@ -29,6 +29,7 @@ import {
   type SendOptions,
 } from "./options.ts";
 import { loadPayload, openLines } from "./payload.ts";
+import { progressLine } from "./progress.ts";
 import {
   eventJson,
   receiverText,
@@ -43,13 +44,17 @@ import {
   type DropCounts,
   emptyDrops,
   type SenderReport,
+  type SessionPaths,
 } from "../reliable/stats.ts";
 import { escapeText } from "./text.ts";
+import type { DatagramEndpoint } from "../net/socket.ts";
+import type { IoPath } from "../net/io.ts";
 import {
-  type DatagramEndpoint,
-  openGroupSocket,
-  openSenderSocket,
-} from "../net/socket.ts";
+  chooseIo,
+  type OpenedEndpoint,
+  openGroup,
+  openSender,
+} from "../net/open.ts";
 import { GuardedEndpoint, type GuardOptions } from "../security/guard.ts";
 import {
   generateKeyFile,
@@ -72,6 +77,52 @@ export interface CliIo {
   interfaces?: InterfaceAddress[];
   /** Stops the tool; defaults to SIGINT and SIGTERM. */
   signal?: AbortSignal;
+  /**
+   * Shows the progress line of a reliable send in place (`""` clears it);
+   * defaults to stderr when it is a terminal, else no progress is shown.
+   */
+  progress?: (line: string) => void;
+}
+
+/** How often a terminal's progress line changes, in ms. */
+const PROGRESS_TERMINAL_MS = 250;
+/** How often `--json` prints a progress event, in ms. */
+const PROGRESS_JSON_MS = 1000;
+
+/** The progress line on stderr, redrawn in place, when stderr is a terminal. */
+function terminalProgress(): ((line: string) => void) | undefined {
+  try {
+    if (!Deno.stderr.isTerminal()) return undefined;
+  } catch {
+    return undefined;
+  }
+  return function show(line: string): void {
+    writeAll(Deno.stderr, `\r\x1b[K${line}`);
+  };
+}
+
+/**
+ * Wraps a reliable sender's printer: progress events go to the progress
+ * line (cleared before any other output) unless they are printed as JSON.
+ */
+function withProgress(
+  print: (event: ReliableSenderEvent) => void,
+  show: ((line: string) => void) | undefined,
+): (event: ReliableSenderEvent) => void {
+  if (show === undefined) return print;
+  let shown = false;
+  return function onEvent(event: ReliableSenderEvent): void {
+    if (event.type === "progress") {
+      show(progressLine(event));
+      shown = true;
+      return;
+    }
+    if (shown) {
+      show("");
+      shown = false;
+    }
+    print(event);
+  };
 }
 
 const encoder = new TextEncoder();
@@ -328,6 +379,20 @@ export function guardEndpoint(
   return guard ? new GuardedEndpoint(endpoint, guard) : endpoint;
 }
 
+/** Prints an opened socket's warnings; returns the socket. */
+function opened(ctx: Context, socket: OpenedEndpoint): DatagramEndpoint {
+  for (const warning of socket.warnings) ctx.stderr(`${ctx.tool}: ${warning}`);
+  return socket.endpoint;
+}
+
+/** What the session events and statistics say about the paths. */
+function sessionPaths(
+  io: IoPath,
+  guard: GuardOptions | undefined,
+): SessionPaths {
+  return guard === undefined ? { io } : { io, crypto: "webcrypto" };
+}
+
 async function runSend(
   options: SendOptions,
   ctx: Context,
@@ -336,7 +401,10 @@ async function runSend(
   if (options.reliable) return await runReliableSend(options, ctx, io);
   const iface = resolve(options.interface, options.group.family, io);
   const payload = await loadPayload(options.payload, { stdin: io.stdin });
-  const endpoint = await openSenderSocket(iface, { ttl: options.ttl });
+  const endpoint = opened(
+    ctx,
+    await openSender(iface, { ttl: options.ttl, io: chooseIo(options.io) }),
+  );
   const onEvent = printer<SenderEvent>(ctx, options.json, senderText);
   const result = await withSignals(
     ctx,
@@ -426,15 +494,21 @@ async function runReliableSend(
     ? undefined
     : Journal.open(reliable.journal);
   try {
-    const endpoint = guardEndpoint(
-      await openSenderSocket(iface, { ttl: options.ttl }),
-      guard,
+    const socket = await openSender(iface, {
+      ttl: options.ttl,
+      io: chooseIo(options.io),
+    });
+    const endpoint = guardEndpoint(opened(ctx, socket), guard);
+    const show = options.json ? undefined : io.progress ?? terminalProgress();
+    const onEvent = withProgress(
+      printer<ReliableSenderEvent>(ctx, options.json, reliableSenderText),
+      show,
     );
-    const onEvent = printer<ReliableSenderEvent>(
-      ctx,
-      options.json,
-      reliableSenderText,
-    );
+    const progressMs = options.json
+      ? PROGRESS_JSON_MS
+      : show
+      ? PROGRESS_TERMINAL_MS
+      : undefined;
     const report = await withSignals(
       ctx,
       io,
@@ -457,6 +531,8 @@ async function runReliableSend(
           dropSlow: reliable.dropSlow,
           journal,
           dropped,
+          paths: sessionPaths(socket.io, guard),
+          ...(progressMs === undefined ? {} : { progressMs }),
         }),
     );
     if (failure.error !== undefined) return fail(ctx, failure.error);
@@ -540,10 +616,17 @@ async function runRecv(
     ? await loadGuardOptions(options.keys, dropped)
     : undefined;
   const sink = outputSink(options);
-  const endpoint = guardEndpoint(
-    await openGroupSocket(options.group, iface, { port: options.port }),
-    guard,
-  );
+  const path = chooseIo(options.io, {
+    ...(options.source === undefined
+      ? {}
+      : { needsNative: `Option "--source"` }),
+  });
+  const socket = await openGroup(options.group, iface, {
+    port: options.port,
+    io: path,
+    ...(options.source === undefined ? {} : { source: options.source }),
+  });
+  const endpoint = guardEndpoint(opened(ctx, socket), guard);
   const onEvent = printer<ReceiverEvent>(ctx, options.json, receiverText);
   await withSignals(ctx, io, (signal) =>
     receiveBulletins(endpoint, {
@@ -560,6 +643,7 @@ async function runRecv(
         state: saved,
         sink,
         dropped,
+        paths: sessionPaths(socket.io, guard),
       },
     }));
   return 0;

@@ -21,7 +21,11 @@ const COMMON =
                          a name, index or address (IPv6 groups)
                          (default ${DEFAULTS.interface}, loopback: traffic stays
                          on this host)
-      --json             one JSON object per line and event, for scripts`;
+      --json             one JSON object per line and event, for scripts
+      --io PATH          sockets and crypto: native (Linux: libc sockets with
+                         batched system calls, OpenSSL's libcrypto), deno (the
+                         runtime's, on every platform) or auto (native where
+                         it loads, else deno; default)`;
 
 const SIZES =
   `SIZE is a number of bytes, optionally with a unit: K, M, G (1000-based) or
@@ -41,8 +45,9 @@ ${COMMON}
   -m, --message TEXT     payload (default "${DEFAULTS.message}")
   -f, --file PATH        payload from a file, or "-" for standard input
                          (at most ${MAX_PAYLOAD} bytes)
-  -t, --ttl N            multicast TTL, 0-255 (default ${DEFAULTS.ttl}: the local
-                         segment only; IPv6 groups always use hop limit 1)
+  -t, --ttl N            multicast TTL or IPv6 hop limit, 0-255
+                         (default ${DEFAULTS.ttl}: the local segment only; IPv6
+                         groups with --io deno: 1 only)
   -w, --wait SECONDS     how long to wait for acknowledgements (default ${DEFAULTS.waitSeconds})
   -e, --expect N         stop as soon as N acknowledgements arrived; exit 1 if
                          the wait ends first
@@ -123,6 +128,8 @@ ${COMMON}
   -c, --count N          exit 0 after N messages
       --ack TEXT         acknowledgement payload (default "${DEFAULTS.ack}")
       --no-ack           send no acknowledgements
+      --source ADDR      source-specific multicast: join for datagrams from
+                         ADDR only (IGMPv3/MLDv2; the native path)
 ${INFO}
 
 Reliable mode (frames from mcast-send --reliable are recognised by

@@ -7,8 +7,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { type Group, parseGroup } from "../net/address.ts";
+import {
+  addressFamily,
+  type Group,
+  normalizeIPv6,
+  parseGroup,
+} from "../net/address.ts";
 import { UsageError } from "../errors.ts";
+import { IO_CHOICES, type IoChoice } from "../net/io.ts";
 import { MAX_NAME_BYTES } from "../wire/frame.ts";
 import { DEFAULT_MAX_SKEW_MS } from "../security/guard.ts";
 
@@ -53,6 +59,8 @@ export interface CommonOptions {
   interface: string;
   /** Print one JSON object per event instead of the exercise's text. */
   json: boolean;
+  /** `--io`: the socket and crypto path (default `auto`). */
+  io: IoChoice;
 }
 
 /** Where the sender's payload comes from. */
@@ -153,6 +161,11 @@ export interface RecvOptions extends CommonOptions {
   fromStart: boolean;
   /** `--max-size`: the largest bulletin accepted, in bytes. */
   maxSize: number;
+  /**
+   * `--source`: source-specific multicast, only datagrams from this address
+   * (normalized; same family as the group).
+   */
+  source?: string;
   /** Present exactly when `--key-file` is given. */
   keys?: KeyOptions;
 }
@@ -176,6 +189,7 @@ const COMMON = {
   port: { type: "string", short: "p" },
   interface: { type: "string", short: "i" },
   json: { type: "boolean" },
+  io: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -245,6 +259,7 @@ const RECV = {
   state: { type: "string" },
   "from-start": { type: "boolean" },
   "max-size": { type: "string" },
+  source: { type: "string" },
   "key-file": { type: "string" },
   trust: { type: "string", multiple: true },
   "allow-plain": { type: "boolean" },
@@ -545,7 +560,57 @@ function common(values: Values) {
     : parseInteger("port", values.port as string, { min: 1, max: 65535 });
   const iface = (values.interface as string | undefined) ?? DEFAULTS.interface;
   if (iface === "") throw new UsageError(`Invalid --interface "": empty`);
-  return { group, port, interface: iface, json: values.json === true };
+  return {
+    group,
+    port,
+    interface: iface,
+    json: values.json === true,
+    io: ioChoice(values.io as string | undefined),
+  };
+}
+
+function ioChoice(text: string | undefined): IoChoice {
+  if (text === undefined) return "auto";
+  const choice = IO_CHOICES.find((c) => c === text);
+  if (choice === undefined) {
+    throw new UsageError(
+      `Invalid --io "${text}": expected ${IO_CHOICES.join(", ")}`,
+    );
+  }
+  return choice;
+}
+
+function sourceAddress(text: string, group: Group, io: IoChoice): string {
+  if (io === "deno") {
+    throw new UsageError(
+      `Option "--source" needs the native path (--io native or auto): the runtime's sockets cannot join a source-specific group`,
+    );
+  }
+  const family = addressFamily(text);
+  const address = family === 4
+    ? text
+    : family === 6
+    ? normalizeIPv6(text)
+    : undefined;
+  if (address === undefined) {
+    throw new UsageError(
+      `Invalid --source "${text}": expected an IPv${group.family} unicast address`,
+    );
+  }
+  if (family !== group.family) {
+    throw new UsageError(
+      `Invalid --source "${text}": an IPv${family} address for an IPv${group.family} group`,
+    );
+  }
+  const multicast = family === 4
+    ? Number(text.split(".")[0]) >= 224
+    : address.startsWith("ff");
+  if (multicast || address === "0.0.0.0" || address === "::") {
+    throw new UsageError(
+      `Invalid --source "${text}": expected a unicast address, the sender's`,
+    );
+  }
+  return address;
 }
 
 /** Accepted `--max-size` values of both tools. */
@@ -653,9 +718,11 @@ export function parseSendArgs(args: string[]): Command<SendOptions> {
       : parseSeconds("wait", values.wait as string),
   };
   if (values.file === "") throw new UsageError(`Invalid --file "": empty`);
-  if (options.group.family === 6 && options.ttl !== 1) {
+  if (
+    options.group.family === 6 && options.ttl !== 1 && options.io === "deno"
+  ) {
     throw new UsageError(
-      `Invalid --ttl "${options.ttl}" for an IPv6 group: the runtime cannot set the hop limit, which stays 1`,
+      `Invalid --ttl "${options.ttl}" for an IPv6 group with --io deno: the runtime cannot set the hop limit, which stays 1`,
     );
   }
   if (values.reliable) options.reliable = reliableSendOptions(values);
@@ -718,6 +785,10 @@ export function parseRecvArgs(args: string[]): Command<RecvOptions> {
   const state = nonEmpty("state", values.state);
   if (state !== undefined) options.state = state;
   options.maxSize = maxSize(values);
+  const source = nonEmpty("source", values.source);
+  if (source !== undefined) {
+    options.source = sourceAddress(source, options.group, options.io);
+  }
   const keys = keyOptions(values);
   if (keys) options.keys = keys;
   return { action: "run", options };

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { errorLine, UsageError } from "../errors.ts";
+import { errorLine, permissionHint, UsageError } from "../errors.ts";
 import { MAX_PAYLOAD, type PayloadSource } from "./options.ts";
 
 /** Options of {@linkcode loadPayload}. */
@@ -47,6 +47,32 @@ async function readBounded(
   return { bytes, size };
 }
 
+/**
+ * Reads a regular file whole into one buffer of its size (a 100 MB file in
+ * one allocation and a few large reads, not thousands of 64 KiB chunks).
+ * Returns `undefined` when the file is not a regular file or grew while
+ * being read: the stream path handles those.
+ */
+async function readRegularFile(
+  path: string,
+  limit: number,
+): Promise<{ bytes: Uint8Array; size: number } | undefined> {
+  using file = await Deno.open(path, { read: true });
+  const info = await file.stat();
+  if (!info.isFile) return undefined;
+  if (info.size > limit) return { bytes: new Uint8Array(0), size: info.size };
+  // One byte more than the size tells a file that grew.
+  const bytes = new Uint8Array(info.size + 1);
+  let size = 0;
+  while (size < bytes.length) {
+    const n = await file.read(bytes.subarray(size));
+    if (n === null) break;
+    size += n;
+  }
+  if (size > info.size) return undefined;
+  return { bytes: bytes.subarray(0, size), size };
+}
+
 async function openDenoFile(path: string): Promise<ReadableStream<Uint8Array>> {
   const file = await Deno.open(path, { read: true });
   const info = await file.stat();
@@ -61,7 +87,7 @@ function describeReadError(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "no such file";
   if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (error instanceof Deno.errors.NotCapable) {
-    return "read permission not granted (run with --allow-read)";
+    return `read ${permissionHint(error, "--allow-read")}`;
   }
   if (error instanceof Deno.errors.IsADirectory) return "is a directory";
   return errorLine(error);
@@ -81,13 +107,24 @@ export async function loadPayload(
   options: LoadPayloadOptions = {},
 ): Promise<Uint8Array> {
   if (source.kind === "text") return new TextEncoder().encode(source.text);
-  const { stream, what } = await openPayload(source, options);
   const limit = options.limit ?? MAX_PAYLOAD;
-  let result: { bytes: Uint8Array; size: number };
+  let result: { bytes: Uint8Array; size: number } | undefined;
+  let what = `file "${source.kind === "file" ? source.path : ""}"`;
   try {
-    result = await readBounded(stream, limit);
+    if (source.kind === "file" && options.openFile === undefined) {
+      result = await readRegularFile(source.path, limit);
+    }
   } catch (error) {
     throw new UsageError(`Cannot read ${what}: ${describeReadError(error)}`);
+  }
+  if (result === undefined) {
+    const opened = await openPayload(source, options);
+    what = opened.what;
+    try {
+      result = await readBounded(opened.stream, limit);
+    } catch (error) {
+      throw new UsageError(`Cannot read ${what}: ${describeReadError(error)}`);
+    }
   }
   if (result.size > limit) {
     const name = options.limitName ??

@@ -17,6 +17,7 @@ import type {
   DropCounts,
   ReceiverStats,
   SenderReport,
+  SessionPaths,
 } from "../reliable/stats.ts";
 import { decodeUtf8, escapeText } from "./text.ts";
 
@@ -152,7 +153,25 @@ function receiverStatsLine(stats: ReceiverStats): string {
     count(stats.duplicates, "duplicate")
   }, ${stats.unrecoverable} unrecoverable, ${stats.failed} discarded, ${
     count(stats.nacks, "NACK")
-  }, ${count(stats.acks, "ACK")}, ${droppedText(stats.dropped)}`;
+  }, ${count(stats.acks, "ACK")}, ${droppedText(stats.dropped)}${
+    pathsText(stats.paths)
+  }`;
+}
+
+/** `, io native, crypto native`: the paths, when known. */
+function pathsText(paths: SessionPaths | undefined): string {
+  if (paths === undefined) return "";
+  return `, io ${paths.io}${
+    paths.crypto === undefined ? "" : `, crypto ${paths.crypto}`
+  }`;
+}
+
+/** The paths as flat JSON fields, when known. */
+function pathsJson(paths: SessionPaths | undefined): Record<string, string> {
+  if (paths === undefined) return {};
+  return paths.crypto === undefined
+    ? { io: paths.io }
+    : { io: paths.io, crypto: paths.crypto };
 }
 
 /**
@@ -187,6 +206,9 @@ export function reliableSenderText(event: ReliableSenderEvent): string[] {
           count(event.high, "datagram")
         } and held the stream back (--drop-slow)`,
       ];
+    case "progress":
+      // A terminal shows it on stderr (lib/cli/progress.ts), JSON as a line.
+      return [];
     case "sent":
       return [
         `sent ${count(event.bulletins, "bulletin")} in ${
@@ -252,9 +274,17 @@ export function reportText(report: SenderReport): string[] {
       count(report.acks, "ACK")
     }, ${count(report.feedback, "feedback frame")}, ${
       count(report.gone, "gone notice")
-    }, ${droppedText(report.dropped)}`,
+    }, ${droppedText(report.dropped)}${pathsText(report.paths)}`,
   );
   return lines;
+}
+
+/** Statistics or a report with its paths as flat `io`/`crypto` fields. */
+function statsJson(
+  stats: ReceiverStats | SenderReport,
+): Record<string, unknown> {
+  const { paths, ...rest } = stats;
+  return { ...rest, ...pathsJson(paths) };
 }
 
 function peerJson(peer: Peer): Record<string, string | number> {
@@ -363,7 +393,7 @@ export function eventJson(
         ...head,
         messages: event.messages,
         reason: event.reason,
-        ...(event.stats ? { stats: event.stats } : {}),
+        ...(event.stats ? { stats: statsJson(event.stats) } : {}),
       });
     case "session":
       return "group" in event
@@ -375,6 +405,7 @@ export function eventJson(
           local: peerJson(event.local),
           resumed: event.resumed,
           recovered: event.recovered,
+          ...pathsJson(event.paths),
         })
         : stringify({
           ...head,
@@ -382,6 +413,7 @@ export function eventJson(
           from: peerJson(event.from),
           start: event.start,
           resumed: event.resumed,
+          ...pathsJson(event.paths),
         });
     case "bulletin":
       return stringify({
@@ -423,6 +455,19 @@ export function eventJson(
         acked: event.acked,
         high: event.high,
       });
+    case "progress":
+      return stringify({
+        ...head,
+        elapsedMs: event.elapsedMs,
+        queuedBytes: event.queuedBytes,
+        sentBytes: event.sentBytes,
+        bytesPerSecond: event.bytesPerSecond,
+        ...(event.etaSeconds === undefined
+          ? {}
+          : { etaSeconds: event.etaSeconds }),
+        acknowledged: event.acknowledged,
+        receivers: event.receivers,
+      });
     case "sent":
       return stringify({
         ...head,
@@ -432,7 +477,7 @@ export function eventJson(
     case "report":
       return stringify({
         ...head,
-        ...event.report,
+        ...statsJson(event.report),
         receivers: event.report.receivers.map((r) => ({
           ...r,
           ...(r.from ? { from: peerJson(r.from) } : {}),

@@ -36,7 +36,7 @@
  * @module
  */
 
-import { errorLine, McastError } from "../errors.ts";
+import { errorLine, McastError, permissionHint } from "../errors.ts";
 import { type AckFrame, decodeFrame, encodeFrame } from "../wire/frame.ts";
 
 /** The journal format this module reads and writes. */
@@ -130,7 +130,7 @@ function describeFsError(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "no such file or directory";
   if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (error instanceof Deno.errors.NotCapable) {
-    return "permission not granted (run with --allow-read and --allow-write)";
+    return permissionHint(error, "--allow-read and --allow-write");
   }
   if (
     error instanceof Deno.errors.NotADirectory ||

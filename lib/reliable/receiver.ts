@@ -21,7 +21,17 @@ import {
 } from "../wire/frame.ts";
 import { mergeRanges, rangesSize, toRanges } from "../wire/ranges.ts";
 import type { ReceiverState } from "./state.ts";
-import { type DropCounts, emptyDrops, type ReceiverStats } from "./stats.ts";
+import {
+  type BulletinHasher,
+  type Sha256Stream,
+  WEB_HASHER,
+} from "./digest.ts";
+import {
+  type DropCounts,
+  emptyDrops,
+  type ReceiverStats,
+  type SessionPaths,
+} from "./stats.ts";
 
 /** How a {@linkcode ReliableReceiver} sends its feedback frames. */
 export type FrameSender = (frame: Frame, to: Peer) => Promise<void>;
@@ -64,6 +74,10 @@ export interface ReliableReceiverOptions {
    * default retransmission buffer lets it run ahead).
    */
   maxHeldBytes?: number;
+  /** How fragmented bulletins are hashed (default WebCrypto). */
+  hasher?: BulletinHasher;
+  /** The paths the datagrams take, named in the session event and statistics. */
+  paths?: SessionPaths;
   /** Deliver at most this many bulletins (`--count`), then stop. */
   limit?: number;
   /** Random numbers in [0, 1); defaults to `Math.random`. */
@@ -98,8 +112,23 @@ interface Partial {
   bulletin: number;
   total: number;
   digest: Uint8Array;
-  chunks: Uint8Array[];
+  /**
+   * The whole bulletin's buffer, filled at the offsets as fragments arrive.
+   * Allocated at once for `total` (at most `--max-size`): the runtime's
+   * zeroed allocation leaves untouched pages unmapped, so a first fragment
+   * that claims a large total costs memory only as data really arrives.
+   */
+  bytes: Uint8Array<ArrayBuffer>;
+  /** The hash so far, when the hasher is incremental. */
+  hash?: Sha256Stream;
   received: number;
+}
+
+/** Appends a fragment to a partial bulletin. */
+function append(partial: Partial, data: Uint8Array): void {
+  partial.hash?.update(data);
+  partial.bytes.set(data, partial.received);
+  partial.received += data.length;
 }
 
 /** What a drain produced, reported in order once persisted. */
@@ -168,6 +197,7 @@ export class ReliableReceiver {
       acks: 0,
       dropped: options.dropped ?? emptyDrops(),
     };
+    if (options.paths) this.stats.paths = options.paths;
   }
 
   /** Bulletins delivered so far. */
@@ -320,7 +350,7 @@ export class ReliableReceiver {
     this.#held.clear();
     this.#heldBytes = 0;
     this.#lastNack.clear();
-    this.#partial = undefined;
+    this.#dropPartial();
     // A bulletin that began before the start cannot be completed.
     this.#skipping = !resumed;
     this.#options.onEvent({
@@ -329,6 +359,7 @@ export class ReliableReceiver {
       from,
       start,
       resumed,
+      ...(this.#options.paths ? { paths: this.#options.paths } : {}),
     });
     this.#send({
       type: "hello",
@@ -522,7 +553,7 @@ export class ReliableReceiver {
       if (frame === GONE) {
         if (this.#gone) this.#gone.last = seq;
         else this.#gone = { first: seq, last: seq };
-        this.#partial = undefined;
+        this.#dropPartial();
         this.#skipping = true;
         this.stats.unrecoverable += 1;
         continue;
@@ -532,7 +563,7 @@ export class ReliableReceiver {
         if (full()) {
           // Stop inside this datagram: a restart resumes at it and skips
           // what was delivered, and the last ACK does not claim it.
-          this.#partial = undefined;
+          this.#dropPartial();
           this.#resume = seq;
           this.#next = seq;
           break;
@@ -574,6 +605,18 @@ export class ReliableReceiver {
     });
   }
 
+  /** An incremental hash for a new partial bulletin, when there is one. */
+  #hashStream(): { hash?: Sha256Stream } {
+    const stream = this.#options.hasher?.sha256Stream?.();
+    return stream ? { hash: stream } : {};
+  }
+
+  /** Forgets an incomplete bulletin (releasing its hash). */
+  #dropPartial(): void {
+    this.#partial?.hash?.digest();
+    this.#partial = undefined;
+  }
+
   async #record(
     record: DataRecord,
     frame: DataFrame,
@@ -584,7 +627,7 @@ export class ReliableReceiver {
     if (record.offset === 0) {
       if (this.#partial) {
         // The previous bulletin never completed: its tail was lost.
-        this.#partial = undefined;
+        this.#dropPartial();
       }
       this.#skipping = false;
       if (record.total > this.#maxSize) {
@@ -596,14 +639,16 @@ export class ReliableReceiver {
         this.#ready(out, record.bulletin, record.data, frame);
         return;
       }
+      // Copies: a view would keep the whole datagram alive.
       this.#partial = {
         bulletin: record.bulletin,
         total: record.total,
         digest: record.digest!,
-        // Copies: a view would keep the whole datagram alive.
-        chunks: [record.data.slice()],
-        received: record.data.length,
+        bytes: new Uint8Array(record.total),
+        ...this.#hashStream(),
+        received: 0,
       };
+      append(this.#partial, record.data);
       this.#resume = seq;
       return;
     }
@@ -614,19 +659,13 @@ export class ReliableReceiver {
     ) {
       return;
     }
-    partial.chunks.push(record.data.slice());
-    partial.received += record.data.length;
+    append(partial, record.data);
     if (partial.received < partial.total) return;
     this.#partial = undefined;
-    const payload = new Uint8Array(partial.total);
-    let at = 0;
-    for (const chunk of partial.chunks) {
-      payload.set(chunk, at);
-      at += chunk.length;
-    }
-    const digest = new Uint8Array(
-      await crypto.subtle.digest("SHA-256", payload),
-    );
+    const payload = partial.bytes;
+    const digest = partial.hash
+      ? partial.hash.digest()
+      : await (this.#options.hasher ?? WEB_HASHER).sha256(payload);
     if (!equalBytes(digest, partial.digest)) {
       this.#fail(out, partial.bulletin, "digest");
       return;

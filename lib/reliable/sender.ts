@@ -33,12 +33,14 @@ import type { Journal, JournalRecovery } from "./journal.ts";
 import type { Rate } from "../cli/options.ts";
 import { mergeRanges } from "../wire/ranges.ts";
 import { TokenBucket, Yielder } from "./schedule.ts";
+import { type BulletinHasher, WEB_HASHER } from "./digest.ts";
 import type { DatagramEndpoint } from "../net/socket.ts";
 import {
   type DropCounts,
   emptyDrops,
   type ReceiverReport,
   type SenderReport,
+  type SessionPaths,
 } from "./stats.ts";
 
 /** Options of {@linkcode sendReliable}. */
@@ -81,6 +83,15 @@ export interface SendReliableOptions {
   repairHoldoffMs?: number;
   /** Most receivers in the roster (default 10,000); more are ignored and counted. */
   maxReceivers?: number;
+  /**
+   * Emit a `progress` event this often, in milliseconds, from the start
+   * until the report (default: never).
+   */
+  progressMs?: number;
+  /** How fragmented bulletins are hashed (default WebCrypto). */
+  hasher?: BulletinHasher;
+  /** The paths the datagrams take, named in the session event and report. */
+  paths?: SessionPaths;
   /** The journal: packets are written to it before they are sent. */
   journal?: Journal;
   /** Clock for tests, in milliseconds (default `performance.now`). */
@@ -268,7 +279,13 @@ class ReliableSender {
   // The packet being filled.
   #records: DataRecord[] = [];
   #size = 0;
-  #queued: { seq: number; bytes: Uint8Array }[] = [];
+  #queued: { seq: number; bytes: Uint8Array; payload: number }[] = [];
+  /** Payload bytes sent once, and when the first left. */
+  #sentPayload = 0;
+  #firstSentAt: number | undefined;
+  #progressAt = 0;
+  /** When the send loop last yielded to the event loop. */
+  #yieldedAt = 0;
   /** Buffers of evicted datagrams, `mtu` bytes each, for the next ones. */
   #pool: ArrayBuffer[] = [];
   /** The named roster, when there is one. */
@@ -380,6 +397,7 @@ class ReliableSender {
 
   #start(): void {
     this.#startedAt = this.#now();
+    this.#progressAt = this.#startedAt;
     const journal = this.#options.journal;
     const recovery = journal?.recover() ?? null;
     if (recovery) {
@@ -400,6 +418,7 @@ class ReliableSender {
       local: this.#endpoint.local,
       resumed: recovery !== null,
       recovered: recovery ? recovery.packets.length : 0,
+      ...(this.#options.paths ? { paths: this.#options.paths } : {}),
     });
   }
 
@@ -476,20 +495,17 @@ class ReliableSender {
         `Bulletin ${this.#nextBulletin} is too large: ${payload.length} bytes (--max-size is ${maxSize})`,
       );
     }
-    if (this.#rateBucket) {
-      const cost = this.#options.rate!.unit === "bytes" ? payload.length : 1;
-      const wait = this.#rateBucket.take(cost);
-      if (wait > 0) {
-        await this.#flush();
-        await this.#sleep(wait);
-      }
-    }
-    const bulletin = this.#nextBulletin++;
-    this.#stats.bulletins += 1;
-    this.#stats.bytes += payload.length;
     const total = payload.length;
     const empty = this.#mtu - HEADER_SIZE - DATA_FIXED_SIZE;
     const whole = RECORD_HEADER_SIZE + total;
+    // A byte rate is charged a packet's worth at a time, so that a large
+    // bulletin leaves at the rate rather than in a burst after a pause.
+    const byBytes = this.#options.rate?.unit === "bytes";
+    let charged = byBytes ? Math.min(total, empty) : total;
+    if (this.#rateBucket) await this.#charge(byBytes ? charged : 1);
+    const bulletin = this.#nextBulletin++;
+    this.#stats.bulletins += 1;
+    this.#stats.bytes += payload.length;
     if (whole <= empty) {
       if (
         HEADER_SIZE + DATA_FIXED_SIZE + this.#size + whole > this.#mtu ||
@@ -500,11 +516,14 @@ class ReliableSender {
       this.#add({ bulletin, total, offset: 0, data: payload }, true);
       return;
     }
-    const digest = new Uint8Array(
-      await crypto.subtle.digest("SHA-256", payload as BufferSource),
-    );
+    const digest = await (this.#options.hasher ?? WEB_HASHER).sha256(payload);
     let offset = 0;
     while (offset < total) {
+      if (this.#rateBucket && offset >= charged) {
+        const cost = Math.min(empty, total - charged);
+        await this.#charge(cost);
+        charged += cost;
+      }
       let room = this.#mtu - HEADER_SIZE - DATA_FIXED_SIZE - this.#size -
         RECORD_HEADER_SIZE - (offset === 0 ? DIGEST_SIZE : 0);
       if (room < 64 || this.#records.length >= MAX_RECORDS) {
@@ -522,6 +541,15 @@ class ReliableSender {
       offset += length;
       this.#add(record, offset === total);
       if (offset < total) await this.#flush();
+    }
+  }
+
+  /** Takes `cost` from the rate bucket, waiting (after a flush) when short. */
+  async #charge(cost: number): Promise<void> {
+    const wait = this.#rateBucket!.take(cost);
+    if (wait > 0) {
+      await this.#flush();
+      await this.#sleep(wait);
     }
   }
 
@@ -551,28 +579,50 @@ class ReliableSender {
         low: this.#low,
         records,
       }, { into });
+      let payload = 0;
+      for (const record of records) payload += record.data.length;
       this.#records = [];
       this.#size = 0;
-      this.#queued.push({ seq, bytes });
+      this.#queued.push({ seq, bytes, payload });
     }
     if (this.#queued.length === 0) return;
     const batch = this.#queued;
     this.#queued = [];
     this.#options.journal?.append(batch.map((item) => item.bytes));
-    for (const item of batch) await this.#transmit(item.seq, item.bytes);
+    for (const item of batch) {
+      await this.#transmit(item.seq, item.bytes);
+      this.#sentPayload += item.payload;
+    }
   }
 
   async #transmit(seq: number, bytes: Uint8Array): Promise<void> {
-    await this.#until(() => this.#windowOpen(seq), Infinity);
+    // The common case (window open, no pacing) awaits nothing but the send.
+    if (!this.#windowOpen(seq)) {
+      await this.#until(() => this.#windowOpen(seq), Infinity);
+    }
     if (this.#stopped) return;
-    await this.#pacing();
+    this.#sentInTick += 1;
+    if (Number.isFinite(this.#pace)) await this.#pacing();
     this.#hold(seq, bytes);
     this.#sentHigh = seq;
     this.#stats.packets += 1;
+    this.#firstSentAt ??= this.#now();
     // The timestamp says when it left, not when it was packed.
     stampData(bytes, nowMicros());
     await this.#sendNow(bytes);
-    if (seq % 16 === 0) await this.#yielder.yield();
+    if (seq % 16 === 0) await this.#breathe();
+  }
+
+  /**
+   * Yields to the event loop at least once a millisecond of sending, so
+   * that feedback and timers are served while datagrams stream out (a send
+   * that completes at once, as a batching socket's does, never yields).
+   */
+  async #breathe(): Promise<void> {
+    const now = this.#now();
+    if (now - this.#yieldedAt < 1) return;
+    await this.#yielder.yield();
+    this.#yieldedAt = this.#now();
   }
 
   /** Memory a held datagram takes: its whole buffer when pooled. */
@@ -962,14 +1012,15 @@ class ReliableSender {
       const unit = this.#options.repairRate?.unit ?? "bytes";
       const wait = this.#repairBucket.take(unit === "bytes" ? bytes.length : 1);
       if (wait > 0) await this.#sleep(wait);
-      await this.#pacing();
+      this.#sentInTick += 1;
+      if (Number.isFinite(this.#pace)) await this.#pacing();
       this.#repairing = undefined;
       this.#lastRepair.set(seq, this.#now());
       this.#stats.retransmitted += 1;
       await this.#sendNow(
         asRetransmission(bytes, { timestamp: nowMicros(), low: this.#low }),
       );
-      if (this.#stats.retransmitted % 16 === 0) await this.#yielder.yield();
+      if (this.#stats.retransmitted % 16 === 0) await this.#breathe();
     }
   }
 
@@ -983,7 +1034,43 @@ class ReliableSender {
     // for a few, then one in twenty (once a second by default).
     this.#idleTicks = busy ? 0 : this.#idleTicks + 1;
     if (this.#idleTicks < 4 || this.#idleTicks % 20 === 0) this.#heartbeat();
+    this.#progress();
     this.#notify();
+  }
+
+  /** A progress event, when asked for and due (until the report). */
+  #progress(): void {
+    const every = this.#options.progressMs;
+    const now = this.#now();
+    if (
+      every === undefined || this.#reported || now - this.#progressAt < every
+    ) {
+      return;
+    }
+    this.#progressAt = now;
+    const sending = this.#firstSentAt === undefined
+      ? 0
+      : (now - this.#firstSentAt) / 1000;
+    const rate = sending > 0 ? this.#sentPayload / sending : 0;
+    const left = this.#stats.bytes - this.#sentPayload;
+    let acknowledged = 0;
+    let heard = 0;
+    for (const entry of this.#receivers.values()) {
+      if (!entry.heard) continue;
+      heard += 1;
+      if (entry.status === "active" && this.#hasAll(entry)) acknowledged += 1;
+    }
+    const receivers = this.#named?.size ?? this.#options.expect ?? heard;
+    this.#options.onEvent({
+      type: "progress",
+      elapsedMs: Math.round(now - this.#startedAt),
+      queuedBytes: this.#stats.bytes,
+      sentBytes: this.#sentPayload,
+      bytesPerSecond: Math.round(rate),
+      ...(rate > 0 ? { etaSeconds: Math.round(left / rate * 10) / 10 } : {}),
+      acknowledged,
+      receivers,
+    });
   }
 
   /** Every receiver heard from has everything sent so far. */
@@ -1017,8 +1104,6 @@ class ReliableSender {
 
   /** Waits for the pace: a datagram every 1/pace seconds, bursts of 1 ms. */
   async #pacing(): Promise<void> {
-    this.#sentInTick += 1;
-    if (!Number.isFinite(this.#pace)) return;
     let now = this.#now();
     this.#paceNext = Math.max(this.#paceNext, now - 1) + 1000 / this.#pace;
     // Timers cannot wait less than about 4 ms; shorter waits yield to the
@@ -1122,6 +1207,7 @@ class ReliableSender {
       dropped: this.#dropped,
       elapsedMs: Math.round(this.#now() - this.#startedAt),
       receivers,
+      ...(this.#options.paths ? { paths: this.#options.paths } : {}),
     };
   }
 

@@ -9,6 +9,19 @@
 import type { Peer } from "../net/address.ts";
 import type { SeqRange } from "../wire/frame.ts";
 
+/**
+ * The paths a session's datagrams take, for the session events and the
+ * statistics: `io` the sockets (`native`: libc through FFI; `deno`: the
+ * runtime's), `crypto` the keys' backend when keys are used (`native`:
+ * OpenSSL's libcrypto; `webcrypto`).
+ */
+export interface SessionPaths {
+  /** The socket path. */
+  io: "native" | "deno";
+  /** The crypto backend, present when frames are keyed. */
+  crypto?: "native" | "webcrypto";
+}
+
 /** Why datagrams were dropped without being used, by reason. */
 export interface DropCounts {
   /** Unknown protocol version. */
@@ -87,6 +100,8 @@ export interface ReceiverStats {
   acks: number;
   /** Datagrams dropped, by reason. */
   dropped: DropCounts;
+  /** The paths its datagrams took, when the caller said. */
+  paths?: SessionPaths;
 }
 
 /** What the sender knows about one receiver. */
@@ -155,6 +170,8 @@ export interface SenderReport {
   gone: number;
   /** Datagrams dropped, by reason. */
   dropped: DropCounts;
+  /** The paths its datagrams took, when the caller said. */
+  paths?: SessionPaths;
   /** Milliseconds from the session's start to its end. */
   elapsedMs: number;
   /** Per receiver, sorted by name. */

@@ -13,6 +13,7 @@ const COMMON_OPTIONS = [
   "-p, --port N",
   "-i, --interface IF",
   "    --json",
+  "    --io PATH",
   "-h, --help",
   "-V, --version",
 ];
@@ -46,7 +47,12 @@ const SEND_RELIABLE_OPTIONS = [
   "    --max-skew SECONDS",
 ];
 
-const RECV_OPTIONS = ["-c, --count N", "    --ack TEXT", "    --no-ack"];
+const RECV_OPTIONS = [
+  "-c, --count N",
+  "    --ack TEXT",
+  "    --no-ack",
+  "    --source ADDR",
+];
 
 const RECV_RELIABLE_OPTIONS = [
   "    --name NAME",
@@ -125,7 +131,7 @@ Deno.test("SEND_HELP lists every option of mcast-send, long and short", () => {
       `missing ${option}`,
     );
   }
-  assert.equal(optionLines(SEND_HELP).length, 29);
+  assert.equal(optionLines(SEND_HELP).length, 30);
   for (
     const other of [
       "--count",
@@ -155,7 +161,7 @@ Deno.test("RECV_HELP lists every option of mcast-recv, long and short", () => {
       `missing ${option}`,
     );
   }
-  assert.equal(optionLines(RECV_HELP).length, 18);
+  assert.equal(optionLines(RECV_HELP).length, 20);
   for (
     const other of [
       "--message",
@@ -218,6 +224,9 @@ Deno.test("both helps show the defaults", () => {
   assert.ok(SEND_HELP.includes("(default 1:"));
   assert.ok(SEND_HELP.includes("65507"));
   assert.ok(RECV_HELP.includes('(default "ack")'));
+  for (const help of [SEND_HELP, RECV_HELP]) {
+    assert.ok(help.includes("or auto (native where\n"));
+  }
 });
 
 Deno.test("both helps have a Reliable mode section before the exit status", () => {

@@ -59,6 +59,7 @@ Deno.test("parseSendArgs with no arguments gives the defaults", () => {
       group: DEFAULT_GROUP,
       port: 10000,
       interface: "127.0.0.1",
+      io: "auto",
       json: false,
       payload: { kind: "text", text: "very important data" },
       ttl: 1,
@@ -74,6 +75,7 @@ Deno.test("parseRecvArgs with no arguments gives the defaults", () => {
       group: DEFAULT_GROUP,
       port: 10000,
       interface: "127.0.0.1",
+      io: "auto",
       json: false,
       ack: utf8("ack"),
       fromStart: false,
@@ -107,6 +109,7 @@ Deno.test("parseSendArgs takes every option in long form", () => {
         group: { family: 4, address: "239.1.2.3" },
         port: 5000,
         interface: "lo",
+        io: "auto",
         json: true,
         payload: { kind: "text", text: "hello" },
         ttl: 4,
@@ -141,6 +144,7 @@ Deno.test("parseSendArgs takes every option in short form", () => {
         group: { family: 6, address: "ff02::1:3" },
         port: 65535,
         interface: "eth0",
+        io: "auto",
         json: false,
         payload: { kind: "text", text: "hi" },
         ttl: 1,
@@ -168,6 +172,7 @@ Deno.test("parseSendArgs takes --opt=value and joined short forms", () => {
         group: { family: 4, address: "239.0.0.7" },
         port: 1,
         interface: "127.0.0.1",
+        io: "auto",
         json: false,
         payload: { kind: "text", text: "-starts with a dash" },
         ttl: 255,
@@ -227,6 +232,7 @@ Deno.test("parseRecvArgs takes every option in long form", () => {
         group: { family: 4, address: "239.1.2.3" },
         port: 5000,
         interface: "lo",
+        io: "auto",
         json: true,
         count: 7,
         ack: utf8("got it"),
@@ -246,6 +252,7 @@ Deno.test("parseRecvArgs takes every option in short form and --opt=value", () =
         group: { family: 6, address: "ff05::1:3" },
         port: 6000,
         interface: "2",
+        io: "auto",
         json: false,
         count: 1,
         ack: utf8("ack"),
@@ -268,6 +275,7 @@ Deno.test("parseRecvArgs takes every option in short form and --opt=value", () =
         group: { family: 4, address: "224.0.0.251" },
         port: 5353,
         interface: "127.0.0.1",
+        io: "auto",
         json: false,
         count: 2,
         ack: utf8("ok ✓"),
@@ -602,11 +610,15 @@ Deno.test("parseInteger, parseSeconds and checkPayloadSize", () => {
   );
 });
 
-Deno.test("parseSendArgs refuses a TTL other than 1 for an IPv6 group", () => {
+Deno.test("parseSendArgs refuses a TTL other than 1 for an IPv6 group on the deno path", () => {
   assertUsageError(
-    () => parseSendArgs(["-g", "ff02::1:3", "-t", "5"]),
-    'Invalid --ttl "5" for an IPv6 group: the runtime cannot set the hop limit, which stays 1',
+    () => parseSendArgs(["-g", "ff02::1:3", "-t", "5", "--io", "deno"]),
+    'Invalid --ttl "5" for an IPv6 group with --io deno: the runtime cannot set the hop limit, which stays 1',
   );
+  for (const io of ["auto", "native"]) {
+    const native = parseSendArgs(["-g", "ff02::1:3", "-t", "5", "--io", io]);
+    assert.equal(native.action === "run" && native.options.ttl, 5);
+  }
   const command = parseSendArgs(["-g", "ff02::1:3", "--ttl", "1"]);
   assert.equal(command.action === "run" && command.options.ttl, 1);
 });
@@ -660,6 +672,7 @@ Deno.test("parseSendArgs --reliable alone gives the reliable defaults", () => {
       group: DEFAULT_GROUP,
       port: 10000,
       interface: "127.0.0.1",
+      io: "auto",
       json: false,
       payload: { kind: "text", text: "very important data" },
       ttl: 1,
@@ -708,6 +721,7 @@ Deno.test("parseSendArgs takes every reliable option in long form", () => {
         group: { family: 4, address: "239.1.2.3" },
         port: 5000,
         interface: "127.0.0.1",
+        io: "auto",
         json: false,
         payload: { kind: "file", path: "feed.txt" },
         ttl: 1,
@@ -1247,8 +1261,8 @@ Deno.test("reliable mode works with IPv6 groups and keeps the plain checks", () 
   assert.deepEqual(options.group, { family: 6, address: "ff02::1:3" });
   assert.deepEqual(options.reliable, RELIABLE);
   assertReliableError(
-    ["-g", "ff02::1:3", "-t", "2"],
-    'Invalid --ttl "2" for an IPv6 group: the runtime cannot set the hop limit, which stays 1',
+    ["-g", "ff02::1:3", "-t", "2", "--io", "deno"],
+    'Invalid --ttl "2" for an IPv6 group with --io deno: the runtime cannot set the hop limit, which stays 1',
   );
   assertReliableError(
     ["-m", "x", "-f", "y"],
@@ -1279,6 +1293,7 @@ Deno.test("parseRecvArgs takes every reliable option", () => {
         group: DEFAULT_GROUP,
         port: 10000,
         interface: "127.0.0.1",
+        io: "auto",
         json: false,
         ack: utf8("ack"),
         name: "desk-1",
@@ -1647,4 +1662,50 @@ Deno.test("--max-skew out of range names the range it takes, whatever the value"
       `Invalid --max-skew "${text}": expected seconds from 1 to 86400`,
     );
   }
+});
+
+// ---------------------------------------------------------------------------
+// I/O path and source-specific multicast
+
+Deno.test("--io takes auto, native and deno on both tools, and nothing else", () => {
+  for (const parse of [parseSendArgs, parseRecvArgs]) {
+    for (const io of ["auto", "native", "deno"]) {
+      const command = parse(["--io", io]);
+      assert.equal(command.action === "run" && command.options.io, io);
+    }
+    assertUsageError(
+      () => parse(["--io", "fast"]),
+      'Invalid --io "fast": expected auto, native, deno',
+    );
+  }
+});
+
+Deno.test("--source takes a unicast address of the group's family", () => {
+  const v4 = parseRecvArgs(["-g", "232.1.1.1", "--source", "127.0.0.1"]);
+  assert.equal(v4.action === "run" && v4.options.source, "127.0.0.1");
+  const v6 = parseRecvArgs([
+    "-g",
+    "ff3e::1",
+    "-i",
+    "veth0",
+    "--source",
+    "fd00::1",
+  ]);
+  assert.equal(v6.action === "run" && v6.options.source, "fd00::1");
+  assertUsageError(
+    () => parseRecvArgs(["--source", "localhost"]),
+    'Invalid --source "localhost": expected an IPv4 unicast address',
+  );
+  assertUsageError(
+    () => parseRecvArgs(["--source", "fd00::1"]),
+    'Invalid --source "fd00::1": an IPv6 address for an IPv4 group',
+  );
+  assertUsageError(
+    () => parseRecvArgs(["--source", "224.2.2.2"]),
+    'Invalid --source "224.2.2.2": expected a unicast address, the sender\'s',
+  );
+  assertUsageError(
+    () => parseRecvArgs(["--source", "127.0.0.1", "--io", "deno"]),
+    'Option "--source" needs the native path (--io native or auto): the runtime\'s sockets cannot join a source-specific group',
+  );
 });

@@ -229,6 +229,12 @@ Deno.test("an injected file opener is used and its errors are mapped", async () 
         new Deno.errors.NotCapable("Requires read access"),
         "read permission not granted (run with --allow-read)",
       ],
+      [
+        new Deno.errors.NotCapable(
+          'Requires all access to "/dev/shm/x", run again with the --allow-all flag',
+        ),
+        "read permission not granted: Deno opens paths under /dev/ only with --allow-all (run with --allow-all, or use a file elsewhere)",
+      ],
       [new Deno.errors.IsADirectory("dir"), "is a directory"],
       [new Error("Input/output\r\nerror"), "Input/output error"],
     ] as const
