@@ -92,7 +92,13 @@ export type ReceiverEvent =
     /** The bulletin's number in its session. */
     number: number;
     from: Peer;
+    /**
+     * The bulletin; empty when it went straight to a file as it arrived
+     * (a large one with `--output`: see `size` and `path`).
+     */
     payload: Uint8Array;
+    /** Its size in bytes, when `payload` does not hold it. */
+    size?: number;
     /** When the sender sent its last datagram: microseconds since the epoch. */
     sentAt: number;
     /** Where it was written (`--output`). */

@@ -5,7 +5,14 @@
  * @module
  */
 
-import { errorLine, permissionHint, UsageError } from "../errors.ts";
+import { createHash } from "node:crypto";
+import {
+  errorLine,
+  McastError,
+  permissionHint,
+  UsageError,
+} from "../errors.ts";
+import type { BulletinBody } from "../reliable/sender.ts";
 import { MAX_PAYLOAD, type PayloadSource } from "./options.ts";
 
 /** Options of {@linkcode loadPayload}. */
@@ -71,6 +78,126 @@ async function readRegularFile(
   }
   if (size > info.size) return undefined;
   return { bytes: bytes.subarray(0, size), size };
+}
+
+/** Files at least this large are sent from the file, a piece at a time. */
+export const FILE_BODY_THRESHOLD = 4 * 1024 * 1024;
+
+/** A {@linkcode BulletinBody} read from an open file; close it when done. */
+export interface FileBody extends BulletinBody {
+  /** Closes the file (again: nothing). */
+  close(): void;
+}
+
+/** Options of {@linkcode openFileBody}. */
+export interface OpenFileBodyOptions {
+  /** Largest size, in bytes. */
+  limit: number;
+  /** Names the limit in the error message. */
+  limitName: string;
+}
+
+/**
+ * Opens a large regular file to be sent in pieces (a reliable `--file` of
+ * at least {@linkcode FILE_BODY_THRESHOLD} bytes): it is read twice, once
+ * for its hash and once as it is sent, and never held whole in memory.
+ *
+ * @param path The file.
+ * @param options Its largest size and how the error names it.
+ * @returns The body, or `undefined` for a smaller or not regular file.
+ * @throws {UsageError} When it cannot be read or is too large.
+ */
+export async function openFileBody(
+  path: string,
+  options: OpenFileBodyOptions,
+): Promise<FileBody | undefined> {
+  let file: Deno.FsFile;
+  let size: number;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    throw new UsageError(
+      `Cannot read file "${path}": ${describeReadError(error)}`,
+    );
+  }
+  try {
+    const info = await file.stat();
+    size = info.size;
+    if (!info.isFile || size < FILE_BODY_THRESHOLD) {
+      file.close();
+      return undefined;
+    }
+  } catch (error) {
+    file.close();
+    throw new UsageError(
+      `Cannot read file "${path}": ${describeReadError(error)}`,
+    );
+  }
+  if (size > options.limit) {
+    file.close();
+    throw new UsageError(
+      `Payload from file "${path}" is too large: more than ${options.limit} bytes (${options.limitName})`,
+    );
+  }
+  return new OpenFileBody(file, path, size);
+}
+
+class OpenFileBody implements FileBody {
+  readonly size: number;
+  readonly #file: Deno.FsFile;
+  readonly #path: string;
+  #position = 0;
+  #open = true;
+
+  constructor(file: Deno.FsFile, path: string, size: number) {
+    this.#file = file;
+    this.#path = path;
+    this.size = size;
+  }
+
+  sha256(): Promise<Uint8Array> {
+    const hash = createHash("sha256");
+    const piece = new Uint8Array(Math.min(this.size, 1024 * 1024));
+    for (let at = 0; at < this.size; at += piece.length) {
+      const part = piece.subarray(0, Math.min(piece.length, this.size - at));
+      this.read(at, part);
+      hash.update(part);
+    }
+    return Promise.resolve(new Uint8Array(hash.digest()));
+  }
+
+  read(offset: number, into: Uint8Array): void {
+    try {
+      if (offset !== this.#position) {
+        this.#file.seekSync(offset, Deno.SeekMode.Start);
+        this.#position = offset;
+      }
+      let done = 0;
+      while (done < into.length) {
+        const n = this.#file.readSync(into.subarray(done));
+        if (n === null) {
+          throw new McastError(
+            `File "${this.#path}" changed while being sent: it ends before ${this.size} bytes`,
+            1,
+          );
+        }
+        done += n;
+        this.#position += n;
+      }
+    } catch (error) {
+      if (error instanceof McastError) throw error;
+      throw new McastError(
+        `Cannot read file "${this.#path}": ${describeReadError(error)}`,
+        1,
+      );
+    }
+  }
+
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#file.close();
+  }
 }
 
 async function openDenoFile(path: string): Promise<ReadableStream<Uint8Array>> {

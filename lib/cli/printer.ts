@@ -96,7 +96,7 @@ export function receiverText(event: ReceiverEvent): string[] {
             count(event.payload.length, "byte")
           }) from ${formatPeer(event.from)} : ${escapeText(event.payload)}`
           : `received bulletin ${event.number} (${
-            count(event.payload.length, "byte")
+            count(event.size ?? event.payload.length, "byte")
           }) from ${formatPeer(event.from)} saved to ${
             escapeText(new TextEncoder().encode(event.path))
           }`,
@@ -422,8 +422,10 @@ export function eventJson(
         number: event.number,
         from: peerJson(event.from),
         sentAt: event.sentAt,
-        ...(event.path === undefined ? {} : { path: event.path }),
-        ...payloadJson(event.payload),
+        // Saved to a file, the bulletin is not repeated in the line.
+        ...(event.path === undefined
+          ? payloadJson(event.payload)
+          : { path: event.path, bytes: event.size ?? event.payload.length }),
       });
     case "unrecoverable":
       return stringify({

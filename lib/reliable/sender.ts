@@ -33,7 +33,7 @@ import type { Journal, JournalRecovery } from "./journal.ts";
 import type { Rate } from "../cli/options.ts";
 import { mergeRanges } from "../wire/ranges.ts";
 import { TokenBucket, Yielder } from "./schedule.ts";
-import { type BulletinHasher, WEB_HASHER } from "./digest.ts";
+import { type BulletinHasher, NODE_HASHER } from "./digest.ts";
 import type { DatagramEndpoint } from "../net/socket.ts";
 import {
   type DropCounts,
@@ -88,7 +88,7 @@ export interface SendReliableOptions {
    * until the report (default: never).
    */
   progressMs?: number;
-  /** How fragmented bulletins are hashed (default WebCrypto). */
+  /** How fragmented bulletins are hashed (default `node:crypto`'s SHA-256). */
   hasher?: BulletinHasher;
   /** The paths the datagrams take, named in the session event and report. */
   paths?: SessionPaths;
@@ -183,7 +183,7 @@ class SeqTable {
  */
 export async function sendReliable(
   endpoint: DatagramEndpoint,
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array | BulletinBody>,
   options: SendReliableOptions,
 ): Promise<SenderReport> {
   try {
@@ -199,6 +199,28 @@ export async function sendReliable(
     await sender.close();
   }
 }
+
+/**
+ * A bulletin read in pieces as it is sent (a large file): it is never held
+ * whole in memory. The sender hashes it first, then reads it in order, a
+ * piece of at most {@linkcode BODY_CHUNK} bytes at a time.
+ */
+export interface BulletinBody {
+  /** Its size in bytes. */
+  readonly size: number;
+  /** Its SHA-256, from a first pass over it. */
+  sha256(): Promise<Uint8Array>;
+  /**
+   * Fills `into` with the bytes from `offset` on (reads in order after the
+   * hash; the last piece may be shorter than the buffer).
+   */
+  read(offset: number, into: Uint8Array): void;
+}
+
+/** How much of a {@linkcode BulletinBody} the sender reads at once. */
+export const BODY_CHUNK = 1024 * 1024;
+
+const EMPTY = new Uint8Array(0);
 
 /** Refuses an mtu that leaves too little room once keys add their trailer. */
 function checkMtu(
@@ -248,6 +270,10 @@ class ReliableSender {
   #journalAcked = 0;
   /** Datagrams per second allowed by the loss-driven rate control. */
   #pace = Infinity;
+  /** The sequence number after which a heartbeat last asked for ACKs. */
+  #askedAt = 0;
+  /** Datagrams between those heartbeats: a quarter of the window. */
+  readonly #askEvery: number;
   #paceNext = 0;
   /** Sequences asked for again since the last tick: the loss signal. */
   #lost = 0;
@@ -300,6 +326,7 @@ class ReliableSender {
     this.#window = options.window ?? 4096;
     this.#bufferBytes = options.bufferBytes ?? 8 * 1024 * 1024;
     this.#heartbeatMs = options.heartbeatMs ?? 50;
+    this.#askEvery = Math.max(16, Math.floor(this.#window / 4));
     this.#destination = { address: options.group.address, port: options.port };
     if (options.dropped) this.#dropped = options.dropped;
     const repair = options.repairRate ?? DEFAULT_REPAIR;
@@ -319,7 +346,9 @@ class ReliableSender {
       : undefined;
   }
 
-  async run(source: AsyncIterable<Uint8Array>): Promise<SenderReport> {
+  async run(
+    source: AsyncIterable<Uint8Array | BulletinBody>,
+  ): Promise<SenderReport> {
     const signal = this.#options.signal;
     signal?.addEventListener("abort", this.#onAbort);
     if (signal?.aborted) this.#onAbort();
@@ -450,9 +479,11 @@ class ReliableSender {
 
   // ---- streaming ------------------------------------------------------
 
-  async #stream(source: AsyncIterable<Uint8Array>): Promise<void> {
+  async #stream(
+    source: AsyncIterable<Uint8Array | BulletinBody>,
+  ): Promise<void> {
     const iterator = source[Symbol.asyncIterator]();
-    let pending: Promise<IteratorResult<Uint8Array>> | undefined;
+    let pending: Promise<IteratorResult<Uint8Array | BulletinBody>> | undefined;
     try {
       while (!this.#stopped) {
         pending ??= iterator.next();
@@ -488,14 +519,16 @@ class ReliableSender {
     return value ?? await promise;
   }
 
-  async #bulletin(payload: Uint8Array): Promise<void> {
+  async #bulletin(item: Uint8Array | BulletinBody): Promise<void> {
+    const body = item instanceof Uint8Array ? undefined : item;
+    const payload = item instanceof Uint8Array ? item : EMPTY;
+    const total = body ? body.size : payload.length;
     const maxSize = this.#options.maxSize ?? 16 * 1024 * 1024;
-    if (payload.length > maxSize) {
+    if (total > maxSize) {
       throw new UsageError(
-        `Bulletin ${this.#nextBulletin} is too large: ${payload.length} bytes (--max-size is ${maxSize})`,
+        `Bulletin ${this.#nextBulletin} is too large: ${total} bytes (--max-size is ${maxSize})`,
       );
     }
-    const total = payload.length;
     const empty = this.#mtu - HEADER_SIZE - DATA_FIXED_SIZE;
     const whole = RECORD_HEADER_SIZE + total;
     // A byte rate is charged a packet's worth at a time, so that a large
@@ -505,8 +538,8 @@ class ReliableSender {
     if (this.#rateBucket) await this.#charge(byBytes ? charged : 1);
     const bulletin = this.#nextBulletin++;
     this.#stats.bulletins += 1;
-    this.#stats.bytes += payload.length;
-    if (whole <= empty) {
+    this.#stats.bytes += total;
+    if (!body && whole <= empty) {
       if (
         HEADER_SIZE + DATA_FIXED_SIZE + this.#size + whole > this.#mtu ||
         this.#records.length >= MAX_RECORDS
@@ -516,13 +549,27 @@ class ReliableSender {
       this.#add({ bulletin, total, offset: 0, data: payload }, true);
       return;
     }
-    const digest = await (this.#options.hasher ?? WEB_HASHER).sha256(payload);
+    const digest = body
+      ? await body.sha256()
+      : await (this.#options.hasher ?? NODE_HASHER).sha256(payload);
+    // A body is read a piece at a time into one buffer: the records of the
+    // piece before are sent (copied into their datagrams) before the next.
+    const piece = body ? new Uint8Array(Math.min(BODY_CHUNK, total)) : EMPTY;
+    let pieceAt = 0;
+    let pieceEnd = 0;
     let offset = 0;
     while (offset < total) {
       if (this.#rateBucket && offset >= charged) {
         const cost = Math.min(empty, total - charged);
         await this.#charge(cost);
         charged += cost;
+      }
+      if (body && offset >= pieceEnd) {
+        await this.#flush();
+        const length = Math.min(piece.length, total - offset);
+        body.read(offset, piece.subarray(0, length));
+        pieceAt = offset;
+        pieceEnd = offset + length;
       }
       let room = this.#mtu - HEADER_SIZE - DATA_FIXED_SIZE - this.#size -
         RECORD_HEADER_SIZE - (offset === 0 ? DIGEST_SIZE : 0);
@@ -535,10 +582,15 @@ class ReliableSender {
         bulletin,
         total,
         offset,
-        data: payload.subarray(offset, offset + length),
+        data: body
+          ? piece.subarray(
+            offset - pieceAt,
+            Math.min(offset + length, pieceEnd) - pieceAt,
+          )
+          : payload.subarray(offset, offset + length),
       };
       if (offset === 0) record.digest = digest;
-      offset += length;
+      offset += record.data.length;
       this.#add(record, offset === total);
       if (offset < total) await this.#flush();
     }
@@ -590,8 +642,52 @@ class ReliableSender {
     this.#queued = [];
     this.#options.journal?.append(batch.map((item) => item.bytes));
     for (const item of batch) {
-      await this.#transmit(item.seq, item.bytes);
+      if (!this.#transmitNow(item.seq, item.bytes)) {
+        await this.#transmit(item.seq, item.bytes);
+      }
       this.#sentPayload += item.payload;
+    }
+  }
+
+  /**
+   * The hot path of {@linkcode #transmit}, without a promise: when the
+   * window is open, nothing paces and the endpoint takes the datagram at
+   * once. Returns false, having done nothing, otherwise.
+   */
+  #transmitNow(seq: number, bytes: Uint8Array): boolean {
+    const endpoint = this.#endpoint;
+    if (
+      endpoint.trySend === undefined || this.#stopped || this.#closed ||
+      Number.isFinite(this.#pace) || seq % 16 === 0 || !this.#windowOpen(seq)
+    ) {
+      return false;
+    }
+    // The timestamp says when it left, not when it was packed.
+    stampData(bytes, nowMicros());
+    if (!endpoint.trySend(bytes, this.#destination)) return false;
+    this.#sentInTick += 1;
+    this.#record(seq, bytes);
+    this.#askForAcks(seq);
+    return true;
+  }
+
+  /** Bookkeeping of a first transmission. */
+  #record(seq: number, bytes: Uint8Array): void {
+    this.#hold(seq, bytes);
+    this.#sentHigh = seq;
+    this.#stats.packets += 1;
+    this.#firstSentAt ??= this.#now();
+  }
+
+  /**
+   * Receivers acknowledge heartbeats: one every quarter window keeps
+   * acknowledgements coming at the pace of the data, not of the clock, so
+   * the window slides before it fills.
+   */
+  #askForAcks(seq: number): void {
+    if (seq - this.#askedAt >= this.#askEvery) {
+      this.#askedAt = seq;
+      this.#heartbeat();
     }
   }
 
@@ -603,13 +699,11 @@ class ReliableSender {
     if (this.#stopped) return;
     this.#sentInTick += 1;
     if (Number.isFinite(this.#pace)) await this.#pacing();
-    this.#hold(seq, bytes);
-    this.#sentHigh = seq;
-    this.#stats.packets += 1;
-    this.#firstSentAt ??= this.#now();
+    this.#record(seq, bytes);
     // The timestamp says when it left, not when it was packed.
     stampData(bytes, nowMicros());
     await this.#sendNow(bytes);
+    this.#askForAcks(seq);
     if (seq % 16 === 0) await this.#breathe();
   }
 

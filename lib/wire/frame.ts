@@ -267,10 +267,12 @@ function check(condition: boolean, what: string): void {
 }
 
 function checkSeq(value: number, what: string): void {
-  check(
-    Number.isSafeInteger(value) && value >= 0,
-    `${what} must be a whole number from 0 to 2^53-1: ${value}`,
-  );
+  // The message is built only on failure: this runs for every field sent.
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new FrameError(
+      `${what} must be a whole number from 0 to 2^53-1: ${value}`,
+    );
+  }
 }
 
 function nameBytes(name: string): Uint8Array {
@@ -285,7 +287,9 @@ function nameBytes(name: string): Uint8Array {
 }
 
 function checkRanges(ranges: SeqRange[]): void {
-  check(ranges.length <= MAX_RANGES, `too many ranges: ${ranges.length}`);
+  if (ranges.length > MAX_RANGES) {
+    throw new FrameError(`too many ranges: ${ranges.length}`);
+  }
   for (const range of ranges) {
     checkSeq(range.first, "range start");
     checkSeq(range.last, "range end");
@@ -404,10 +408,9 @@ export function encodeFrame(
     case "data": {
       checkSeq(frame.timestamp, "timestamp");
       checkSeq(frame.low, "low sequence");
-      check(
-        frame.records.length <= MAX_RECORDS,
-        `too many records: ${frame.records.length}`,
-      );
+      if (frame.records.length > MAX_RECORDS) {
+        throw new FrameError(`too many records: ${frame.records.length}`);
+      }
       setU64(view, at, frame.timestamp);
       setU64(view, at + 8, frame.low);
       view.setUint16(at + 16, frame.records.length);

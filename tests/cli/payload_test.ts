@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../../lib/errors.ts";
 import { MAX_PAYLOAD } from "../../lib/cli/options.ts";
-import { loadPayload, readLines } from "../../lib/cli/payload.ts";
+import {
+  FILE_BODY_THRESHOLD,
+  loadPayload,
+  openFileBody,
+  readLines,
+} from "../../lib/cli/payload.ts";
+import { createHash } from "node:crypto";
 
 function utf8(text: string): Uint8Array {
   return new TextEncoder().encode(text);
@@ -579,5 +585,74 @@ Deno.test("loadPayload: limit and limitName name the bound in the error", async 
     );
   } finally {
     await Deno.remove(path);
+  }
+});
+
+Deno.test("openFileBody: a large file is hashed, then read in order in pieces; small ones are loaded whole", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mcast_body_" });
+  try {
+    const bytes = new Uint8Array(FILE_BODY_THRESHOLD + 12345);
+    for (let k = 0; k < bytes.length; k++) {
+      bytes[k] = (k * 7 + (k >> 11)) & 0xff;
+    }
+    await Deno.writeFile(`${dir}/big`, bytes);
+    await Deno.writeFile(`${dir}/small`, bytes.subarray(0, 1000));
+    const limits = {
+      limit: 16 * 1024 * 1024,
+      limitName: "--max-size is 16777216",
+    };
+    const body = await openFileBody(`${dir}/big`, limits);
+    assert.ok(body);
+    try {
+      assert.equal(body.size, bytes.length);
+      assert.deepEqual(
+        await body.sha256(),
+        new Uint8Array(createHash("sha256").update(bytes).digest()),
+      );
+      const copy = new Uint8Array(bytes.length);
+      for (let at = 0; at < bytes.length; at += 1024 * 1024) {
+        body.read(
+          at,
+          copy.subarray(at, Math.min(at + 1024 * 1024, bytes.length)),
+        );
+      }
+      assert.deepEqual(copy, bytes);
+    } finally {
+      body.close();
+      body.close();
+    }
+    assert.equal(await openFileBody(`${dir}/small`, limits), undefined);
+    assert.equal(await openFileBody(dir, limits), undefined);
+    await assert.rejects(
+      () =>
+        openFileBody(`${dir}/big`, {
+          limit: 1000,
+          limitName: "--max-size is 1000",
+        }),
+      new UsageError(
+        `Payload from file "${dir}/big" is too large: more than 1000 bytes (--max-size is 1000)`,
+      ),
+    );
+    await assert.rejects(
+      () => openFileBody(`${dir}/none`, limits),
+      new UsageError(`Cannot read file "${dir}/none": no such file`),
+    );
+    // A file cut short while being sent ends the send with a clear error.
+    const cut = await openFileBody(`${dir}/big`, limits);
+    assert.ok(cut);
+    try {
+      await Deno.truncate(`${dir}/big`, 100);
+      assert.throws(
+        () => cut.read(0, new Uint8Array(1000)),
+        {
+          message:
+            `File "${dir}/big" changed while being sent: it ends before ${bytes.length} bytes`,
+        },
+      );
+    } finally {
+      cut.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -1039,7 +1039,6 @@ Deno.test("eventJson: reliable receiver events", () => {
       sentAt: SENT_AT,
       path: "/tmp/out/4",
       bytes: 2,
-      base64: "/wA=",
     },
   );
   assert.equal(
@@ -1217,17 +1216,31 @@ Deno.test("eventJson: names, payloads and paths from the wire are escaped", () =
     from: SENDER,
     payload: utf8(text),
     sentAt: SENT_AT,
-    path: "out/\x1b]0;x\x07\u202e",
   }, CLOCK);
   assert.equal(UNSAFE_IN_JSON.test(bulletin), false, bulletin);
   assert.equal(
     bulletin.endsWith(
-      `"path":"out/\\u001b]0;x\\u0007\\u202e","bytes":24,"text":"breaking\\u001b[2J\\r\\nnews\\u202e\\u2028"}`,
+      `"bytes":24,"text":"breaking\\u001b[2J\\r\\nnews\\u202e\\u2028"}`,
     ),
     true,
     bulletin,
   );
-  const parsed = JSON.parse(bulletin);
-  assert.equal(parsed.text, text);
-  assert.equal(parsed.path, "out/\x1b]0;x\x07\u202e");
+  assert.equal(JSON.parse(bulletin).text, text);
+  // Saved to a file: the path instead of the payload, escaped the same way.
+  const saved = eventJson({
+    type: "bulletin",
+    session: SESSION,
+    number: 1,
+    from: SENDER,
+    payload: utf8(text),
+    sentAt: SENT_AT,
+    path: "out/\x1b]0;x\x07\u202e",
+  }, CLOCK);
+  assert.equal(UNSAFE_IN_JSON.test(saved), false, saved);
+  assert.equal(
+    saved.endsWith(`"path":"out/\\u001b]0;x\\u0007\\u202e","bytes":24}`),
+    true,
+    saved,
+  );
+  assert.equal(JSON.parse(saved).path, "out/\x1b]0;x\x07\u202e");
 });

@@ -20,8 +20,11 @@ import {
   peekData,
 } from "../../lib/wire/frame.ts";
 import {
+  type BulletinWriter,
+  type DeliverySink,
   ReliableReceiver,
   type ReliableReceiverOptions,
+  STREAM_THRESHOLD,
 } from "../../lib/reliable/receiver.ts";
 import type { ReceiverState } from "../../lib/reliable/state.ts";
 
@@ -931,6 +934,122 @@ Deno.test("fromStart: a heartbeat with low 0 and nothing sent starts at sequence
     assert.deepEqual(h.sent, [hello(0, true), ack(0)]);
     await h.feed(data(1, [whole(1, "a")], { low: 0 }));
     assert.deepEqual(h.bulletins(), [[1, "a"]]);
+  } finally {
+    await h.rx.close();
+  }
+});
+
+/** A sink whose writers record what they were given and how they ended. */
+function writingSink() {
+  const writers: {
+    session: string;
+    number: number;
+    total: number;
+    chunks: Uint8Array[];
+    end?: "commit" | "abort";
+  }[] = [];
+  const sink: DeliverySink = {
+    write: () => {
+      throw new Error("a large bulletin goes to begin(), not write()");
+    },
+    begin(session, number, total): BulletinWriter {
+      const writer = {
+        session,
+        number,
+        total,
+        chunks: [] as Uint8Array[],
+        end: undefined as "commit" | "abort" | undefined,
+      };
+      writers.push(writer);
+      return {
+        write(data) {
+          assert.equal(writer.end, undefined, "written after its end");
+          writer.chunks.push(data.slice());
+        },
+        commit() {
+          assert.equal(writer.end, undefined);
+          writer.end = "commit";
+          return `/out/${number}`;
+        },
+        abort() {
+          writer.end ??= "abort";
+        },
+      };
+    },
+  };
+  return { sink, writers };
+}
+
+function joined(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+Deno.test("a large bulletin streams to the sink's writer as it arrives, committed once it verifies", async () => {
+  const { sink, writers } = writingSink();
+  const h = harness({ sink });
+  try {
+    await h.join();
+    const payload = pattern(STREAM_THRESHOLD + 5000, 3);
+    const parts = await fragments(1, payload, 60_000);
+    for (const [k, part] of parts.entries()) {
+      await h.feed(data(k + 1, [part]));
+      if (k === 0) {
+        assert.equal(writers.length, 1);
+        assert.equal(writers[0]!.total, payload.length);
+      }
+    }
+    assert.equal(writers.length, 1);
+    assert.equal(writers[0]!.end, "commit");
+    assert.deepEqual(joined(writers[0]!.chunks), payload);
+    const delivered = h.events.filter((e) => e.type === "bulletin");
+    assert.deepEqual(delivered, [{
+      type: "bulletin",
+      session: SESSION,
+      number: 1,
+      from: SENDER,
+      payload: new Uint8Array(0),
+      size: payload.length,
+      sentAt: 2_000_000 + parts.length,
+      path: "/out/1",
+    }]);
+    assert.equal(h.rx.stats.bytes, payload.length);
+  } finally {
+    await h.rx.close();
+  }
+});
+
+Deno.test("a streamed bulletin that fails its digest, or is cut short by close, is aborted", async () => {
+  const { sink, writers } = writingSink();
+  const h = harness({ sink });
+  try {
+    await h.join();
+    const payload = pattern(STREAM_THRESHOLD, 4);
+    const parts = await fragments(1, payload, 60_000);
+    parts.at(-1)!.data = parts.at(-1)!.data.slice();
+    parts.at(-1)!.data[0]! ^= 1;
+    let seq = 1;
+    for (const part of parts) await h.feed(data(seq++, [part]));
+    assert.equal(writers[0]!.end, "abort");
+    assert.deepEqual(h.others().slice(1), [{
+      type: "bulletin-failed",
+      session: SESSION,
+      number: 1,
+      reason: "digest",
+    }]);
+    // The next one is half received when the receiver closes.
+    const next = await fragments(2, pattern(STREAM_THRESHOLD, 5), 60_000);
+    await h.feed(data(seq++, [next[0]!]));
+    await h.feed(data(seq++, [next[1]!]));
+    assert.equal(writers[1]!.end, undefined);
+    await h.rx.close();
+    assert.equal(writers[1]!.end, "abort");
+    assert.equal(h.events.filter((e) => e.type === "bulletin").length, 0);
   } finally {
     await h.rx.close();
   }

@@ -20,9 +20,12 @@ import {
 } from "../../lib/net/memory_net.ts";
 import { receiveBulletins } from "../../lib/receiver.ts";
 import {
+  BODY_CHUNK,
+  type BulletinBody,
   sendReliable,
   type SendReliableOptions,
 } from "../../lib/reliable/sender.ts";
+import { createHash } from "node:crypto";
 import type { Datagram, DatagramEndpoint } from "../../lib/net/socket.ts";
 import type { ReceiverStats, SenderReport } from "../../lib/reliable/stats.ts";
 import { bounded, delay, until } from "../_wait.ts";
@@ -52,6 +55,8 @@ interface SessionPlan {
   /** Bound on the whole session, in ms (default 20,000). */
   timeoutMs?: number;
   network?: MemoryNetwork;
+  /** Send each bulletin as a {@linkcode BulletinBody}, read in pieces. */
+  bodies?: boolean;
 }
 
 /** What a session produced. */
@@ -86,8 +91,37 @@ function bulletinsOf(count: number, size: number): Uint8Array[] {
 
 async function* source(
   bulletins: Uint8Array[],
-): AsyncGenerator<Uint8Array> {
-  for (const bulletin of bulletins) yield bulletin;
+  bodies = false,
+): AsyncGenerator<Uint8Array | BulletinBody> {
+  for (const bulletin of bulletins) {
+    yield bodies ? new MemoryBody(bulletin) : bulletin;
+  }
+}
+
+/** A body over a buffer that checks the sender reads it as it promises. */
+class MemoryBody implements BulletinBody {
+  readonly size: number;
+  readonly reads: { offset: number; length: number }[] = [];
+  readonly #bytes: Uint8Array;
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+    this.size = bytes.length;
+  }
+
+  sha256(): Promise<Uint8Array> {
+    return Promise.resolve(
+      new Uint8Array(createHash("sha256").update(this.#bytes).digest()),
+    );
+  }
+
+  read(offset: number, into: Uint8Array): void {
+    const last = this.reads.at(-1);
+    assert.equal(offset, last ? last.offset + last.length : 0, "in order");
+    assert.ok(into.length <= BODY_CHUNK, `a piece of ${into.length}`);
+    this.reads.push({ offset, length: into.length });
+    into.set(this.#bytes.subarray(offset, offset + into.length));
+  }
 }
 
 /** What {@linkcode FrameFilter} does with a frame. */
@@ -239,7 +273,7 @@ async function runSession(plan: SessionPlan): Promise<SessionResult> {
   try {
     const report = await bounded(
       plan.timeoutMs ?? 20_000,
-      sendReliable(senderPath, source(plan.bulletins), {
+      sendReliable(senderPath, source(plan.bulletins, plan.bodies), {
         group,
         port: PORT,
         expect: plan.receivers,
@@ -397,6 +431,28 @@ Deno.test("faults: 1,000 fragmented bulletins of 5,000 bytes, bytes checked", as
     result.report.packets > 3700 && result.report.packets <= 4000,
     `packets ${result.report.packets}`,
   );
+});
+
+Deno.test("bodies: bulletins read in pieces of 1 MiB reach 3 receivers under loss, bytes checked", async () => {
+  const bulletins = [
+    bulletinsOf(1, 2 * BODY_CHUNK + 777)[0]!,
+    bulletinsOf(1, 5000)[0]!,
+    bulletinsOf(1, BODY_CHUNK)[0]!,
+  ];
+  const result = await runSession({
+    bulletins,
+    receivers: 3,
+    bodies: true,
+    faults: { loss: 0.02, duplicate: 0.01, reorder: 4, seed: 11 },
+    count: false,
+    timeoutMs: 60_000,
+  });
+  assert.equal(result.report.delivered, true, summary(result));
+  assert.equal(
+    result.report.bytes,
+    bulletins.reduce((n, b) => n + b.length, 0),
+  );
+  assertAllDelivered(result, bulletins);
 });
 
 Deno.test("faults: same seed, same result", async () => {
