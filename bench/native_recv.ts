@@ -82,7 +82,7 @@ emit({ event: "ready", io });
 
 try {
   for (;;) {
-    const datagram = await endpoint.receive();
+    const datagram = endpoint.tryReceive?.() ?? await endpoint.receive();
     if (datagram === null) break;
     const now = performance.now();
     if (received === 0) firstMs = now;

@@ -37,7 +37,7 @@ export interface ProtocolOptions {
   dropped?: DropCounts;
   /** The paths the datagrams take, named in the session event and statistics. */
   paths?: SessionPaths;
-  /** How fragmented bulletins are hashed (default WebCrypto). */
+  /** How fragmented bulletins are hashed (default `node:crypto`'s SHA-256). */
   hasher?: BulletinHasher;
   /** Protocol timers and randomness, for tests. */
   tuning?: Pick<

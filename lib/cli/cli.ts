@@ -53,7 +53,8 @@ import {
 } from "../reliable/stats.ts";
 import { escapeText } from "./text.ts";
 import type { DatagramEndpoint } from "../net/socket.ts";
-import type { IoPath } from "../net/io.ts";
+import type { IoChoice, IoPath } from "../net/io.ts";
+import { chooseCrypto } from "../security/native_crypto.ts";
 import {
   chooseIo,
   type OpenedEndpoint,
@@ -355,6 +356,7 @@ async function writeKey(
 export async function loadGuardOptions(
   keys: KeyOptions,
   dropped: DropCounts,
+  options: LoadGuardOptions = {},
 ): Promise<GuardOptions> {
   const guard: GuardOptions = {
     key: readGroupKey(keys.keyFile),
@@ -367,7 +369,15 @@ export async function loadGuardOptions(
     guard.signingKey = await readSigningKey(keys.signKey);
   }
   if (keys.trust.length > 0) guard.trust = keys.trust.map(readPublicKey);
+  // Last: nothing above can fail once a native backend is open.
+  guard.crypto = chooseCrypto(options.io ?? "auto");
   return guard;
+}
+
+/** Options of {@linkcode loadGuardOptions}. */
+export interface LoadGuardOptions {
+  /** `--io`: picks the crypto backend (default `auto`). */
+  io?: IoChoice;
 }
 
 /**
@@ -395,7 +405,8 @@ function sessionPaths(
   io: IoPath,
   guard: GuardOptions | undefined,
 ): SessionPaths {
-  return guard === undefined ? { io } : { io, crypto: "webcrypto" };
+  const crypto = guard?.crypto?.name;
+  return crypto === undefined ? { io } : { io, crypto };
 }
 
 async function runSend(
@@ -508,12 +519,13 @@ async function runReliableSend(
   const source = await bulletins(options, io, failure);
   const dropped = emptyDrops();
   const guard = options.keys
-    ? await loadGuardOptions(options.keys, dropped)
+    ? await loadGuardOptions(options.keys, dropped, { io: options.io })
     : undefined;
-  const journal = reliable.journal === undefined
-    ? undefined
-    : Journal.open(reliable.journal);
+  let journal: Journal | undefined;
   try {
+    journal = reliable.journal === undefined
+      ? undefined
+      : Journal.open(reliable.journal);
     const socket = await openSender(iface, {
       ttl: options.ttl,
       io: chooseIo(options.io),
@@ -575,6 +587,7 @@ async function runReliableSend(
   } finally {
     journal?.close();
     failure.body?.close();
+    guard?.crypto?.close();
   }
 }
 
@@ -752,8 +765,35 @@ async function runRecv(
   const saved = options.state === undefined ? null : loadState(options.state);
   const dropped = emptyDrops();
   const guard = options.keys
-    ? await loadGuardOptions(options.keys, dropped)
+    ? await loadGuardOptions(options.keys, dropped, { io: options.io })
     : undefined;
+  try {
+    return await receiveWith(options, ctx, io, {
+      iface,
+      saved,
+      dropped,
+      guard,
+    });
+  } finally {
+    guard?.crypto?.close();
+  }
+}
+
+/** What {@linkcode runRecv} prepared before opening the socket. */
+interface Prepared {
+  iface: ResolvedInterface;
+  saved: ReceiverState | null;
+  dropped: DropCounts;
+  guard: GuardOptions | undefined;
+}
+
+async function receiveWith(
+  options: RecvOptions,
+  ctx: Context,
+  io: CliIo,
+  prepared: Prepared,
+): Promise<number> {
+  const { iface, saved, dropped, guard } = prepared;
   const sink = outputSink(options);
   const path = chooseIo(options.io, {
     ...(options.source === undefined

@@ -158,7 +158,7 @@ function receiverStatsLine(stats: ReceiverStats): string {
   }`;
 }
 
-/** `, io native, crypto native`: the paths, when known. */
+/** `, io native, crypto openssl`: the paths, when known. */
 function pathsText(paths: SessionPaths | undefined): string {
   if (paths === undefined) return "";
   return `, io ${paths.io}${

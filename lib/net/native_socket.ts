@@ -831,6 +831,11 @@ class NativeSocket implements NativeEndpoint {
     }
   }
 
+  tryReceive(): Datagram | null {
+    if (this.#closed || this.#next >= this.#count) return null;
+    return this.#take(this.#in!);
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#clearTimer();

@@ -41,6 +41,12 @@ export interface DatagramEndpoint {
    * sender streaming datagrams saves a promise per datagram this way.
    */
   trySend?(payload: Uint8Array, to: Peer): boolean;
+  /**
+   * The next datagram if one is already here (a batching socket's batch
+   * not yet handed out), else `null` without waiting: a loop drains a
+   * batch without a promise per datagram, then calls `receive`.
+   */
+  tryReceive?(): Datagram | null;
   /** Waits for the next datagram; resolves `null` once the endpoint is closed. */
   receive(): Promise<Datagram | null>;
   /** Leaves any group and closes the socket; safe to call more than once. */

@@ -171,6 +171,56 @@ class SeqTable {
 }
 
 /**
+ * The datagrams a sender holds for repairs, by sequence number: a ring
+ * that grows by doubling, for the contiguous run the sender keeps (cheaper
+ * per datagram than a `Map`, which costs a hash insert and delete each).
+ */
+class HeldRing {
+  #slots: (Uint8Array | undefined)[] = new Array(1024);
+  #mask = 1023;
+  /** Lowest and highest sequence that may be held. */
+  #low = 1;
+  #high = 0;
+
+  get(seq: number): Uint8Array | undefined {
+    if (seq < this.#low || seq > this.#high) return undefined;
+    return this.#slots[seq & this.#mask];
+  }
+
+  set(seq: number, bytes: Uint8Array): void {
+    if (this.#high < this.#low) this.#low = this.#high = seq;
+    if (seq < this.#low) {
+      this.#fit(this.#high - seq + 1);
+      this.#low = seq;
+    } else if (seq > this.#high) {
+      this.#fit(seq - this.#low + 1);
+      this.#high = seq;
+    }
+    this.#slots[seq & this.#mask] = bytes;
+  }
+
+  delete(seq: number): void {
+    if (seq < this.#low || seq > this.#high) return;
+    this.#slots[seq & this.#mask] = undefined;
+    while (this.#low <= this.#high && !this.#slots[this.#low & this.#mask]) {
+      this.#low += 1;
+    }
+  }
+
+  #fit(span: number): void {
+    if (span <= this.#slots.length) return;
+    let size = this.#slots.length;
+    while (size < span) size *= 2;
+    const slots: (Uint8Array | undefined)[] = new Array(size);
+    for (let seq = this.#low; seq <= this.#high; seq++) {
+      slots[seq & (size - 1)] = this.#slots[seq & this.#mask];
+    }
+    this.#slots = slots;
+    this.#mask = size - 1;
+  }
+}
+
+/**
  * Sends bulletins reliably to the group from `endpoint`, then waits until
  * every expected receiver acknowledged everything, the deadline passed, or
  * the signal aborted. Closes the endpoint in every case.
@@ -255,7 +305,7 @@ class ReliableSender {
   #nextBulletin = 1;
   /** Oldest sequence held. */
   #low = 1;
-  #held = new Map<number, Uint8Array>();
+  #held = new HeldRing();
   #heldBytes = 0;
   /** Highest bulletin completed by the packets up to each sequence. */
   #complete = new SeqTable();
@@ -544,7 +594,7 @@ class ReliableSender {
         HEADER_SIZE + DATA_FIXED_SIZE + this.#size + whole > this.#mtu ||
         this.#records.length >= MAX_RECORDS
       ) {
-        await this.#flush();
+        if (!this.#flushNow()) await this.#flush();
       }
       this.#add({ bulletin, total, offset: 0, data: payload }, true);
       return;
@@ -565,7 +615,7 @@ class ReliableSender {
         charged += cost;
       }
       if (body && offset >= pieceEnd) {
-        await this.#flush();
+        if (!this.#flushNow()) await this.#flush();
         const length = Math.min(piece.length, total - offset);
         body.read(offset, piece.subarray(0, length));
         pieceAt = offset;
@@ -574,7 +624,7 @@ class ReliableSender {
       let room = this.#mtu - HEADER_SIZE - DATA_FIXED_SIZE - this.#size -
         RECORD_HEADER_SIZE - (offset === 0 ? DIGEST_SIZE : 0);
       if (room < 64 || this.#records.length >= MAX_RECORDS) {
-        await this.#flush();
+        if (!this.#flushNow()) await this.#flush();
         room = empty - RECORD_HEADER_SIZE - (offset === 0 ? DIGEST_SIZE : 0);
       }
       const length = Math.min(room, total - offset, 0xffff);
@@ -592,7 +642,7 @@ class ReliableSender {
       if (offset === 0) record.digest = digest;
       offset += record.data.length;
       this.#add(record, offset === total);
-      if (offset < total) await this.#flush();
+      if (offset < total && !this.#flushNow()) await this.#flush();
     }
   }
 
@@ -612,8 +662,41 @@ class ReliableSender {
     if (completes) this.#complete.set(this.#nextSeq, record.bulletin);
   }
 
+  /**
+   * {@linkcode #flush} without a promise, for the common case: nothing else
+   * queued, no journal, and the endpoint takes the datagram at once.
+   * Returns false when the packet (if any) is left queued for `#flush`.
+   */
+  #flushNow(): boolean {
+    if (this.#queued.length > 0 || this.#options.journal !== undefined) {
+      return false;
+    }
+    this.#pack();
+    const item = this.#queued[0];
+    if (item === undefined) return true;
+    if (!this.#transmitNow(item.seq, item.bytes)) return false;
+    this.#queued.length = 0;
+    this.#sentPayload += item.payload;
+    return true;
+  }
+
   /** Closes the packet being filled and sends every queued one. */
   async #flush(): Promise<void> {
+    this.#pack();
+    if (this.#queued.length === 0) return;
+    const batch = this.#queued;
+    this.#queued = [];
+    this.#options.journal?.append(batch.map((item) => item.bytes));
+    for (const item of batch) {
+      if (!this.#transmitNow(item.seq, item.bytes)) {
+        await this.#transmit(item.seq, item.bytes);
+      }
+      this.#sentPayload += item.payload;
+    }
+  }
+
+  /** Closes the packet being filled, if any, into the send queue. */
+  #pack(): void {
     if (this.#records.length > 0) {
       const seq = this.#nextSeq++;
       const records = this.#records;
@@ -637,16 +720,6 @@ class ReliableSender {
       this.#size = 0;
       this.#queued.push({ seq, bytes, payload });
     }
-    if (this.#queued.length === 0) return;
-    const batch = this.#queued;
-    this.#queued = [];
-    this.#options.journal?.append(batch.map((item) => item.bytes));
-    for (const item of batch) {
-      if (!this.#transmitNow(item.seq, item.bytes)) {
-        await this.#transmit(item.seq, item.bytes);
-      }
-      this.#sentPayload += item.payload;
-    }
   }
 
   /**
@@ -658,7 +731,8 @@ class ReliableSender {
     const endpoint = this.#endpoint;
     if (
       endpoint.trySend === undefined || this.#stopped || this.#closed ||
-      Number.isFinite(this.#pace) || seq % 16 === 0 || !this.#windowOpen(seq)
+      Number.isFinite(this.#pace) || !this.#windowOpen(seq) ||
+      (seq % 16 === 0 && this.#now() - this.#yieldedAt >= 1)
     ) {
       return false;
     }
@@ -740,8 +814,8 @@ class ReliableSender {
           this.#pool.push(old.buffer as ArrayBuffer);
         }
       }
-      this.#lastRepair.delete(this.#low);
-      this.#repairQueue.delete(this.#low);
+      if (this.#lastRepair.size > 0) this.#lastRepair.delete(this.#low);
+      if (this.#repairQueue.size > 0) this.#repairQueue.delete(this.#low);
       this.#low += 1;
     }
   }

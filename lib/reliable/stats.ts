@@ -12,14 +12,14 @@ import type { SeqRange } from "../wire/frame.ts";
 /**
  * The paths a session's datagrams take, for the session events and the
  * statistics: `io` the sockets (`native`: libc through FFI; `deno`: the
- * runtime's), `crypto` the keys' backend when keys are used (`native`:
- * OpenSSL's libcrypto; `webcrypto`).
+ * runtime's), `crypto` the keys' backend when keys are used (`openssl`:
+ * OpenSSL's libcrypto through FFI; `webcrypto`).
  */
 export interface SessionPaths {
   /** The socket path. */
   io: "native" | "deno";
   /** The crypto backend, present when frames are keyed. */
-  crypto?: "native" | "webcrypto";
+  crypto?: "openssl" | "webcrypto";
 }
 
 /** Why datagrams were dropped without being used, by reason. */

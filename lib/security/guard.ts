@@ -17,6 +17,10 @@
  * | send time, µs since the Unix epoch | 8 | always |
  * | HMAC-SHA-256 of everything before, first 16 bytes | 16 | always |
  *
+ * The cryptography is that of a {@linkcode CryptoBackend}: WebCrypto by
+ * default, OpenSSL's (`openNativeCrypto()`) for speed; both put the same
+ * bytes on the wire.
+ *
  * Keys come from the group key with HKDF-SHA-256: one HMAC key for every
  * frame, and one AES-256-GCM key per session (salt: the session id). A DATA
  * frame's records are encrypted with the nonce `0^32 ‖ seq` and the header's
@@ -48,6 +52,15 @@ import {
   hasMagic,
 } from "../wire/frame.ts";
 import type { GroupKey, SigningKey } from "./keys.ts";
+import {
+  type AeadKey,
+  type CryptoBackend,
+  type CryptoName,
+  type MacKey,
+  type Signer,
+  type Verifier,
+  WEB_CRYPTO,
+} from "./crypto.ts";
 import type { Datagram, DatagramEndpoint } from "../net/socket.ts";
 import type { DropCounts } from "../reliable/stats.ts";
 
@@ -108,6 +121,11 @@ export interface GuardOptions {
   dropped: DropCounts;
   /** The clock, in µs since the Unix epoch (for tests). */
   nowMicros?: () => number;
+  /**
+   * The cryptography (default {@linkcode WEB_CRYPTO}). Its owner closes it,
+   * after the guard; the guard never does.
+   */
+  crypto?: CryptoBackend;
 }
 
 /** A sent DATA frame's place in the chain: made once, reused by repairs. */
@@ -155,8 +173,7 @@ interface Held {
 
 /** Keys derived once from the group key. */
 interface DerivedKeys {
-  mac: CryptoKey;
-  hkdf: CryptoKey;
+  mac: MacKey;
 }
 
 function readU64(bytes: Uint8Array, at: number): number {
@@ -181,16 +198,12 @@ function isZero(bytes: Uint8Array): boolean {
   return equalBytes(bytes, ZERO_HASH);
 }
 
-function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let size = 0;
-  for (const part of parts) size += part.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+/** The message an Ed25519 signature covers: the domain, then the hash. */
+function signedMessage(hash: Uint8Array): Uint8Array {
+  const message = new Uint8Array(SIGN_DOMAIN.length + CHAIN_SIZE);
+  message.set(SIGN_DOMAIN, 0);
+  message.set(hash, SIGN_DOMAIN.length);
+  return message;
 }
 
 function wallMicros(): number {
@@ -221,8 +234,8 @@ export function trailerSize(flags: number, type: number): number {
 class ReplayWindow {
   #floor = -1;
   #high = -1;
-  #seen = new Set<number>();
-  #order: number[] = [];
+  /** The send times accepted above the floor, ascending, from `#head` on. */
+  #times: number[] = [];
   #head = 0;
   readonly #cap: number;
 
@@ -231,23 +244,35 @@ class ReplayWindow {
   }
 
   accept(time: number): boolean {
-    if (time <= this.#floor || this.#seen.has(time)) return false;
-    this.#seen.add(time);
-    this.#order.push(time);
+    if (time <= this.#floor) return false;
+    const times = this.#times;
     if (time > this.#high) {
+      // The common case, a party's next frame: nothing to search.
+      times.push(time);
       this.#high = time;
       this.#floor = Math.max(this.#floor, time - REPLAY_WINDOW_US);
+    } else {
+      // Out of order: seen before, or inserted in its place.
+      let low = this.#head;
+      let high = times.length;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (times[middle]! < time) low = middle + 1;
+        else high = middle;
+      }
+      if (times[low] === time) return false;
+      times.splice(low, 0, time);
     }
     while (
-      this.#head < this.#order.length &&
-      (this.#order[this.#head]! <= this.#floor || this.#seen.size > this.#cap)
+      this.#head < times.length &&
+      (times[this.#head]! <= this.#floor ||
+        times.length - this.#head > this.#cap)
     ) {
-      const old = this.#order[this.#head++]!;
-      this.#seen.delete(old);
+      const old = times[this.#head++]!;
       if (old > this.#floor) this.#floor = old;
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
-      this.#order = this.#order.slice(this.#head);
+    if (this.#head > 1024 && this.#head * 2 > times.length) {
+      this.#times = times.slice(this.#head);
       this.#head = 0;
     }
     return true;
@@ -273,10 +298,18 @@ export class GuardedEndpoint implements DatagramEndpoint {
   readonly #dropped: DropCounts;
   readonly #maxSkewUs: number;
   readonly #now: () => number;
+  readonly #crypto: CryptoBackend;
   #derived: Promise<DerivedKeys> | undefined;
-  #imported: Promise<CryptoKey[]> | undefined;
+  #imported: Promise<Verifier[]> | undefined;
+  #signer: Promise<Signer> | undefined;
   readonly #trusting: boolean;
-  #payloadKeys = new Map<string, Promise<CryptoKey>>();
+  #payloadKeys = new Map<string, Promise<AeadKey>>();
+  /** The derived keys once made, for the synchronous path. */
+  #keysNow: DerivedKeys | undefined;
+  /** The last session's payload key once made: its id and the key. */
+  #payloadKeyNow: { session: Uint8Array; key: AeadKey } | undefined;
+  /** The buffer {@linkcode GuardedEndpoint.trySend} seals into. */
+  #scratch = new Uint8Array(2048);
   #lastTime = 0;
   #windows = new Map<string, ReplayWindow>();
   #ready: Datagram[] = [];
@@ -311,25 +344,24 @@ export class GuardedEndpoint implements DatagramEndpoint {
     this.#maxSkewUs = (options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS) * 1000;
     this.#now = options.nowMicros ?? wallMicros;
     this.#trusting = (options.trust?.length ?? 0) > 0;
+    this.#crypto = options.crypto ?? WEB_CRYPTO;
+  }
+
+  /** Which crypto backend seals and opens frames. */
+  get crypto(): CryptoName {
+    return this.#crypto.name;
   }
 
   /** The derived keys, made on first use (nothing is pending before). */
   #keys(): Promise<DerivedKeys> {
-    return this.#derived ??= deriveKeys(this.#options.key);
+    return this.#derived ??= deriveKeys(this.#crypto, this.#options.key)
+      .then((keys) => this.#keysNow = keys);
   }
 
   /** The trusted public keys, imported on first use. */
-  #trusted(): Promise<CryptoKey[]> {
+  #trusted(): Promise<Verifier[]> {
     return this.#imported ??= Promise.all(
-      (this.#options.trust ?? []).map((key) =>
-        crypto.subtle.importKey(
-          "raw",
-          key as Uint8Array<ArrayBuffer>,
-          { name: "Ed25519" },
-          false,
-          ["verify"],
-        )
-      ),
+      (this.#options.trust ?? []).map((key) => this.#crypto.verifier(key)),
     );
   }
 
@@ -372,6 +404,69 @@ export class GuardedEndpoint implements DatagramEndpoint {
     if (!data) return sent;
     const oldest = this.#out.length > MAX_IN_FLIGHT ? this.#out[0] : undefined;
     return oldest ? oldest.sent : Promise.resolve();
+  }
+
+  /**
+   * Seals and hands over a DATA frame at once, where everything needed is
+   * at hand: a backend that works synchronously, its keys made, nothing
+   * queued before it, no signatures (their chain waits on the signer), and
+   * an inner endpoint that takes datagrams at once. Returns false, having
+   * sent nothing, otherwise; the caller then uses {@linkcode send}.
+   *
+   * @param payload An encoded DATA frame without a trailer.
+   * @param to Where to.
+   * @returns Whether it was taken.
+   */
+  trySend(payload: Uint8Array, to: Peer): boolean {
+    const inner = this.#inner;
+    const keys = this.#keysNow;
+    if (
+      inner.trySend === undefined || keys?.mac.signIntoSync === undefined ||
+      this.#closed || this.#out.length > 0 ||
+      this.#options.signingKey !== undefined || payload.length < PAYLOAD_AT ||
+      payload[5] !== DATA_TYPE || !hasMagic(payload)
+    ) {
+      return false;
+    }
+    let aead: AeadKey | undefined;
+    if (this.#options.encrypt) {
+      const now = this.#payloadKeyNow;
+      if (
+        now === undefined || !equalBytes8(payload.subarray(8, 16), now.session)
+      ) {
+        return false;
+      }
+      aead = now.key;
+      if (aead.sealIntoSync === undefined) return false;
+    }
+    const flags = (payload[6]! & ~SECURITY_FLAGS) |
+      (aead ? FLAGS.encrypted : 0);
+    const trailer = trailerSize(flags, DATA_TYPE);
+    const body = payload.length;
+    if (this.#scratch.length < body + trailer) {
+      this.#scratch = new Uint8Array(body + trailer);
+    }
+    const out = this.#scratch.subarray(0, body + trailer);
+    let at = body;
+    if (aead) {
+      out.set(payload.subarray(0, PAYLOAD_AT), 0);
+      aead.sealIntoSync!(
+        nonceOf(payload),
+        associatedData(payload),
+        payload.subarray(PAYLOAD_AT),
+        out.subarray(PAYLOAD_AT, body + GCM_TAG_SIZE),
+      );
+      at += GCM_TAG_SIZE;
+    } else {
+      out.set(payload, 0);
+    }
+    out[6] = flags;
+    out[7] = trailer;
+    writeU64(out, at, this.#sendTime());
+    at += TIME_SIZE;
+    keys.mac.signIntoSync(out.subarray(0, at), out.subarray(at));
+    // The inner endpoint copies what it takes: the scratch buffer is free.
+    return inner.trySend(out, to);
   }
 
   #enqueue(sealed: Promise<Uint8Array>, to: Peer): Promise<void> {
@@ -475,20 +570,23 @@ export class GuardedEndpoint implements DatagramEndpoint {
   }
 
   async #seal(payload: Uint8Array, to: Peer): Promise<Uint8Array> {
+    // Stamped in the order frames are given, whatever order their
+    // cryptography completes in.
+    const time = this.#sendTime();
     const type = payload[5]!;
     const data = type === DATA_TYPE && payload.length >= PAYLOAD_AT;
     // Before the first await: see #chainFor.
     const chaining = data && this.#options.signingKey
       ? this.#chainFor(payload, to)
       : undefined;
-    const encrypting = data && this.#options.encrypt
-      ? this.#encrypt(payload)
+    const keying = data && this.#options.encrypt
+      ? this.#payloadKey(payload)
       : undefined;
     const keys = await this.#keys();
     let flags = payload[6]! & ~SECURITY_FLAGS;
     let chain: Chain | undefined;
     if (data) {
-      if (encrypting) flags |= FLAGS.encrypted;
+      if (keying) flags |= FLAGS.encrypted;
       if (chaining) {
         chain = await chaining;
         flags |= FLAGS.chained;
@@ -499,9 +597,16 @@ export class GuardedEndpoint implements DatagramEndpoint {
     const body = payload.length;
     const out = new Uint8Array(body + trailer);
     let at = body;
-    if (encrypting) {
+    if (keying) {
+      // The records, encrypted, with the GCM tag after them.
       out.set(payload.subarray(0, PAYLOAD_AT), 0);
-      out.set(await encrypting, PAYLOAD_AT);
+      const key = await keying;
+      await key.sealInto(
+        nonceOf(payload),
+        associatedData(payload),
+        payload.subarray(PAYLOAD_AT),
+        out.subarray(PAYLOAD_AT, body + GCM_TAG_SIZE),
+      );
       at += GCM_TAG_SIZE;
     } else {
       out.set(payload, 0);
@@ -516,25 +621,10 @@ export class GuardedEndpoint implements DatagramEndpoint {
         at += SIGNATURE_SIZE;
       }
     }
-    writeU64(out, at, this.#sendTime());
+    writeU64(out, at, time);
     at += TIME_SIZE;
-    const mac = new Uint8Array(
-      await crypto.subtle.sign("HMAC", keys.mac, out.subarray(0, at)),
-    );
-    out.set(mac.subarray(0, MAC_SIZE), at);
+    await keys.mac.signInto(out.subarray(0, at), out.subarray(at));
     return out;
-  }
-
-  /** A DATA frame's records, encrypted, with the GCM tag after them. */
-  async #encrypt(payload: Uint8Array): Promise<Uint8Array> {
-    const key = await this.#payloadKey(payload);
-    return new Uint8Array(
-      await crypto.subtle.encrypt(
-        gcmParams(payload),
-        key,
-        payload.subarray(PAYLOAD_AT) as Uint8Array<ArrayBuffer>,
-      ),
-    );
   }
 
   /**
@@ -592,10 +682,11 @@ export class GuardedEndpoint implements DatagramEndpoint {
         }, IDLE_SIGN_MS);
       }
     }
-    const records = payload.slice(PAYLOAD_AT);
+    // The guard's own copy of the frame, never written to: no copy needed.
+    const records = payload.subarray(PAYLOAD_AT);
     const entry = (async (): Promise<Chain> => {
       const link = await prev;
-      const hash = await chainHash(payload, records, link);
+      const hash = await chainHash(this.#crypto, payload, records, link);
       const chain: Chain = { prev: link, hash };
       if (sign) chain.signature = await this.#sign(hash);
       return chain;
@@ -629,37 +720,28 @@ export class GuardedEndpoint implements DatagramEndpoint {
     void this.#enqueue(sealed, last.to);
   }
 
-  #sign(hash: Uint8Array): Promise<Uint8Array> {
-    const key = this.#options.signingKey!.privateKey;
-    return crypto.subtle.sign(
-      "Ed25519",
-      key,
-      concat([SIGN_DOMAIN, hash]),
-    ).then((signature) => new Uint8Array(signature));
+  async #sign(hash: Uint8Array): Promise<Uint8Array> {
+    this.#signer ??= this.#crypto.signer(this.#options.signingKey!);
+    const signer = await this.#signer;
+    return await signer.sign(signedMessage(hash));
   }
 
-  #payloadKey(frame: Uint8Array): Promise<CryptoKey> {
+  #payloadKey(frame: Uint8Array): Promise<AeadKey> {
     const session = toHexKey(frame.subarray(8, 16));
     let key = this.#payloadKeys.get(session);
     if (!key) {
-      key = this.#keys().then((keys) =>
-        crypto.subtle.deriveKey(
-          {
-            name: "HKDF",
-            hash: "SHA-256",
-            salt: frame.slice(8, 16),
-            info: PAYLOAD_INFO,
-          },
-          keys.hkdf,
-          { name: "AES-GCM", length: 256 },
-          false,
-          ["encrypt", "decrypt"],
-        )
+      key = derivePayloadKey(
+        this.#crypto,
+        this.#options.key,
+        frame.slice(8, 16),
       );
       if (this.#payloadKeys.size >= 16) {
         this.#payloadKeys.delete(this.#payloadKeys.keys().next().value!);
       }
       this.#payloadKeys.set(session, key);
+      const id = frame.slice(8, 16);
+      key.then((made) => this.#payloadKeyNow = { session: id, key: made })
+        .catch(() => {});
     }
     return key;
   }
@@ -694,17 +776,13 @@ export class GuardedEndpoint implements DatagramEndpoint {
     }
     // Decryption starts with the MAC check; its result is used only if the
     // MAC verifies.
-    const decrypting = encrypted ? this.#decrypt(bytes, body) : undefined;
+    const plain = encrypted ? new Uint8Array(body) : bytes.subarray(0, body);
+    const decrypting = encrypted ? this.#decrypt(bytes, plain) : undefined;
     const keys = await this.#keys();
     const macAt = bytes.length - MAC_SIZE;
-    const mac = new Uint8Array(
-      await crypto.subtle.sign(
-        "HMAC",
-        keys.mac,
-        bytes.subarray(0, macAt) as BufferSource,
-      ),
-    );
-    if (!equalBytes(mac.subarray(0, MAC_SIZE), bytes.subarray(macAt))) {
+    if (
+      !(await keys.mac.verify(bytes.subarray(0, macAt), bytes.subarray(macAt)))
+    ) {
       this.#dropped.auth += 1;
       return null;
     }
@@ -717,20 +795,14 @@ export class GuardedEndpoint implements DatagramEndpoint {
       this.#dropped.replay += 1;
       return null;
     }
-    let plain: Uint8Array;
     let at = body;
     if (decrypting) {
-      const opened = await decrypting;
-      if (opened === null) {
+      if (!(await decrypting)) {
         this.#dropped.auth += 1;
         return null;
       }
-      plain = new Uint8Array(body);
       plain.set(bytes.subarray(0, PAYLOAD_AT), 0);
-      plain.set(opened, PAYLOAD_AT);
       at += GCM_TAG_SIZE;
-    } else {
-      plain = bytes.subarray(0, body);
     }
     plain[6] = flags & ~SECURITY_FLAGS;
     plain[7] = 0;
@@ -749,18 +821,17 @@ export class GuardedEndpoint implements DatagramEndpoint {
   }
 
   /** A DATA frame's records decrypted, or `null` when they do not verify. */
-  async #decrypt(bytes: Uint8Array, body: number): Promise<Uint8Array | null> {
+  async #decrypt(bytes: Uint8Array, plain: Uint8Array): Promise<boolean> {
     try {
       const key = await this.#payloadKey(bytes);
-      return new Uint8Array(
-        await crypto.subtle.decrypt(
-          gcmParams(bytes),
-          key,
-          bytes.subarray(PAYLOAD_AT, body + GCM_TAG_SIZE) as BufferSource,
-        ),
+      return await key.openInto(
+        nonceOf(bytes),
+        associatedData(bytes),
+        bytes.subarray(PAYLOAD_AT, plain.length + GCM_TAG_SIZE),
+        plain.subarray(PAYLOAD_AT),
       );
     } catch {
-      return null;
+      return false;
     }
   }
 
@@ -798,7 +869,12 @@ export class GuardedEndpoint implements DatagramEndpoint {
   ): Promise<Datagram | null> {
     const frame = datagram.payload;
     const seq = readU64(frame, 16);
-    const hash = await chainHash(frame, frame.subarray(PAYLOAD_AT), prev);
+    const hash = await chainHash(
+      this.#crypto,
+      frame,
+      frame.subarray(PAYLOAD_AT),
+      prev,
+    );
     if (signature && !(await this.#verify(hash, signature))) {
       this.#dropped.forged += 1;
       return null;
@@ -909,82 +985,106 @@ export class GuardedEndpoint implements DatagramEndpoint {
 
   async #verify(hash: Uint8Array, signature: Uint8Array): Promise<boolean> {
     const keys = await this.#trusted();
-    const message = concat([SIGN_DOMAIN, hash]);
+    const message = signedMessage(hash);
     for (const key of keys) {
-      if (
-        await crypto.subtle.verify(
-          "Ed25519",
-          key,
-          signature as Uint8Array<ArrayBuffer>,
-          message,
-        )
-      ) {
-        return true;
-      }
+      if (await key.verify(message, signature)) return true;
     }
     return false;
   }
 }
 
-async function deriveKeys(key: GroupKey): Promise<DerivedKeys> {
-  const hkdf = await crypto.subtle.importKey(
-    "raw",
-    key.bytes as Uint8Array<ArrayBuffer>,
-    "HKDF",
-    false,
-    ["deriveKey"],
-  );
-  const mac = await crypto.subtle.deriveKey(
-    {
-      name: "HKDF",
-      hash: "SHA-256",
-      salt: new Uint8Array(0),
-      info: AUTH_INFO,
-    },
-    hkdf,
-    { name: "HMAC", hash: "SHA-256", length: 256 },
-    false,
-    ["sign"],
-  );
-  return { mac, hkdf };
+async function deriveKeys(
+  backend: CryptoBackend,
+  key: GroupKey,
+): Promise<DerivedKeys> {
+  const raw = await backend.hkdf(key.bytes, {
+    salt: new Uint8Array(0),
+    info: AUTH_INFO,
+    length: 32,
+  });
+  try {
+    return { mac: await backend.macKey(raw) };
+  } finally {
+    raw.fill(0);
+  }
+}
+
+/** The AES-256-GCM key of a session (HKDF salt: the session id). */
+async function derivePayloadKey(
+  backend: CryptoBackend,
+  key: GroupKey,
+  session: Uint8Array,
+): Promise<AeadKey> {
+  const raw = await backend.hkdf(key.bytes, {
+    salt: session,
+    info: PAYLOAD_INFO,
+    length: 32,
+  });
+  try {
+    return await backend.aeadKey(raw);
+  } finally {
+    raw.fill(0);
+  }
 }
 
 function toHexKey(bytes: Uint8Array): string {
+  // One session's frames follow one another: its key is made once.
+  if (bytes.length === 8 && equalBytes8(bytes, lastKeyBytes)) return lastKey;
   let text = "";
   for (const b of bytes) text += (b < 16 ? "0" : "") + b.toString(16);
+  if (bytes.length === 8) {
+    lastKeyBytes.set(bytes);
+    lastKey = text;
+  }
   return text;
 }
 
+const lastKeyBytes = new Uint8Array(8);
+let lastKey = "0000000000000000";
+
+function equalBytes8(a: Uint8Array, b: Uint8Array): boolean {
+  for (let k = 0; k < 8; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
 /**
- * AES-GCM for a DATA frame: the nonce is 32 zero bits and its sequence
- * number; the associated data its magic, version, type, session and seq.
+ * Where {@linkcode nonceOf} and {@linkcode associatedData} write: every
+ * backend reads its inputs before it returns, so one buffer of each serves
+ * every call.
  */
-function gcmParams(frame: Uint8Array): AesGcmParams {
-  return {
-    name: "AES-GCM",
-    iv: nonceOf(frame),
-    additionalData: associatedData(frame),
-  };
+const NONCE = new Uint8Array(12);
+const AAD = new Uint8Array(22);
+
+/**
+ * The GCM nonce of a DATA frame: 32 zero bits and its sequence number.
+ * Valid until the next call.
+ */
+function nonceOf(frame: Uint8Array): Uint8Array {
+  for (let i = 0; i < 8; i++) NONCE[4 + i] = frame[16 + i]!;
+  return NONCE;
 }
 
-/** The GCM nonce of a DATA frame: 32 zero bits and its sequence number. */
-function nonceOf(frame: Uint8Array): Uint8Array<ArrayBuffer> {
-  const nonce = new Uint8Array(12);
-  nonce.set(frame.subarray(16, 24), 4);
-  return nonce;
-}
-
-/** What GCM authenticates besides the records: magic, version, type, session, seq. */
-function associatedData(frame: Uint8Array): Uint8Array<ArrayBuffer> {
-  return concat([frame.subarray(0, 6), frame.subarray(8, 24)]);
+/**
+ * What GCM authenticates besides the records: magic, version, type,
+ * session, seq. Valid until the next call.
+ */
+function associatedData(frame: Uint8Array): Uint8Array {
+  for (let i = 0; i < 6; i++) AAD[i] = frame[i]!;
+  for (let i = 0; i < 16; i++) AAD[6 + i] = frame[8 + i]!;
+  return AAD;
 }
 
 /** SHA-256 over a DATA frame's identity, its plaintext records and the previous hash. */
-async function chainHash(
+function chainHash(
+  backend: CryptoBackend,
   frame: Uint8Array,
   records: Uint8Array,
   prev: Uint8Array,
 ): Promise<Uint8Array> {
-  const input = concat([CHAIN_DOMAIN, frame.subarray(8, 24), records, prev]);
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", input));
+  return backend.sha256Parts([
+    CHAIN_DOMAIN,
+    frame.subarray(8, 24),
+    records,
+    prev,
+  ]);
 }

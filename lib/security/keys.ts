@@ -11,7 +11,7 @@
  * @module
  */
 
-import { errorLine, McastError } from "../errors.ts";
+import { errorLine, McastError, permissionHint } from "../errors.ts";
 
 /** Size of a group key in bytes (256 bits). */
 export const GROUP_KEY_SIZE = 32;
@@ -42,6 +42,12 @@ export interface SigningKey {
   readonly privateKey: CryptoKey;
   /** The public key's 32 bytes, as receivers trust them. */
   readonly publicKey: Uint8Array;
+  /**
+   * The 32-byte private seed, for crypto backends that cannot use a
+   * WebCrypto key (OpenSSL's). {@linkcode readSigningKey} sets it; a key
+   * made elsewhere may leave it out if `privateKey` is extractable.
+   */
+  readonly seed?: Uint8Array;
 }
 
 /** Options of {@linkcode generateKeyFile}. */
@@ -202,7 +208,11 @@ function readKeyText(path: string, secret: KeyKind | false): string {
       throw new KeyError(`Key file ${path} does not exist`);
     }
     if (error instanceof Deno.errors.NotCapable) {
-      throw new KeyError(`Cannot read key file ${path}: needs --allow-read`);
+      throw new KeyError(
+        `Cannot read key file ${path}: ${
+          permissionHint(error, "--allow-read")
+        }`,
+      );
     }
     throw new KeyError(
       `Cannot read key file ${path}: ${
@@ -268,7 +278,6 @@ export async function readSigningKey(path: string): Promise<SigningKey> {
   const pkcs8 = new Uint8Array(PKCS8_ED25519.length + ED25519_KEY_SIZE);
   pkcs8.set(PKCS8_ED25519, 0);
   pkcs8.set(seed, PKCS8_ED25519.length);
-  seed.fill(0);
   let privateKey: CryptoKey;
   try {
     // Extractable only to derive the public key here; never exported else.
@@ -280,13 +289,14 @@ export async function readSigningKey(path: string): Promise<SigningKey> {
       ["sign"],
     );
   } catch {
+    seed.fill(0);
     throw new KeyError(`Key file ${path} is damaged: not an Ed25519 key`);
   } finally {
     pkcs8.fill(0);
   }
   const jwk = await crypto.subtle.exportKey("jwk", privateKey);
   const publicKey = base64UrlBytes(jwk.x ?? "");
-  return { privateKey, publicKey };
+  return { privateKey, publicKey, seed };
 }
 
 function base64UrlBytes(text: string): Uint8Array {
