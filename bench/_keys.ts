@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { IoChoice } from "../lib/net/io.ts";
 import { loadGuardOptions } from "../lib/cli/cli.ts";
 import {
   DEFAULT_MAX_SKEW_MS,
@@ -26,6 +27,8 @@ export interface BenchKeys {
   signKey?: string;
   /** `--trust` (receiver): public keys (hex) or `.pub` files. */
   trust?: string[];
+  /** `--io`: which crypto backend (default `auto`). */
+  io?: IoChoice;
 }
 
 /**
@@ -48,5 +51,5 @@ export function loadGuard(
     maxSkewMs: DEFAULT_MAX_SKEW_MS,
   };
   if (keys.signKey !== undefined) options.signKey = keys.signKey;
-  return loadGuardOptions(options, dropped);
+  return loadGuardOptions(options, dropped, { io: keys.io ?? "auto" });
 }

@@ -1,6 +1,6 @@
 /**
  * Benchmark worker: the mcast receiver, through the library's
- * {@linkcode receiveBulletins} on a socket from {@linkcode openGroupSocket}
+ * {@linkcode receiveBulletins} on a socket from `openGroup` (the `io` path)
  * (joined on 127.0.0.1), with an event sink that only counts.
  *
  * - `plain`: `ack: null`; counts `message` events; ends `idleMs` after the
@@ -31,9 +31,10 @@ import { parseGroup } from "../lib/net/address.ts";
 import type { ReceiverEvent } from "../lib/events.ts";
 import { resolveInterface } from "../lib/net/interfaces.ts";
 import { receiveBulletins } from "../lib/receiver.ts";
-import { openGroupSocket } from "../lib/net/socket.ts";
 import { emptyDrops } from "../lib/reliable/stats.ts";
 import { guardEndpoint } from "../lib/cli/cli.ts";
+import type { IoChoice } from "../lib/net/io.ts";
+import { chooseIo, openGroup } from "../lib/net/open.ts";
 import { type BenchKeys, loadGuard } from "./_keys.ts";
 import { config, emit, memory, onStopLine, Samples } from "./_worker.ts";
 import { rateBetween } from "./stats.ts";
@@ -60,6 +61,8 @@ export interface McastRecvConfig {
   latency?: boolean;
   /** Reliable: the group key and trusted signers, as the CLI takes them. */
   keys?: BenchKeys;
+  /** `--io` of the sockets and keys (default `deno`: the runtime's). */
+  io?: IoChoice;
 }
 
 const cfg = config<McastRecvConfig>();
@@ -68,11 +71,14 @@ const iface = resolveInterface("127.0.0.1", 4);
 // As the CLI: the keys are read before the socket is opened, and the guard
 // shares its drop counters with the protocol.
 const dropped = emptyDrops();
-const guard = cfg.keys ? await loadGuard(cfg.keys, dropped) : undefined;
-const endpoint = guardEndpoint(
-  await openGroupSocket(group, iface, { port: cfg.port }),
-  guard,
-);
+const guard = cfg.keys
+  ? await loadGuard({ ...cfg.keys, io: cfg.io ?? "deno" }, dropped)
+  : undefined;
+const opened = await openGroup(group, iface, {
+  port: cfg.port,
+  io: chooseIo(cfg.io ?? "deno"),
+});
+const endpoint = guardEndpoint(opened.endpoint, guard);
 const controller = new AbortController();
 const stop = () => controller.abort();
 onStopLine(stop);

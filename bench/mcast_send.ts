@@ -1,7 +1,7 @@
 /**
  * Benchmark worker: the mcast sender, through the library.
  *
- * - `plain`: {@linkcode openSenderSocket} and an `endpoint.send()` loop, the
+ * - `plain`: `openSender` (the `io` path) and an `endpoint.send()` loop, the
  *   exercise's datagrams (no frame, no acknowledgements awaited).
  * - `reliable`: {@linkcode sendReliable} fed by an async generator of
  *   bulletins, waiting for `receivers` receivers (`expect`).
@@ -25,9 +25,10 @@ import { parseGroup } from "../lib/net/address.ts";
 import type { ReliableSenderEvent } from "../lib/events.ts";
 import { resolveInterface } from "../lib/net/interfaces.ts";
 import { sendReliable } from "../lib/reliable/sender.ts";
-import { openSenderSocket } from "../lib/net/socket.ts";
 import { emptyDrops } from "../lib/reliable/stats.ts";
 import { guardEndpoint } from "../lib/cli/cli.ts";
+import type { IoChoice } from "../lib/net/io.ts";
+import { chooseIo, openSender } from "../lib/net/open.ts";
 import { type BenchKeys, loadGuard } from "./_keys.ts";
 import { clockMicros, config, emit, memory, Pacer, sleep } from "./_worker.ts";
 
@@ -67,6 +68,8 @@ export interface McastSendConfig {
   reuse?: boolean;
   /** Reliable: the group key, encryption and signing key, as the CLI takes them. */
   keys?: BenchKeys;
+  /** `--io` of the sockets and keys (default `deno`: the runtime's). */
+  io?: IoChoice;
 }
 
 const cfg = config<McastSendConfig>();
@@ -75,11 +78,14 @@ const iface = resolveInterface("127.0.0.1", 4);
 // As the CLI: the keys are read before the socket is opened, and the guard
 // shares its drop counters with the protocol.
 const dropped = emptyDrops();
-const guard = cfg.keys ? await loadGuard(cfg.keys, dropped) : undefined;
-const endpoint = guardEndpoint(
-  await openSenderSocket(iface, { ttl: 1 }),
-  guard,
-);
+const guard = cfg.keys
+  ? await loadGuard({ ...cfg.keys, io: cfg.io ?? "deno" }, dropped)
+  : undefined;
+const opened = await openSender(iface, {
+  ttl: 1,
+  io: chooseIo(cfg.io ?? "deno"),
+});
+const endpoint = guardEndpoint(opened.endpoint, guard);
 const size = Math.max(16, cfg.size);
 const count = cfg.count ?? Infinity;
 const durationMs = cfg.durationMs ?? Infinity;

@@ -377,6 +377,8 @@ export const SECURITY_VARIANTS: readonly SecurityVariant[] = [
 
 /** One cell of the security table: reliable mode, one receiver, a variant at a size. */
 export interface SecurityRow {
+  /** Which path (`--io`) ran it; absent in results from before it was recorded: deno. */
+  io?: string;
   /** Which keys. */
   variant: SecurityVariant;
   /** Bulletin size in bytes. */
@@ -425,7 +427,7 @@ export function securityRow(
   variant: SecurityVariant,
   size: number,
   runs: RunSummary[],
-  extra: { mtu?: number; window?: number } = {},
+  extra: { io?: string; mtu?: number; window?: number } = {},
 ): SecurityRow {
   const valid = runs.length > 0 && runs.every((r) => r.valid);
   const row: SecurityRow = {
@@ -469,7 +471,10 @@ export function securityRow(
  */
 export function securityRatios(rows: SecurityRow[]): SecurityRow[] {
   return rows.map((row) => {
-    const base = rows.find((r) => r.variant === "none" && r.size === row.size);
+    const base = rows.find((r) =>
+      r.variant === "none" && r.size === row.size &&
+      (r.io ?? "deno") === (row.io ?? "deno")
+    );
     const usable = (r: SecurityRow | undefined) =>
       r !== undefined && r.valid && r.bulletinsPerSecond !== null &&
       r.bulletinsPerSecond > 0;
@@ -843,6 +848,7 @@ export function alignColumns(cells: string[][]): string {
  */
 export function formatSecurityTable(rows: SecurityRow[]): string {
   const head = [
+    "io",
     "variant",
     "size B",
     "bulletins/s",
@@ -854,6 +860,7 @@ export function formatSecurityTable(rows: SecurityRow[]): string {
     "note",
   ];
   const lines = rows.map((r) => [
+    r.io ?? "deno",
     r.variant,
     String(r.size),
     fmt(r.bulletinsPerSecond),

@@ -48,7 +48,10 @@
 
 import { parseArgs } from "node:util";
 import { generateKeyFile } from "../lib/security/keys.ts";
+import type { IoPath } from "../lib/net/io.ts";
+import { nativeUnavailable } from "../lib/net/native_socket.ts";
 import { renderChart } from "./chart.ts";
+import { renderUftpChart } from "./uftp_chart.ts";
 import { formatPacketsTable, packetsSection } from "./c_pair.ts";
 import { formatUftpTable, uftpSection } from "./uftp.ts";
 import { installed, runExternal, type Tool } from "./external.ts";
@@ -286,6 +289,8 @@ async function lossyThroughputRun(
 }
 
 interface ReliableOptions {
+  /** `--io` of every worker (default `deno`). */
+  io?: IoPath;
   durationMs?: number;
   count?: number;
   rate?: number;
@@ -335,6 +340,7 @@ async function reliableSession(
           maxMs,
           latency: options.latency,
           keys: options.keys?.receiver,
+          io: options.io ?? "deno",
         }),
       );
     }
@@ -354,6 +360,7 @@ async function reliableSession(
       window: options.window ?? windowFor(mtu),
       deadlineMs: DEADLINE_MS,
       keys: options.keys?.sender,
+      io: options.io ?? "deno",
     });
     const result = asType<ReliableSendResult>(
       await sender.waitFor("result", START_MS + maxMs),
@@ -382,13 +389,13 @@ async function reliableSession(
 async function reliableThroughputRun(
   size: number,
   receivers: number,
-  keys?: SessionKeys,
+  options: { keys?: SessionKeys; io?: IoPath } = {},
 ): Promise<RunSummary> {
   try {
     const { sender, receivers: got, problems } = await reliableSession(
       size,
       receivers,
-      { durationMs: DURATION_MS, keys },
+      { durationMs: DURATION_MS, ...options },
     );
     const received = Math.min(...got.map((r) => r.received));
     const run: RunSummary = {
@@ -839,6 +846,11 @@ async function securityKeys(
   };
 }
 
+/** The paths the security section measures: both where the native one loads. */
+function securityPaths(): IoPath[] {
+  return nativeUnavailable() === undefined ? ["deno", "native"] : ["deno"];
+}
+
 /**
  * The security section: reliable mode, 1 receiver, at each of
  * {@linkcode SECURITY_SIZES}, every variant once per repetition (in an
@@ -851,45 +863,54 @@ async function security(): Promise<SecurityRow[]> {
   try {
     const keys = await securityKeys(dir);
     const runs = new Map<string, RunSummary[]>();
-    const cellOf = (variant: SecurityVariant, size: number) => {
-      const id = `${variant} ${size}`;
+    const cellOf = (io: IoPath, variant: SecurityVariant, size: number) => {
+      const id = `${io} ${variant} ${size}`;
       if (!runs.has(id)) runs.set(id, []);
       return runs.get(id)!;
     };
+    const paths = securityPaths();
     for (let rep = 0; rep < REPS; rep++) {
-      for (const size of SECURITY_SIZES) {
-        const order = SECURITY_VARIANTS.map((_, k) =>
-          SECURITY_VARIANTS[(k + rep) % SECURITY_VARIANTS.length]!
-        );
-        for (const variant of order) {
-          const cell = cellOf(variant, size);
-          if (cell.some((r) => !r.valid)) continue;
-          const run = await reliableThroughputRun(size, 1, keys[variant]);
-          cell.push(run);
-          console.log(
-            `  run ${rep + 1}  ${variant.padEnd(16)} ${
-              String(size).padStart(5)
-            } B  ${
-              run.valid
-                ? `${
-                  Math.round(run.receivedPerSecond).toLocaleString("en-US")
-                }/s`
-                : `refused: ${run.problems?.[0] ?? "?"}`
-            }`,
+      for (const io of paths) {
+        for (const size of SECURITY_SIZES) {
+          const order = SECURITY_VARIANTS.map((_, k) =>
+            SECURITY_VARIANTS[(k + rep) % SECURITY_VARIANTS.length]!
           );
+          for (const variant of order) {
+            const cell = cellOf(io, variant, size);
+            if (cell.some((r) => !r.valid)) continue;
+            const run = await reliableThroughputRun(size, 1, {
+              keys: keys[variant],
+              io,
+            });
+            cell.push(run);
+            console.log(
+              `  run ${rep + 1}  ${io.padEnd(6)} ${variant.padEnd(16)} ${
+                String(size).padStart(5)
+              } B  ${
+                run.valid
+                  ? `${
+                    Math.round(run.receivedPerSecond).toLocaleString("en-US")
+                  }/s`
+                  : `refused: ${run.problems?.[0] ?? "?"}`
+              }`,
+            );
+          }
         }
       }
     }
     const rows: SecurityRow[] = [];
-    for (const size of SECURITY_SIZES) {
-      const mtu = mtuFor(size);
-      for (const variant of SECURITY_VARIANTS) {
-        rows.push(
-          securityRow(variant, size, cellOf(variant, size), {
-            mtu,
-            window: windowFor(mtu),
-          }),
-        );
+    for (const io of paths) {
+      for (const size of SECURITY_SIZES) {
+        const mtu = mtuFor(size);
+        for (const variant of SECURITY_VARIANTS) {
+          rows.push(
+            securityRow(variant, size, cellOf(io, variant, size), {
+              io,
+              mtu,
+              window: windowFor(mtu),
+            }),
+          );
+        }
       }
     }
     return securityRatios(rows);
@@ -1224,6 +1245,14 @@ async function sectionOnly(which: "uftp" | "packets"): Promise<void> {
   const jsonPath = `${OUT_DIR}/${which}.json`;
   await Deno.writeTextFile(jsonPath, JSON.stringify(results, null, 2) + "\n");
   await formatOutput([jsonPath]);
+  if (which === "uftp") {
+    const svgPath = `${OUT_DIR}/uftp.svg`;
+    await Deno.writeTextFile(
+      svgPath,
+      renderUftpChart(section as Awaited<ReturnType<typeof uftpSection>>),
+    );
+    console.log(`wrote ${svgPath}`);
+  }
   console.log("");
   console.log(
     which === "uftp"

@@ -30,7 +30,11 @@ export class McastError extends Error {
  * datagram. Exit status 2.
  */
 export class UsageError extends McastError {
-  /** @param message What was wrong with the input, in one line. */
+  /**
+   * Creates one.
+   *
+   * @param message What was wrong with the input, in one line.
+   */
   constructor(message: string) {
     super(message, 2);
     this.name = "UsageError";
@@ -42,7 +46,11 @@ export class UsageError extends McastError {
  * cannot reach the group, a send was refused. Exit status 1.
  */
 export class NetworkError extends McastError {
-  /** @param message What failed, in one line. */
+  /**
+   * Creates one.
+   *
+   * @param message What failed, in one line.
+   */
   constructor(message: string) {
     super(message, 1);
     this.name = "NetworkError";
@@ -51,7 +59,11 @@ export class NetworkError extends McastError {
 
 /** The runtime denied a permission the operation needs. Exit status 1. */
 export class PermissionError extends McastError {
-  /** @param message Which permission is missing, in one line. */
+  /**
+   * Creates one.
+   *
+   * @param message Which permission is missing, in one line.
+   */
   constructor(message: string) {
     super(message, 1);
     this.name = "PermissionError";

@@ -79,7 +79,8 @@ export function toolFlags(tool: Tool): string[] {
  * @returns The command line, program first.
  */
 export function toolCommand(tool: Tool, args: string[]): string[] {
-  const all = [...args, ...testIoArgs(args)];
+  // First: an option left without its value at the end still is.
+  const all = [...testIoArgs(args), ...args];
   const binary = compiledBinary(tool);
   if (binary) return [binary, ...all];
   return [Deno.execPath(), "run", ...toolFlags(tool), ...all];

@@ -7,6 +7,7 @@
  * a temporary directory. No benchmark runs here.
  */
 
+import { nativeCryptoUnavailable } from "../lib/security/native_crypto.ts";
 import assert from "node:assert/strict";
 import { loadGuard } from "../bench/_keys.ts";
 import { escapeXml, renderChart, shortNumber, wrap } from "../bench/chart.ts";
@@ -607,23 +608,35 @@ Deno.test("formatSecurityTable: one line per variant and size, with the ratios",
   assert.match(lines[0]!, /^Security cost \(reliable, 1 receiver;/);
   assert.match(
     lines[1]!,
-    /^variant\s+size B\s+bulletins\/s\s+datagrams\/s\s+MB\/s\s+× no key\s+per-run ×\s+runs\s+note$/,
+    /^io\s+variant\s+size B\s+bulletins\/s\s+datagrams\/s\s+MB\/s\s+× no key\s+per-run ×\s+runs\s+note$/,
   );
   assert.match(
     lines[2]!,
-    /^none\s+64\s+100,000\s+6,250\s+102\.4\s+1\.000\s+1\.00,1\.00,1\.00\s+3$/,
+    /^deno\s+none\s+64\s+100,000\s+6,250\s+102\.4\s+1\.000\s+1\.00,1\.00,1\.00\s+3$/,
   );
   assert.match(
     lines[3]!,
-    /^key\s+64\s+86,400\s+5,400\s+88\.5\s+0\.864\s+0\.90,0\.90,0\.77\s+3$/,
+    /^deno\s+key\s+64\s+86,400\s+5,400\s+88\.5\s+0\.864\s+0\.90,0\.90,0\.77\s+3$/,
   );
   assert.match(
     lines[5]!,
-    /^key\+encrypt\+sign\s+64\s+20,000\s+1,250\s+20\.5\s+0\.200\s+0\.20,0\.20,0\.20\s+3$/,
+    /^deno\s+key\+encrypt\+sign\s+64\s+20,000\s+1,250\s+20\.5\s+0\.200\s+0\.20,0\.20,0\.20\s+3$/,
   );
   assert.match(
     lines[9]!,
-    /^key\+encrypt\+sign\s+1024\s+-\s+-\s+-\s+-\s+1\s+refused: receiver 1: 990 of 1000 bulletins delivered$/,
+    /^deno\s+key\+encrypt\+sign\s+1024\s+-\s+-\s+-\s+-\s+1\s+refused: receiver 1: 990 of 1000 bulletins delivered$/,
+  );
+  // Each path is its own baseline.
+  const native = securityRatios([
+    { ...table[0]!, io: "native", bulletinsPerSecond: 200_000 },
+    { ...table[1]!, io: "native" },
+    ...table.slice(0, 2),
+  ]);
+  assert.equal(native[1]!.ratio, 0.432);
+  assert.equal(native[3]!.ratio, 0.864);
+  assert.match(
+    formatSecurityTable(native).split("\n")[2]!,
+    /^native\s+none\s+64\s+200,000\s/,
   );
   // The full tables carry it before the targets, only when measured.
   const input = {
@@ -672,6 +685,16 @@ Deno.test("loadGuard reads the key files as the CLI does", async () => {
     const plain = await loadGuard({ keyFile }, emptyDrops());
     assert.equal(plain.encrypt, false);
     assert.equal(plain.trust, undefined);
+    // The crypto backend of --io auto; each guard's own, closed by its user.
+    for (const guard of [sender, receiver, plain]) {
+      assert.equal(
+        guard.crypto?.name,
+        nativeCryptoUnavailable() === undefined ? "openssl" : "webcrypto",
+      );
+      guard.crypto?.close();
+    }
+    const deno = await loadGuard({ keyFile, io: "deno" }, emptyDrops());
+    assert.equal(deno.crypto?.name, "webcrypto");
     await assert.rejects(
       loadGuard({ keyFile: `${dir}/missing.key` }, emptyDrops()),
       /Key file .*missing\.key does not exist/,

@@ -89,7 +89,9 @@ for (const tool of ["send", "recv"] as const) {
         "networkInterfaces",
         "hostname",
       ]);
-      for (const denied of ["allow_env", "allow_ffi", "allow_run"]) {
+      // The native path binds libc and libcrypto.
+      assert.deepEqual(permissions.allow_ffi, []);
+      for (const denied of ["allow_env", "allow_run"]) {
         assert.equal(permissions[denied], null, denied);
       }
       assert.equal(permissions.prompt, false);

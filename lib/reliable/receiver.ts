@@ -205,9 +205,14 @@ export class ReliableReceiver {
   #sends = new Set<Promise<void>>();
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** What it counted so far: the statistics line and `stopped` event. */
   readonly stats: ReceiverStats;
 
-  /** @param options Name, feedback path, event sink and tuning. */
+  /**
+   * Creates one.
+   *
+   * @param options Name, feedback path, event sink and tuning.
+   */
   constructor(options: ReliableReceiverOptions) {
     this.#options = options;
     this.#random = options.random ?? Math.random;

@@ -59,7 +59,11 @@ export class TokenBucket {
   #tokens: number;
   #last: number;
 
-  /** @param options Rate, burst and clock. */
+  /**
+   * Creates one.
+   *
+   * @param options Rate, burst and clock.
+   */
   constructor(options: TokenBucketOptions) {
     this.#rate = options.perSecond;
     this.#burst = Math.max(

@@ -334,6 +334,8 @@ export class GuardedEndpoint implements DatagramEndpoint {
   #heldBytes = 0;
 
   /**
+   * Wraps a socket.
+   *
    * @param inner The socket to wrap; closed with this endpoint.
    * @param options The keys and what to enforce.
    */

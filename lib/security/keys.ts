@@ -23,7 +23,11 @@ export type KeyKind = "group" | "ed25519-private" | "ed25519-public";
 
 /** A key file that cannot be written, read or used (exit status 2). */
 export class KeyError extends McastError {
-  /** @param message What is wrong, in one line, without key material. */
+  /**
+   * Creates one.
+   *
+   * @param message What is wrong, in one line, without key material.
+   */
   constructor(message: string) {
     super(message, 2);
     this.name = "KeyError";

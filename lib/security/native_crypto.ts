@@ -52,7 +52,11 @@ import type { SigningKey } from "./keys.ts";
  * {@linkcode CryptoBackend.close}. Exit status 1.
  */
 export class NativeCryptoError extends McastError {
-  /** @param message What failed, in one line, without key material. */
+  /**
+   * Creates one.
+   *
+   * @param message What failed, in one line, without key material.
+   */
   constructor(message: string) {
     super(message, 1);
     this.name = "NativeCryptoError";

@@ -29,7 +29,7 @@ export const MAX_RANGES = 256;
 /** Most records one DATA frame carries. */
 export const MAX_RECORDS = 4096;
 /** Largest sequence number (JavaScript integers are exact up to 2^53 - 1). */
-export const MAX_SEQUENCE = Number.MAX_SAFE_INTEGER;
+export const MAX_SEQUENCE: number = Number.MAX_SAFE_INTEGER;
 
 /** Frame type codes on the wire. */
 export const FRAME_TYPES = {
@@ -205,7 +205,11 @@ export type Decoded =
 
 /** A frame that cannot be encoded (a value out of range). */
 export class FrameError extends Error {
-  /** @param message What was out of range. */
+  /**
+   * Creates one.
+   *
+   * @param message What was out of range.
+   */
   constructor(message: string) {
     super(message);
     this.name = "FrameError";

@@ -5,6 +5,7 @@
  * table. No transfer runs here.
  */
 
+import { renderUftpChart } from "../../bench/uftp_chart.ts";
 import assert from "node:assert/strict";
 import {
   formatUftpTable,
@@ -257,5 +258,36 @@ Deno.test("formatUftpTable: the skip reason, or one line per cell", () => {
   assert.match(
     lines[5]!,
     /^uftp\s+1\s+encrypted\s+lo\s+-\s+-\s+-\s+refused\s+refused 1\/1/,
+  );
+});
+
+Deno.test("renderUftpChart: a bar per tool and path, mcast's ratios over theirs, a target tick each", () => {
+  const section = {
+    skipped: null,
+    settings: {},
+    rows: transferRatios(rows()),
+    targets: [],
+  };
+  const svg = renderUftpChart(section);
+  assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
+  assert.ok(svg.endsWith("</svg>\n"));
+  const bars = svg.match(/<rect x=/g) ?? [];
+  assert.equal(bars.length, section.rows.length);
+  const ratios = section.rows.filter((r) => r.tool === "mcast").map((r) =>
+    r.ratio === null ? "-" : `${r.ratio.toFixed(2)}×`
+  );
+  for (const ratio of ratios) {
+    assert.ok(svg.includes(`>${ratio}</text>`), ratio);
+  }
+  const ticks = svg.match(/stroke="#d62728"/g) ?? [];
+  assert.equal(
+    ticks.length,
+    section.rows.filter((r) =>
+      r.tool === "mcast" && r.threshold !== null &&
+      section.rows.some((u) =>
+        u.tool === "uftp" && u.receivers === r.receivers &&
+        u.mode === r.mode && u.megabytesPerSecond
+      )
+    ).length,
   );
 });

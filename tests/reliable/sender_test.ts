@@ -455,6 +455,29 @@ Deno.test("bodies: bulletins read in pieces of 1 MiB reach 3 receivers under los
   assertAllDelivered(result, bulletins);
 });
 
+Deno.test("flow: a heartbeat every quarter window asks for ACKs, so the window slides without the clock", async () => {
+  // 68 datagrams of one bulletin, a window of 64, heartbeats on the clock
+  // only every 5 s: without the heartbeats after datagrams 16, 32, 48 and
+  // 64 no receiver would acknowledge anything before the clock's.
+  const bulletins = bulletinsOf(1, 70 * 1300);
+  const result = await runSession({
+    bulletins,
+    receivers: 2,
+    sender: { window: 64, heartbeatMs: 5_000 },
+  });
+  assert.equal(result.report.delivered, true, summary(result));
+  assertAllDelivered(result, bulletins);
+  const packets = result.report.packets;
+  assert.ok(packets > 64 && packets < 72, `packets ${packets}`);
+  // The clock's first heartbeat at the start, then one per 16 datagrams.
+  const heartbeats = result.sentTypes.get("heartbeat") ?? 0;
+  assert.ok(
+    heartbeats >= 1 + Math.floor(packets / 16),
+    `${heartbeats} heartbeats for ${packets} datagrams`,
+  );
+  assert.ok(result.elapsedMs < 5_000, `took ${result.elapsedMs} ms`);
+});
+
 Deno.test("faults: same seed, same result", async () => {
   const first = await faultRun(60);
   const second = await faultRun(60);
