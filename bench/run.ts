@@ -1251,6 +1251,7 @@ async function sectionOnly(which: "uftp" | "packets"): Promise<void> {
       svgPath,
       renderUftpChart(section as Awaited<ReturnType<typeof uftpSection>>),
     );
+    await formatOutput([svgPath]);
     console.log(`wrote ${svgPath}`);
   }
   console.log("");
