@@ -449,21 +449,15 @@ export class GuardedEndpoint implements DatagramEndpoint {
       this.#scratch = new Uint8Array(body + trailer);
     }
     const out = this.#scratch.subarray(0, body + trailer);
-    let at = body;
+    let at = startSealed(payload, out, flags, aead !== undefined);
     if (aead) {
-      out.set(payload.subarray(0, PAYLOAD_AT), 0);
       aead.sealIntoSync!(
         nonceOf(payload),
         associatedData(payload),
         payload.subarray(PAYLOAD_AT),
         out.subarray(PAYLOAD_AT, body + GCM_TAG_SIZE),
       );
-      at += GCM_TAG_SIZE;
-    } else {
-      out.set(payload, 0);
     }
-    out[6] = flags;
-    out[7] = trailer;
     writeU64(out, at, this.#sendTime());
     at += TIME_SIZE;
     keys.mac.signIntoSync(out.subarray(0, at), out.subarray(at));
@@ -598,10 +592,9 @@ export class GuardedEndpoint implements DatagramEndpoint {
     const trailer = trailerSize(flags, type);
     const body = payload.length;
     const out = new Uint8Array(body + trailer);
-    let at = body;
+    let at = startSealed(payload, out, flags, keying !== undefined);
     if (keying) {
       // The records, encrypted, with the GCM tag after them.
-      out.set(payload.subarray(0, PAYLOAD_AT), 0);
       const key = await keying;
       await key.sealInto(
         nonceOf(payload),
@@ -609,12 +602,7 @@ export class GuardedEndpoint implements DatagramEndpoint {
         payload.subarray(PAYLOAD_AT),
         out.subarray(PAYLOAD_AT, body + GCM_TAG_SIZE),
       );
-      at += GCM_TAG_SIZE;
-    } else {
-      out.set(payload, 0);
     }
-    out[6] = flags;
-    out[7] = trailer;
     if (chain) {
       out.set(chain.prev, at);
       at += CHAIN_SIZE;
@@ -1027,6 +1015,23 @@ async function derivePayloadKey(
   } finally {
     raw.fill(0);
   }
+}
+
+/**
+ * Lays out a frame being sealed in `out`: its header (flags and trailer
+ * length set) and, unless its records are to be encrypted there, the
+ * records. Returns where the trailer starts (after the GCM tag if any).
+ */
+function startSealed(
+  payload: Uint8Array,
+  out: Uint8Array,
+  flags: number,
+  encrypted: boolean,
+): number {
+  out.set(encrypted ? payload.subarray(0, PAYLOAD_AT) : payload, 0);
+  out[6] = flags;
+  out[7] = out.length - payload.length;
+  return payload.length + (encrypted ? GCM_TAG_SIZE : 0);
 }
 
 function toHexKey(bytes: Uint8Array): string {
