@@ -81,9 +81,12 @@ import {
 
 /** Buffer sizes of a native socket. */
 export interface NativeBuffers {
-  /** Effective receive buffer, as the kernel reports it (Linux doubles the set value). */
+  /**
+   * The receive buffer granted: what the kernel reports, halved (Linux
+   * doubles the value it grants, the other half for its bookkeeping).
+   */
   receive: number;
-  /** Effective send buffer, as the kernel reports it. */
+  /** The send buffer granted, the same way. */
   send: number;
   /** The receive buffer asked for. */
   requestedReceive: number;
@@ -456,7 +459,8 @@ function setBuffer(
     ),
     "Cannot read the buffer size",
   );
-  return value[0]!;
+  // Linux reports twice what it granted (room for its bookkeeping).
+  return Math.floor(value[0]! / 2);
 }
 
 function setInt(
