@@ -18,6 +18,7 @@ import {
   type DataRecord,
   decodeFrame,
   DIGEST_SIZE,
+  encodeFragment,
   encodeFrame,
   type Frame,
   HEADER_SIZE,
@@ -628,17 +629,20 @@ class ReliableSender {
         room = empty - RECORD_HEADER_SIZE - (offset === 0 ? DIGEST_SIZE : 0);
       }
       const length = Math.min(room, total - offset, 0xffff);
-      const record: DataRecord = {
-        bulletin,
-        total,
-        offset,
-        data: body
-          ? piece.subarray(
-            offset - pieceAt,
-            Math.min(offset + length, pieceEnd) - pieceAt,
-          )
-          : payload.subarray(offset, offset + length),
-      };
+      const data = body
+        ? piece.subarray(
+          offset - pieceAt,
+          Math.min(offset + length, pieceEnd) - pieceAt,
+        )
+        : payload.subarray(offset, offset + length);
+      if (this.#records.length === 0 && offset + data.length < total) {
+        // The hot path: a datagram of this fragment alone, encoded at once.
+        this.#packFragment(bulletin, total, offset, data, digest);
+        offset += data.length;
+        if (!this.#sendQueuedNow()) await this.#flush();
+        continue;
+      }
+      const record: DataRecord = { bulletin, total, offset, data };
       if (offset === 0) record.digest = digest;
       offset += record.data.length;
       this.#add(record, offset === total);
@@ -672,12 +676,60 @@ class ReliableSender {
       return false;
     }
     this.#pack();
+    return this.#queued.length === 0 || this.#sendQueuedNow();
+  }
+
+  /**
+   * Sends the one queued packet without a promise when it can (no
+   * journal, the endpoint takes it at once); false leaves it queued.
+   */
+  #sendQueuedNow(): boolean {
     const item = this.#queued[0];
-    if (item === undefined) return true;
-    if (!this.#transmitNow(item.seq, item.bytes)) return false;
+    if (
+      item === undefined || this.#queued.length > 1 ||
+      this.#options.journal !== undefined ||
+      !this.#transmitNow(item.seq, item.bytes)
+    ) {
+      return false;
+    }
     this.#queued.length = 0;
     this.#sentPayload += item.payload;
     return true;
+  }
+
+  /**
+   * Queues a datagram holding one fragment, not a bulletin's last, encoded
+   * straight into a pooled buffer (what {@linkcode #add} then
+   * {@linkcode #pack} make of it, without the objects).
+   */
+  #packFragment(
+    bulletin: number,
+    total: number,
+    offset: number,
+    data: Uint8Array,
+    digest: Uint8Array,
+  ): void {
+    const seq = this.#nextSeq++;
+    this.#touches.set(seq, bulletin);
+    if (this.#complete.get(seq) === 0) {
+      this.#complete.set(seq, this.#complete.get(seq - 1));
+    }
+    const into = this.#pool.pop() ?? new ArrayBuffer(this.#mtu);
+    const bytes = encodeFragment(
+      {
+        session: this.#session,
+        seq,
+        timestamp: nowMicros(),
+        low: this.#low,
+        bulletin,
+        total,
+        offset,
+        ...(offset === 0 ? { digest } : {}),
+      },
+      data,
+      { into },
+    );
+    this.#queued.push({ seq, bytes, payload: data.length });
   }
 
   /** Closes the packet being filled and sends every queued one. */

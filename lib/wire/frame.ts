@@ -731,12 +731,101 @@ export function asRetransmission(
  * @param timestamp Microseconds since the Unix epoch.
  */
 export function stampData(datagram: Uint8Array, timestamp: number): void {
-  const view = new DataView(
-    datagram.buffer,
-    datagram.byteOffset,
-    datagram.byteLength,
-  );
-  setU64(view, HEADER_SIZE, timestamp);
+  putU64(datagram, HEADER_SIZE, timestamp);
+}
+
+/** The fields of a DATA frame that carries one fragment of a bulletin. */
+export interface FragmentFields {
+  /** The session id, 16 hex digits. */
+  session: string;
+  /** The frame's sequence number (at least 1). */
+  seq: number;
+  /** Send time, µs since the Unix epoch. */
+  timestamp: number;
+  /** The sender's lowest held sequence number. */
+  low: number;
+  /** The bulletin's number. */
+  bulletin: number;
+  /** The bulletin's size in bytes. */
+  total: number;
+  /** Where this fragment starts in it. */
+  offset: number;
+  /** SHA-256 of the whole bulletin: on the first fragment only. */
+  digest?: Uint8Array;
+}
+
+/** Options of {@linkcode encodeFragment}. */
+export interface EncodeFragmentOptions {
+  /** The buffer to encode into (large enough: checked). */
+  into: ArrayBuffer;
+}
+
+/**
+ * Encodes a first transmission of one fragment, as {@linkcode encodeFrame}
+ * would encode a DATA frame with that one record, byte for byte, but
+ * without building the frame and its record as objects or checking what
+ * the sender made itself: the bulk sender's hot path (a 100 MB file is
+ * some 75,000 of them).
+ *
+ * @param fields The frame's and the record's fields.
+ * @param data The fragment's bytes (at most 65,535).
+ * @param options The buffer to encode into.
+ * @returns A view of the encoded frame at the start of `into`.
+ * @throws {FrameError} When it does not fit `into`, or the data or digest
+ * has the wrong size.
+ */
+export function encodeFragment(
+  fields: FragmentFields,
+  data: Uint8Array,
+  options: EncodeFragmentOptions,
+): Uint8Array {
+  const digest = fields.digest;
+  const size = HEADER_SIZE + DATA_FIXED_SIZE + RECORD_HEADER_SIZE +
+    (digest ? DIGEST_SIZE : 0) + data.length;
+  if (
+    size > options.into.byteLength || data.length > 0xffff ||
+    (digest !== undefined && digest.length !== DIGEST_SIZE)
+  ) {
+    throw new FrameError(`a fragment of ${data.length} bytes does not fit`);
+  }
+  const bytes = new Uint8Array(options.into, 0, size);
+  bytes.set(MAGIC, 0);
+  bytes[4] = PROTOCOL_VERSION;
+  bytes[5] = FRAME_TYPES.data;
+  bytes[6] = 0;
+  bytes[7] = 0;
+  bytes.set(sessionBytes(fields.session), 8);
+  putU64(bytes, 16, fields.seq);
+  putU64(bytes, 24, fields.timestamp);
+  putU64(bytes, 32, fields.low);
+  bytes[40] = 0;
+  bytes[41] = 1;
+  putU64(bytes, 42, fields.bulletin);
+  putU32(bytes, 50, fields.total);
+  putU32(bytes, 54, fields.offset);
+  bytes[58] = data.length >>> 8;
+  bytes[59] = data.length & 0xff;
+  bytes[60] = 0;
+  bytes[61] = 0;
+  let at = 62;
+  if (digest) {
+    bytes.set(digest, at);
+    at += DIGEST_SIZE;
+  }
+  bytes.set(data, at);
+  return bytes;
+}
+
+function putU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value >>> 24;
+  bytes[at + 1] = (value >>> 16) & 0xff;
+  bytes[at + 2] = (value >>> 8) & 0xff;
+  bytes[at + 3] = value & 0xff;
+}
+
+function putU64(bytes: Uint8Array, at: number, value: number): void {
+  putU32(bytes, at, Math.floor(value / 0x1_0000_0000));
+  putU32(bytes, at + 4, value >>> 0);
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   type Decoded,
   decodeFrame,
   DIGEST_SIZE,
+  encodeFragment,
   encodeFrame,
   FLAGS,
   type Frame,
@@ -1216,4 +1217,70 @@ Deno.test("peekData is undefined for anything but a DATA frame with a valid head
     seq: 1,
     records: 1,
   });
+});
+
+Deno.test("encodeFragment encodes what encodeFrame does for one fragment, byte for byte", () => {
+  const data = new Uint8Array(1300);
+  for (let k = 0; k < data.length; k++) data[k] = (k * 7) & 0xff;
+  const digest = new Uint8Array(32).map((_, k) => 255 - k);
+  const cases = [
+    { seq: 1, offset: 0, digest, total: 1_000_000, length: 1300 },
+    { seq: 2 ** 40 + 3, offset: 1300, total: 1_000_000, length: 1300 },
+    { seq: 77, offset: 4_000_000_000, total: 0xffff_ffff, length: 17 },
+    { seq: 9, offset: 10, total: 10 + 65535, length: 0 },
+  ];
+  for (const c of cases) {
+    const fragment = data.subarray(0, c.length);
+    const record: DataRecord = {
+      bulletin: 2 ** 35 + c.seq,
+      total: c.total,
+      offset: c.offset,
+      data: fragment,
+    };
+    if (c.digest) record.digest = c.digest;
+    const expected = encodeFrame({
+      type: "data",
+      session: "0123456789abcdef",
+      seq: c.seq,
+      retransmit: false,
+      timestamp: 1_700_000_000_123_456,
+      low: c.seq - 1 || 1,
+      records: [record],
+    });
+    const into = new ArrayBuffer(1400).slice(0);
+    new Uint8Array(into).fill(0xee);
+    const got = encodeFragment(
+      {
+        session: "0123456789abcdef",
+        seq: c.seq,
+        timestamp: 1_700_000_000_123_456,
+        low: c.seq - 1 || 1,
+        bulletin: record.bulletin,
+        total: c.total,
+        offset: c.offset,
+        ...(c.digest ? { digest: c.digest } : {}),
+      },
+      fragment,
+      { into },
+    );
+    assert.deepEqual(got, expected);
+    assert.equal(got.buffer, into);
+  }
+  assert.throws(
+    () =>
+      encodeFragment(
+        {
+          session: "0123456789abcdef",
+          seq: 1,
+          timestamp: 1,
+          low: 1,
+          bulletin: 1,
+          total: 2000,
+          offset: 0,
+        },
+        new Uint8Array(1400),
+        { into: new ArrayBuffer(1400) },
+      ),
+    new FrameError("a fragment of 1400 bytes does not fit"),
+  );
 });
