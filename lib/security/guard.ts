@@ -394,6 +394,9 @@ export class GuardedEndpoint implements DatagramEndpoint {
     if (!hasMagic(payload) || payload.length < 24) {
       return this.#inner.send(payload, to);
     }
+    // At once where it can: nothing then waits in the queue, and the
+    // frames after it can take the synchronous path too.
+    if (this.trySend(payload, to)) return Promise.resolve();
     if (this.#closed) return Promise.resolve();
     const data = payload[5] === DATA_TYPE;
     if (!data && this.#signTimer !== undefined) {
@@ -409,13 +412,13 @@ export class GuardedEndpoint implements DatagramEndpoint {
   }
 
   /**
-   * Seals and hands over a DATA frame at once, where everything needed is
+   * Seals and hands over a frame at once, where everything needed is
    * at hand: a backend that works synchronously, its keys made, nothing
    * queued before it, no signatures (their chain waits on the signer), and
    * an inner endpoint that takes datagrams at once. Returns false, having
    * sent nothing, otherwise; the caller then uses {@linkcode send}.
    *
-   * @param payload An encoded DATA frame without a trailer.
+   * @param payload An encoded frame without a trailer.
    * @param to Where to.
    * @returns Whether it was taken.
    */
@@ -425,13 +428,17 @@ export class GuardedEndpoint implements DatagramEndpoint {
     if (
       inner.trySend === undefined || keys?.mac.signIntoSync === undefined ||
       this.#closed || this.#out.length > 0 ||
-      this.#options.signingKey !== undefined || payload.length < PAYLOAD_AT ||
-      payload[5] !== DATA_TYPE || !hasMagic(payload)
+      this.#options.signingKey !== undefined || payload.length < 24 ||
+      !hasMagic(payload)
     ) {
       return false;
     }
+    const type = payload[5]!;
     let aead: AeadKey | undefined;
-    if (this.#options.encrypt) {
+    if (
+      this.#options.encrypt && type === DATA_TYPE &&
+      payload.length >= PAYLOAD_AT
+    ) {
       const now = this.#payloadKeyNow;
       if (
         now === undefined || !equalBytes8(payload.subarray(8, 16), now.session)
@@ -443,7 +450,7 @@ export class GuardedEndpoint implements DatagramEndpoint {
     }
     const flags = (payload[6]! & ~SECURITY_FLAGS) |
       (aead ? FLAGS.encrypted : 0);
-    const trailer = trailerSize(flags, DATA_TYPE);
+    const trailer = trailerSize(flags, type);
     const body = payload.length;
     if (this.#scratch.length < body + trailer) {
       this.#scratch = new Uint8Array(body + trailer);
