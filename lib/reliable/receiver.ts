@@ -132,10 +132,10 @@ interface Partial {
   total: number;
   digest: Uint8Array;
   /**
-   * The whole bulletin's buffer, filled at the offsets as fragments arrive.
-   * Allocated at once for `total` (at most `--max-size`): the runtime's
-   * zeroed allocation leaves untouched pages unmapped, so a first fragment
-   * that claims a large total costs memory only as data really arrives.
+   * The bulletin so far, filled in order as fragments arrive, grown by
+   * doubling up to `total`: a first fragment that claims a large total
+   * costs memory only as data really arrives (a zeroed allocation of the
+   * whole claim is not free: the allocator may clear reused memory).
    */
   bytes: Uint8Array<ArrayBuffer>;
   /** Where it goes instead of `bytes` (then empty), as it arrives. */
@@ -148,10 +148,24 @@ interface Partial {
 /** Appends a fragment to a partial bulletin. */
 function append(partial: Partial, data: Uint8Array): void {
   partial.hash?.update(data);
-  if (partial.writer) partial.writer.write(data);
-  else partial.bytes.set(data, partial.received);
+  if (partial.writer) {
+    partial.writer.write(data);
+  } else {
+    const needed = partial.received + data.length;
+    if (needed > partial.bytes.length) {
+      const grown = new Uint8Array(
+        Math.min(partial.total, Math.max(needed, 2 * partial.bytes.length)),
+      );
+      grown.set(partial.bytes.subarray(0, partial.received));
+      partial.bytes = grown;
+    }
+    partial.bytes.set(data, partial.received);
+  }
   partial.received += data.length;
 }
+
+/** What a partial bulletin's buffer starts at, before it grows. */
+const FIRST_BUFFER = 64 * 1024;
 
 /** What a drain produced, reported in order once persisted. */
 type Outcome =
@@ -686,7 +700,9 @@ export class ReliableReceiver {
         bulletin: record.bulletin,
         total: record.total,
         digest: record.digest!,
-        bytes: new Uint8Array(writer ? 0 : record.total),
+        bytes: new Uint8Array(
+          writer ? 0 : Math.min(record.total, FIRST_BUFFER),
+        ),
         ...(writer ? { writer } : {}),
         ...hashing,
         received: 0,
