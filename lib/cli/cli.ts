@@ -134,7 +134,14 @@ function withProgress(
 const encoder = new TextEncoder();
 
 function writeAll(file: { writeSync(p: Uint8Array): number }, text: string) {
-  let bytes = encoder.encode(text);
+  writeAllBytes(file, encoder.encode(text));
+}
+
+/** Writes every byte: `writeSync` may take fewer than it was given. */
+function writeAllBytes(
+  file: { writeSync(p: Uint8Array): number },
+  bytes: Uint8Array,
+): void {
   while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
 }
 
@@ -618,9 +625,7 @@ function writeFileChunked(path: string, payload: Uint8Array): void {
     truncate: true,
   });
   for (let at = 0; at < payload.length; at += WRITE_CHUNK) {
-    const chunk = payload.subarray(at, at + WRITE_CHUNK);
-    let done = 0;
-    while (done < chunk.length) done += file.writeSync(chunk.subarray(done));
+    writeAllBytes(file, payload.subarray(at, at + WRITE_CHUNK));
   }
 }
 
@@ -699,11 +704,8 @@ class FileWriter implements BulletinWriter {
   }
 
   #flush(): void {
-    let done = 0;
     try {
-      while (done < this.#filled) {
-        done += this.#file.writeSync(this.#chunk.subarray(done, this.#filled));
-      }
+      writeAllBytes(this.#file, this.#chunk.subarray(0, this.#filled));
     } catch (error) {
       throw this.#failure(this.#partial, error);
     }

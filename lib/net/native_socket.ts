@@ -793,13 +793,8 @@ class NativeSocket implements NativeEndpoint {
         );
       }
     }
-    this.#put(this.#out, payload);
-    if (this.#queued === BATCH) {
-      this.#flushNow();
-      this.#throwPending();
-    } else if (this.#timer === undefined) {
-      this.#timer = new Macrotask(this.#tick);
-    }
+    this.#queue(this.#out, payload);
+    this.#throwPending();
   }
 
   trySend(payload: Uint8Array, to: Peer): boolean {
@@ -812,10 +807,18 @@ class NativeSocket implements NativeEndpoint {
       return false;
     }
     if (this.#queued === BATCH && !this.#flushNow()) return false;
-    this.#put(this.#out, payload);
+    this.#queue(this.#out, payload);
+    return true;
+  }
+
+  /**
+   * Puts a datagram in the batch: sent at once when that fills it, else by
+   * the deferred flush (an error is kept for the next send()).
+   */
+  #queue(batch: Batch, payload: Uint8Array): void {
+    this.#put(batch, payload);
     if (this.#queued === BATCH) this.#flushNow();
     else if (this.#timer === undefined) this.#timer = new Macrotask(this.#tick);
-    return true;
   }
 
   async flush(): Promise<void> {

@@ -453,7 +453,7 @@ export class GuardedEndpoint implements DatagramEndpoint {
     ) {
       const now = this.#payloadKeyNow;
       if (
-        now === undefined || !equalBytes8(payload.subarray(8, 16), now.session)
+        now === undefined || !equalBytes(payload.subarray(8, 16), now.session)
       ) {
         return false;
       }
@@ -1055,7 +1055,7 @@ function startSealed(
 
 function toHexKey(bytes: Uint8Array): string {
   // One session's frames follow one another: its key is made once.
-  if (bytes.length === 8 && equalBytes8(bytes, lastKeyBytes)) return lastKey;
+  if (bytes.length === 8 && equalBytes(bytes, lastKeyBytes)) return lastKey;
   let text = "";
   for (const b of bytes) text += (b < 16 ? "0" : "") + b.toString(16);
   if (bytes.length === 8) {
@@ -1067,11 +1067,6 @@ function toHexKey(bytes: Uint8Array): string {
 
 const lastKeyBytes = new Uint8Array(8);
 let lastKey = "0000000000000000";
-
-function equalBytes8(a: Uint8Array, b: Uint8Array): boolean {
-  for (let k = 0; k < 8; k++) if (a[k] !== b[k]) return false;
-  return true;
-}
 
 /**
  * Where {@linkcode nonceOf} and {@linkcode associatedData} write: every

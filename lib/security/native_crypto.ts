@@ -675,12 +675,14 @@ function newPkey(
 }
 
 /**
- * A key and its own `EVP_MD_CTX`: OpenSSL keeps the key's context in it
- * across initialisations, so two keys must never share one.
+ * A key's own `EVP_MD_CTX` (OpenSSL keeps the key's context in it across
+ * initialisations, so two keys must never share one), both freed with
+ * `owner`.
  */
 function keyContext(
   backend: NativeCrypto,
   pkey: Deno.PointerObject,
+  owner: object,
 ): Deno.PointerObject {
   const lib = backend.lib();
   const ctx = lib.EVP_MD_CTX_new();
@@ -688,6 +690,10 @@ function keyContext(
     lib.EVP_PKEY_free(pkey);
     throw failed("EVP_MD_CTX_new");
   }
+  backend.own(owner, () => {
+    lib.EVP_MD_CTX_free(ctx);
+    lib.EVP_PKEY_free(pkey);
+  });
   return ctx;
 }
 
@@ -713,14 +719,9 @@ class NativeSigner implements Signer {
         "The signing key's seed does not match its public key",
       );
     }
-    const ctx = keyContext(backend, pkey);
     this.#backend = backend;
     this.#pkey = pkey;
-    this.#ctx = ctx;
-    backend.own(this, () => {
-      lib.EVP_MD_CTX_free(ctx);
-      lib.EVP_PKEY_free(pkey);
-    });
+    this.#ctx = keyContext(backend, pkey, this);
   }
 
   sign(message: Uint8Array): Promise<Uint8Array> {
@@ -754,16 +755,10 @@ class NativeVerifier implements Verifier {
   readonly #ctx: Deno.PointerObject;
 
   constructor(backend: NativeCrypto, publicKey: Uint8Array) {
-    const lib = backend.lib();
     const pkey = newPkey(backend, publicKey, "public");
-    const ctx = keyContext(backend, pkey);
     this.#backend = backend;
     this.#pkey = pkey;
-    this.#ctx = ctx;
-    backend.own(this, () => {
-      lib.EVP_MD_CTX_free(ctx);
-      lib.EVP_PKEY_free(pkey);
-    });
+    this.#ctx = keyContext(backend, pkey, this);
   }
 
   verify(message: Uint8Array, signature: Uint8Array): Promise<boolean> {
