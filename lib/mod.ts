@@ -27,6 +27,8 @@ export type * from "./events.ts";
 export * from "./receiver.ts";
 export * from "./sender.ts";
 export * from "./version.ts";
+export * from "./bridge/main.ts";
+export * from "./check/main.ts";
 export * from "./cli/cli.ts";
 export * from "./cli/help.ts";
 export * from "./cli/options.ts";

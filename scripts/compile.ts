@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { BINARIES, ROOT, type Tool, toolFlags } from "./tools.ts";
+import { BINARIES, ROOT, type Tool, toolFlags, TOOLS } from "./tools.ts";
 
 /** Options of {@linkcode compileArgs}. */
 export interface CompileOptions {
@@ -44,7 +44,7 @@ async function main(): Promise<number> {
     options: { target: { type: "string" } },
     strict: true,
   });
-  for (const tool of ["send", "recv"] as const) {
+  for (const tool of TOOLS) {
     const args = compileArgs(
       tool,
       values.target === undefined ? {} : { target: values.target },

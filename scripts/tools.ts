@@ -8,7 +8,21 @@
  */
 
 /** Which tool. */
-export type Tool = "send" | "recv";
+export type Tool = "send" | "recv" | "check" | "bridge";
+
+/** Every tool, in the order `deno task compile` builds them. */
+export const TOOLS: readonly Tool[] = ["send", "recv", "check", "bridge"];
+
+/**
+ * The `deno.json` task that runs each tool (`check` is taken by the
+ * format, lint and type checks, so `mcast-check` runs as `check-net`).
+ */
+export const TASKS: Record<Tool, string> = {
+  send: "send",
+  recv: "recv",
+  check: "check-net",
+  bridge: "bridge",
+};
 
 /** The repository root, with a trailing slash. */
 export const ROOT: string = new URL("../", import.meta.url).pathname;
@@ -17,6 +31,8 @@ export const ROOT: string = new URL("../", import.meta.url).pathname;
 export const BINARIES: Record<Tool, string> = {
   send: "mcast-send",
   recv: "mcast-recv",
+  check: "mcast-check",
+  bridge: "mcast-bridge",
 };
 
 function isFile(path: string): boolean {
@@ -63,9 +79,9 @@ export function taskWords(name: string): string[] {
  * @returns Flags followed by the entry point.
  */
 export function toolFlags(tool: Tool): string[] {
-  const words = taskWords(tool);
+  const words = taskWords(TASKS[tool]);
   if (words[0] !== "deno" || words[1] !== "run") {
-    throw new Error(`Task "${tool}" must start with "deno run"`);
+    throw new Error(`Task "${TASKS[tool]}" must start with "deno run"`);
   }
   return words.slice(2);
 }
