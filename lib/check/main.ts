@@ -1,16 +1,254 @@
 /**
- * `mcast-check`'s front end (placeholder until the tool is built).
+ * `mcast-check`'s front end and its thin act step: sockets, timers and
+ * `/proc` readings around the pure {@linkcode CheckSession} and
+ * {@linkcode diagnose}.
  *
  * @module
  */
 
+import {
+  errorLine,
+  McastError,
+  PermissionError,
+  UsageError,
+} from "../errors.ts";
+import { batchWriter, type CliIo } from "../cli/cli.ts";
+import type { Peer } from "../net/address.ts";
+import { type ResolvedInterface, resolveInterface } from "../net/interfaces.ts";
+import type { NativeBuffers } from "../net/native_socket.ts";
+import { chooseIo, openGroup, openSender } from "../net/open.ts";
+import type { DatagramEndpoint } from "../net/socket.ts";
+import { VERSION } from "../version.ts";
+import { diagnose } from "./diagnose.ts";
+import {
+  counterDelta,
+  IgmpWatch,
+  readCounters,
+  readLocalFacts,
+} from "./facts.ts";
+import { CHECK_HELP, type CheckOptions, parseCheckArgs } from "./options.ts";
+import {
+  diagnosisJson,
+  peerJson,
+  peerText,
+  summaryJson,
+  summaryText,
+} from "./printer.ts";
+import { decodeCheckMessage, encodeCheckMessage } from "./probe.ts";
+import { type CheckOutgoing, CheckSession, peerKey } from "./session.ts";
+
+interface Output {
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+}
+
 /**
  * Runs `mcast-check` with `args` and returns its exit status.
  *
- * @param _args The command-line arguments.
- * @returns The exit status.
+ * @param args The command-line arguments, without the program name.
+ * @param io Standard streams and interfaces, for tests.
+ * @returns 0 when every peer is reachable by multicast, 1 when one is not
+ * or the check failed, 2 on bad input.
  */
-export function checkMain(_args: string[]): Promise<number> {
-  console.error("mcast-check: not built yet");
-  return Promise.resolve(2);
+export async function checkMain(
+  args: string[],
+  io: CliIo = {},
+): Promise<number> {
+  const out: Output = {
+    stdout: io.stdout ?? batchWriter(Deno.stdout, () => {}),
+    stderr: io.stderr ?? batchWriter(Deno.stderr, () => {}),
+  };
+  try {
+    const command = parseCheckArgs(args);
+    switch (command.action) {
+      case "help":
+        out.stdout(CHECK_HELP);
+        return 0;
+      case "version":
+        out.stdout(`mcast-check ${VERSION}`);
+        return 0;
+      case "run":
+        return await runCheck(command.options, out, io);
+      default:
+        throw new UsageError(`Unknown action`);
+    }
+  } catch (error) {
+    out.stderr(`mcast-check: ${errorLine(error)}`);
+    return error instanceof McastError ? error.exitCode : 1;
+  }
+}
+
+function resolve(spec: string, io: CliIo): ResolvedInterface {
+  try {
+    return resolveInterface(spec, 4, { interfaces: io.interfaces });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new PermissionError(
+        `Cannot list network interfaces: permission not granted (run with --allow-sys=networkInterfaces)`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** The peers without this instance and without repeats. */
+function otherPeers(options: CheckOptions, iface: ResolvedInterface): Peer[] {
+  const seen = new Set<string>();
+  const peers: Peer[] = [];
+  for (const peer of options.peers) {
+    const self = peer.address === iface.address &&
+      peer.port === options.unicastPort;
+    const key = peerKey(peer);
+    if (self || seen.has(key)) continue;
+    seen.add(key);
+    peers.push({ address: peer.address, port: peer.port });
+  }
+  if (peers.length === 0) {
+    throw new UsageError(
+      `No peers besides this host (${iface.address}:${options.unicastPort}): name the other hosts`,
+    );
+  }
+  return peers;
+}
+
+async function runCheck(
+  options: CheckOptions,
+  out: Output,
+  io: CliIo,
+): Promise<number> {
+  const iface = resolve(options.interface, io);
+  const peers = otherPeers(options, iface);
+  const path = chooseIo(options.io);
+  const facts = readLocalFacts(iface.name ?? "lo");
+  const watch = path === "native" && !facts.loopback
+    ? IgmpWatch.open(facts.iface)
+    : undefined;
+  const before = readCounters();
+  const unicast = await openSender(iface, {
+    ttl: options.ttl,
+    io: path,
+    port: options.unicastPort,
+    receiveTtl: true,
+  });
+  let group;
+  try {
+    group = await openGroup(options.group, iface, {
+      port: options.port,
+      io: path,
+      receiveTtl: true,
+    });
+  } catch (error) {
+    unicast.endpoint.close();
+    if (watch instanceof IgmpWatch) watch.close();
+    throw error;
+  }
+  const session = new CheckSession({
+    id: crypto.getRandomValues(new Uint32Array(1))[0]!,
+    peers,
+    count: options.count,
+    intervalMs: options.intervalMs,
+    ttl: options.ttl,
+    unicastTtl: facts.defaultTtl ?? 64,
+    timeoutMs: options.timeoutMs,
+  }, performance.now());
+  const groupTarget: Peer = {
+    address: options.group.address,
+    port: options.port,
+  };
+  let sendErrors = 0;
+  let lastSendError = "";
+  function send(messages: CheckOutgoing[]): void {
+    for (const { to, message } of messages) {
+      const target = "peer" in to ? to.peer : groupTarget;
+      unicast.endpoint.send(encodeCheckMessage(message), target).catch(
+        (error) => {
+          sendErrors += 1;
+          lastSendError = errorLine(error);
+        },
+      );
+    }
+  }
+  let wake: (() => void) | undefined;
+  let groupArrivals = 0;
+  async function listen(
+    endpoint: DatagramEndpoint,
+    isGroup: boolean,
+  ): Promise<void> {
+    while (true) {
+      const datagram = await endpoint.receive();
+      if (datagram === null) return;
+      if (isGroup) groupArrivals += 1;
+      const message = decodeCheckMessage(datagram.payload);
+      if (message === undefined) continue;
+      send(session.receive(message, {
+        from: datagram.from,
+        group: isGroup,
+        ...(datagram.ttl === undefined ? {} : { ttl: datagram.ttl }),
+        now: performance.now(),
+      }));
+      wake?.();
+    }
+  }
+  const listeners = [
+    listen(unicast.endpoint, false),
+    listen(group.endpoint, true),
+  ];
+  try {
+    while (true) {
+      const now = performance.now();
+      send(session.tick(now));
+      if (session.done(now)) break;
+      const delay = Math.max(1, session.nextWake(now) - now);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delay);
+        function done(): void {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        }
+        wake = done;
+      });
+    }
+  } finally {
+    unicast.endpoint.close();
+    group.endpoint.close();
+    await Promise.allSettled(listeners);
+  }
+  const delta = counterDelta(before, readCounters());
+  let igmpQueries: number | undefined;
+  if (watch instanceof IgmpWatch) {
+    try {
+      igmpQueries = watch.queries();
+    } finally {
+      watch.close();
+    }
+  }
+  const results = session.results();
+  const buffers = (group.endpoint as { buffers?: NativeBuffers }).buffers;
+  const diagnoses = diagnose({
+    facts,
+    results,
+    ttl: options.ttl,
+    group: options.group.address,
+    groupPort: options.port,
+    io: path,
+    delta,
+    groupArrivals,
+    ...(buffers === undefined ? {} : { buffer: buffers }),
+    ...(igmpQueries === undefined ? {} : { igmpQueries }),
+  });
+  if (sendErrors > 0) {
+    out.stderr(
+      `mcast-check: warning: ${sendErrors} probes could not be sent: ${lastSendError}`,
+    );
+  }
+  for (const result of results) {
+    if (options.json) out.stdout(peerJson(result));
+    else peerText(result).forEach((line) => out.stdout(line));
+  }
+  for (const diagnosis of diagnoses) {
+    out.stdout(options.json ? diagnosisJson(diagnosis) : diagnosis.line);
+  }
+  out.stdout(options.json ? summaryJson(results) : summaryText(results));
+  return results.every((r) => r.reachable) ? 0 : 1;
 }

@@ -266,7 +266,8 @@ const RECV = {
   "max-skew": { type: "string" },
 } as const;
 
-interface ParseConfig {
+/** The option table `parseArgs` from `node:util` takes. */
+export interface ParseConfig {
   [name: string]: {
     type: "string" | "boolean";
     short?: string;
@@ -301,7 +302,18 @@ function parse(args: string[], options: ParseConfig): Parsed {
   }
 }
 
-function translateParseError(error: unknown, options: ParseConfig): Error {
+/**
+ * Turns an error of `parseArgs` from `node:util` into a one-line
+ * {@linkcode UsageError} (the tools' wording).
+ *
+ * @param error What `parseArgs` threw.
+ * @param options The option table it was given.
+ * @returns The usage error.
+ */
+export function translateParseError(
+  error: unknown,
+  options: ParseConfig,
+): Error {
   const code = (error as { code?: string }).code;
   const message = error instanceof Error ? error.message : String(error);
   const quoted = /'([^']*)'/.exec(message)?.[1] ?? "";

@@ -36,6 +36,8 @@ const SYMBOLS = {
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   close: { parameters: ["i32"], result: "i32" },
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   ["__errno_location"]: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -115,6 +117,10 @@ export const AF_INET6 = 10;
 
 /** `SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC`. */
 export const SOCK_DGRAM_NONBLOCK_CLOEXEC = 2 | 0o4000 | 0o2000000;
+/** `SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC`. */
+export const SOCK_RAW_NONBLOCK_CLOEXEC = 3 | 0o4000 | 0o2000000;
+/** `O_RDONLY | O_CLOEXEC`, for `open`. */
+export const O_RDONLY_CLOEXEC = 0o2000000;
 /** `EFD_NONBLOCK | EFD_CLOEXEC`. */
 export const EFD_NONBLOCK_CLOEXEC = 0o4000 | 0o2000000;
 
@@ -124,6 +130,8 @@ export const SOL_SOCKET = 1;
 export const IPPROTO_IP = 0;
 /** IPv6 option level. */
 export const IPPROTO_IPV6 = 41;
+/** IGMP, the protocol of a raw socket that watches for queries. */
+export const IPPROTO_IGMP = 2;
 
 /** `SOL_SOCKET` options. */
 export const SO_REUSEADDR = 2;
@@ -133,11 +141,17 @@ export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 /** Send buffer beyond the cap (needs CAP_NET_ADMIN). */
 export const SO_SNDBUFFORCE = 32;
+/** Ties a socket to one interface, by name (needs CAP_NET_RAW). */
+export const SO_BINDTODEVICE = 25;
 /** Receive buffer beyond the cap (needs CAP_NET_ADMIN). */
 export const SO_RCVBUFFORCE = 33;
 
 /** `IPPROTO_IP` options. */
 export const IP_MULTICAST_IF = 32;
+/** The ancillary data type carrying a received TTL. */
+export const IP_TTL = 2;
+/** Ask for the TTL of received datagrams as ancillary data. */
+export const IP_RECVTTL = 12;
 /** Multicast TTL. */
 export const IP_MULTICAST_TTL = 33;
 /** Multicast loopback. */

@@ -34,6 +34,7 @@ import {
   addressOf,
   AF_INET,
   AF_INET6,
+  CMSGHDR,
   EACCES,
   EADDRINUSE,
   EAGAIN,
@@ -53,13 +54,17 @@ import {
   IP_MULTICAST_IF,
   IP_MULTICAST_LOOP,
   IP_MULTICAST_TTL,
+  IP_RECVTTL,
+  IP_TTL,
   IPPROTO_IP,
   IPPROTO_IPV6,
+  IPV6_HOPLIMIT,
   IPV6_JOIN_GROUP,
   IPV6_MREQ,
   IPV6_MULTICAST_HOPS,
   IPV6_MULTICAST_IF,
   IPV6_MULTICAST_LOOP,
+  IPV6_RECVHOPLIMIT,
   libc,
   MCAST_JOIN_SOURCE_GROUP,
   MMSGHDR,
@@ -118,6 +123,13 @@ export interface NativeSenderOptions {
   sendBuffer?: number;
   /** Receive buffer to ask for, bytes (default 8 MiB). */
   receiveBuffer?: number;
+  /** The port to bind (default 0: an ephemeral one). */
+  port?: number;
+  /**
+   * Report each received datagram's TTL or hop limit
+   * ({@linkcode Datagram.ttl}), through `IP_RECVTTL`/`IPV6_RECVHOPLIMIT`.
+   */
+  receiveTtl?: boolean;
 }
 
 /** Options of {@linkcode openNativeGroupSocket}. */
@@ -132,6 +144,8 @@ export interface NativeGroupOptions {
   receiveBuffer?: number;
   /** Send buffer to ask for, bytes (default 4 MiB). */
   sendBuffer?: number;
+  /** Report each received datagram's TTL or hop limit. */
+  receiveTtl?: boolean;
 }
 
 /** A native endpoint. */
@@ -147,6 +161,8 @@ const BATCH = 64;
 const SLOT = 65536;
 /** Bytes of one address slot (a `sockaddr_in6` fits). */
 const NAME_SLOT = 32;
+/** Bytes of one control slot (one `cmsghdr` with an int fits twice over). */
+const CONTROL_SLOT = 64;
 /** Longest single `poll` wait; waits loop, and `close()` cuts them short. */
 const POLL_TIMEOUT_MS = 1000;
 
@@ -260,14 +276,18 @@ function openSender(
   requireNative();
   const family = iface.family;
   const index = family === 6 ? iface.index : 0;
-  const bindName = hostPort(iface.address, 0);
+  const port = options.port ?? 0;
+  const bindName = hostPort(iface.address, port);
   requireNet(`Cannot bind ${bindName}`, bindName);
   acquireLibc();
   let fd = -1;
   try {
     fd = openSocket(family);
     const buffers = setBuffers(fd, options);
-    bindTo(fd, { address: iface.address, port: 0, scopeId: index }, bindName);
+    if (port !== 0) {
+      setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, `Cannot bind ${bindName}`);
+    }
+    bindTo(fd, { address: iface.address, port, scopeId: index }, bindName);
     const ttlAction = `Cannot set TTL ${options.ttl} on ${iface.address}`;
     if (family === 4) {
       const address = new Uint8Array(4);
@@ -280,7 +300,8 @@ function openSender(
       setInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, options.ttl, ttlAction);
       setInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 1, ttlAction);
     }
-    return new NativeSocket(fd, index, buffers);
+    if (options.receiveTtl) receiveTtl(fd, family);
+    return new NativeSocket(fd, index, buffers, options.receiveTtl === true);
   } catch (error) {
     if (fd >= 0) libc().close(fd);
     releaseLibc();
@@ -331,7 +352,8 @@ function openGroup(
       join6(fd, group.address, index, source, joinAction);
       setInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 1, joinAction);
     }
-    return new NativeSocket(fd, index, buffers);
+    if (options.receiveTtl) receiveTtl(fd, family);
+    return new NativeSocket(fd, index, buffers, options.receiveTtl === true);
   } catch (error) {
     if (fd >= 0) libc().close(fd);
     releaseLibc();
@@ -360,6 +382,39 @@ function openSocket(family: Family): number {
   );
   check(fd, "Cannot open a UDP socket");
   return fd;
+}
+
+/** Asks for each received datagram's TTL (IPv4) or hop limit (IPv6). */
+function receiveTtl(fd: number, family: Family): void {
+  const action = "Cannot ask for received TTLs";
+  if (family === 4) setInt(fd, IPPROTO_IP, IP_RECVTTL, 1, action);
+  else setInt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1, action);
+}
+
+/**
+ * The TTL or hop limit in a slot's control messages, if the kernel put one
+ * there (`IP_TTL` or `IPV6_HOPLIMIT`, an int each).
+ */
+function controlTtl(
+  view: DataView,
+  offset: number,
+  length: number,
+): number | undefined {
+  let at = 0;
+  while (at + CMSGHDR.size <= length) {
+    const size = Number(view.getBigUint64(offset + at + CMSGHDR.length, true));
+    if (size < CMSGHDR.size) return undefined;
+    const level = view.getInt32(offset + at + CMSGHDR.level, true);
+    const type = view.getInt32(offset + at + CMSGHDR.type, true);
+    if (
+      (level === IPPROTO_IP && type === IP_TTL) ||
+      (level === IPPROTO_IPV6 && type === IPV6_HOPLIMIT)
+    ) {
+      return view.getInt32(offset + at + CMSGHDR.size, true);
+    }
+    at += (size + 7) & ~7;
+  }
+  return undefined;
 }
 
 function bindTo(fd: number, peer: Peer, name: string): void {
@@ -631,10 +686,21 @@ class Batch {
   readonly vectors = new Uint8Array(BATCH * IOVEC.size);
   readonly vectorView = new DataView(this.vectors.buffer);
   readonly payloads = new Uint8Array(BATCH * SLOT);
+  /** Control-message slots, when received TTLs are asked for. */
+  readonly controls: Uint8Array<ArrayBuffer> | undefined;
+  readonly controlView: DataView | undefined;
   /** Pointer to each slot's header. */
   readonly pointers: Deno.PointerValue[] = [];
 
-  constructor() {
+  /** @param control Give each slot room for control messages. */
+  constructor(control = false) {
+    if (control) {
+      this.controls = new Uint8Array(BATCH * CONTROL_SLOT);
+      this.controlView = new DataView(this.controls.buffer);
+    }
+    const controls = this.controls === undefined
+      ? 0n
+      : addressOf(this.controls);
     const names = addressOf(this.names);
     const vectors = addressOf(this.vectors);
     const payloads = addressOf(this.payloads);
@@ -651,6 +717,18 @@ class Batch {
       h.setUint32(header + MMSGHDR.nameLength, NAME_SLOT, true);
       h.setBigUint64(header + MMSGHDR.iov, vectors + BigInt(vector), true);
       h.setBigUint64(header + MMSGHDR.iovLength, 1n, true);
+      if (this.controls !== undefined) {
+        h.setBigUint64(
+          header + MMSGHDR.control,
+          controls + BigInt(i * CONTROL_SLOT),
+          true,
+        );
+        h.setBigUint64(
+          header + MMSGHDR.controlLength,
+          BigInt(CONTROL_SLOT),
+          true,
+        );
+      }
       this.vectorView.setBigUint64(
         vector + IOVEC.base,
         payloads + BigInt(i * SLOT),
@@ -714,6 +792,7 @@ class NativeSocket implements NativeEndpoint {
   readonly #fd: number;
   readonly #eventFd: number;
   readonly #index: number;
+  readonly #control: boolean;
   #closed = false;
   #fdsClosed = false;
   /** Polls running on worker threads; the fds close after the last one. */
@@ -757,12 +836,18 @@ class NativeSocket implements NativeEndpoint {
   readonly #lastSource = new Uint32Array(6);
   #lastFrom: Peer | undefined;
 
-  constructor(fd: number, index: number, buffers: NativeBuffers) {
+  constructor(
+    fd: number,
+    index: number,
+    buffers: NativeBuffers,
+    control: boolean,
+  ) {
     const eventFd = libc().eventfd(0, EFD_NONBLOCK_CLOEXEC);
     check(eventFd, "Cannot create an eventfd");
     this.#fd = fd;
     this.#eventFd = eventFd;
     this.#index = index;
+    this.#control = control;
     this.buffers = Object.freeze(buffers);
     this.#pollIn = pollSet(fd, eventFd, POLLIN);
     this.#pollOut = pollSet(fd, eventFd, POLLOUT);
@@ -1004,11 +1089,18 @@ class NativeSocket implements NativeEndpoint {
       });
       this.#yield = undefined;
     }
-    const batch = this.#in ??= new Batch();
+    const batch = this.#in ??= new Batch(this.#control);
     while (!this.#closed) {
       const view = batch.headerView;
       for (let i = 0; i < BATCH; i++) {
         view.setUint32(i * MMSGHDR.size + MMSGHDR.nameLength, NAME_SLOT, true);
+        if (batch.controls !== undefined) {
+          view.setBigUint64(
+            i * MMSGHDR.size + MMSGHDR.controlLength,
+            BigInt(CONTROL_SLOT),
+            true,
+          );
+        }
       }
       const count = libc().recvmmsg(
         this.#fd,
@@ -1038,7 +1130,17 @@ class NativeSocket implements NativeEndpoint {
     );
     const start = i * SLOT;
     const payload = batch.payloads.slice(start, start + length);
-    return { payload, from: this.#source(batch.nameView, i * NAME_SLOT) };
+    const from = this.#source(batch.nameView, i * NAME_SLOT);
+    if (batch.controlView === undefined) return { payload, from };
+    const ttl = controlTtl(
+      batch.controlView,
+      i * CONTROL_SLOT,
+      Number(batch.headerView.getBigUint64(
+        i * MMSGHDR.size + MMSGHDR.controlLength,
+        true,
+      )),
+    );
+    return ttl === undefined ? { payload, from } : { payload, from, ttl };
   }
 
   /** The source as a Peer; a stream from one source reuses one frozen object. */

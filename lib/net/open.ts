@@ -79,6 +79,10 @@ export interface OpenSenderOptions {
   ttl: number;
   /** The path, from {@linkcode chooseIo}. */
   io: IoPath;
+  /** The port to bind (default 0: an ephemeral one). */
+  port?: number;
+  /** Report received TTLs (native path only; ignored on the deno path). */
+  receiveTtl?: boolean;
 }
 
 /**
@@ -103,10 +107,17 @@ export async function openSender(
         `Invalid --ttl "${options.ttl}" for an IPv6 group on the deno path: the runtime cannot set the hop limit, which stays 1 (the native path can)`,
       );
     }
-    const endpoint = await openSenderSocket(iface, { ttl: options.ttl });
+    const endpoint = await openSenderSocket(iface, {
+      ttl: options.ttl,
+      ...(options.port === undefined ? {} : { port: options.port }),
+    });
     return { endpoint, io: "deno", warnings: [] };
   }
-  const endpoint = await openNativeSenderSocket(iface, { ttl: options.ttl });
+  const endpoint = await openNativeSenderSocket(iface, {
+    ttl: options.ttl,
+    ...(options.port === undefined ? {} : { port: options.port }),
+    ...(options.receiveTtl ? { receiveTtl: true } : {}),
+  });
   return { endpoint, io: "native", warnings: warnings(endpoint.buffers) };
 }
 
@@ -118,6 +129,8 @@ export interface OpenGroupOptions {
   io: IoPath;
   /** Source-specific multicast: the one sender to hear (native path only). */
   source?: string;
+  /** Report received TTLs (native path only; ignored on the deno path). */
+  receiveTtl?: boolean;
 }
 
 /**
@@ -151,6 +164,7 @@ export async function openGroup(
   const endpoint = await openNativeGroupSocket(group, iface, {
     port: options.port,
     ...(options.source === undefined ? {} : { source: options.source }),
+    ...(options.receiveTtl ? { receiveTtl: true } : {}),
   });
   return { endpoint, io: "native", warnings: warnings(endpoint.buffers) };
 }

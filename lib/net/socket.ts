@@ -21,6 +21,11 @@ export interface Datagram {
   payload: Uint8Array;
   /** Where it came from. */
   from: Peer;
+  /**
+   * The TTL (IPv4) or hop limit (IPv6) it arrived with, when the endpoint
+   * was asked to report it (native path only).
+   */
+  ttl?: number;
 }
 
 /** A bound UDP socket, as the sender and receiver logic use it. */
@@ -57,6 +62,8 @@ export interface DatagramEndpoint {
 export interface SenderSocketOptions {
   /** Multicast TTL, 0-255. */
   ttl: number;
+  /** The port to bind (default 0: an ephemeral one). */
+  port?: number;
 }
 
 /** Options of {@linkcode openGroupSocket}. */
@@ -266,7 +273,10 @@ export async function openSenderSocket(
   const hostname = iface.family === 4
     ? iface.address
     : `${iface.address}%${iface.index}`;
-  const conn = listen(hostname, 0, { reuseAddress: false, loopback: true });
+  const conn = listen(hostname, options.port ?? 0, {
+    reuseAddress: false,
+    loopback: true,
+  });
   try {
     if (iface.family === 4) {
       // The runtime sets the TTL through a membership object only.
