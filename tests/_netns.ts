@@ -61,6 +61,14 @@ export interface Lab extends AsyncDisposable {
   bridge: string;
   /** Every namespace created, bridge included. */
   namespaces: string[];
+  /**
+   * With {@linkcode LabOptions.routed}: a host on a network of its own
+   * (198.51.100.201/30, namespace `…r9`) behind the last receiver, which
+   * routes unicast between it and the bridge's hosts (no multicast routing:
+   * the kernel has none here). Unicast between it and the others crosses
+   * one router, so it is 2 hops away.
+   */
+  routed?: Host;
 }
 
 /** Options of {@linkcode createLab}. */
@@ -70,6 +78,8 @@ export interface LabOptions {
    * 2).
    */
   receivers?: number;
+  /** Add {@linkcode Lab.routed}, a host behind a router (default false). */
+  routed?: boolean;
 }
 
 /** Output of one finished command. */
@@ -341,11 +351,42 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
         bridgePort,
       });
     }
+    let routed: Host | undefined;
+    if (options.routed) {
+      const router = hosts[hosts.length - 1]!;
+      const ns = `${prefix}r9`;
+      await ip(`netns add ${ns}`);
+      created.push(ns);
+      await sysctl(ns, "net.ipv6.conf.all.accept_dad=0");
+      await ip(`-n ${ns} link set lo up`);
+      await ip(
+        `link add veth-r9 netns ${ns} type veth peer name rt-r9 netns ${router.ns}`,
+      );
+      await ip(`-n ${router.ns} addr add 198.51.100.202/30 dev rt-r9`);
+      await ip(`-n ${router.ns} link set rt-r9 up`);
+      await sysctl(router.ns, "net.ipv4.ip_forward=1");
+      await ip(`-n ${ns} addr add 198.51.100.201/30 dev veth-r9`);
+      await ip(`-n ${ns} link set veth-r9 up`);
+      await ip(`-n ${ns} route add default via 198.51.100.202`);
+      for (const host of hosts.slice(0, -1)) {
+        await ip(
+          `-n ${host.ns} route add 198.51.100.200/30 via ${router.ipv4}`,
+        );
+      }
+      routed = {
+        ns,
+        link: "veth-r9",
+        ipv4: "198.51.100.201",
+        ...await waitForLinkLocal(ns, "veth-r9"),
+        bridgePort: "rt-r9",
+      };
+    }
     return {
       sender: hosts[0]!,
       receivers: [hosts[1]!, hosts[2]!, ...hosts.slice(3)],
       bridge: bridgeNs,
       namespaces: [...created],
+      ...(routed === undefined ? {} : { routed }),
       async [Symbol.asyncDispose]() {
         await deleteAll(created);
       },

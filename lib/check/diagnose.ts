@@ -64,10 +64,10 @@ function addressOf(peer: string): string {
   return peer.slice(0, peer.lastIndexOf(":"));
 }
 
-/** Multicast from the peer missing while its unicast arrived. */
+/** No multicast from the peer arrived, while its unicast did. */
 function multicastInMissing(result: PeerResult): boolean {
-  return result.unicast.heard > 0 &&
-    result.multicast.heard < result.multicast.expected;
+  return result.unicast.heard > 0 && result.multicast.heard === 0 &&
+    result.multicast.expected > 0;
 }
 
 /** Anything from the peer missing. */
@@ -99,7 +99,7 @@ export function diagnose(input: DiagnosisInput): Diagnosis[] {
   if (facts.multicastFlag === false && !facts.loopback) {
     add(
       "no-multicast-flag",
-      `${iface} has no MULTICAST flag: the system will not join groups or send multicast on it properly (ip link set dev ${iface} multicast on)`,
+      `${iface} has no MULTICAST flag: programs and drivers that honour it leave multicast off there (ip link set dev ${iface} multicast on)`,
     );
   }
   if (!facts.loopback && facts.routes !== undefined) {
@@ -140,7 +140,10 @@ export function diagnose(input: DiagnosisInput): Diagnosis[] {
         inboundExplained = rpCounted = true;
       }
     }
-    if (!inboundExplained && multicastInMissing(result)) {
+    // Beyond a router, multicast needs multicast routing and a larger TTL
+    // (the ttl-too-small line below), not a fix on this link.
+    const routed = (result.unicast.hops ?? 0) > 1;
+    if (!inboundExplained && !routed && multicastInMissing(result)) {
       inboundExplained = true;
       if (unclaimed > 0) {
         add(
@@ -183,7 +186,13 @@ export function diagnose(input: DiagnosisInput): Diagnosis[] {
       }
       continue;
     }
-    if (m.answered === 0 && u.answered > 0) {
+    if (m.answered === 0 && u.answered === 0 && u.sent > 0) {
+      add(
+        "no-answer",
+        `no answer from ${address} by unicast or multicast, though it is heard: its answers do not come back (read the lines of mcast-check on ${address})`,
+        peer,
+      );
+    } else if (m.answered === 0 && u.answered > 0) {
       if (u.hops !== undefined && u.hops > ttl) {
         add(
           "ttl-too-small",

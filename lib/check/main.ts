@@ -193,6 +193,7 @@ async function runCheck(
     listen(unicast.endpoint, false),
     listen(group.endpoint, true),
   ];
+  let after = before;
   try {
     while (true) {
       const now = performance.now();
@@ -209,12 +210,14 @@ async function runCheck(
         wake = done;
       });
     }
+    // Before closing: a datagram arriving at a closed socket is no drop.
+    after = readCounters();
   } finally {
     unicast.endpoint.close();
     group.endpoint.close();
     await Promise.allSettled(listeners);
   }
-  const delta = counterDelta(before, readCounters());
+  const delta = counterDelta(before, after);
   let igmpQueries: number | undefined;
   if (watch instanceof IgmpWatch) {
     try {

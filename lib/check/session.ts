@@ -109,8 +109,8 @@ interface PeerState {
   key: string;
   up: boolean;
   count: number;
-  /** Highest probe sequence heard on either channel. */
-  lastHeard: number;
+  /** When the peer's last probe was first heard, on either channel. */
+  lastProbeAt: number | undefined;
   lastHeardAt: number;
   unicast: Channel;
   multicast: Channel;
@@ -166,7 +166,7 @@ export class CheckSession {
         key,
         up: false,
         count: 0,
-        lastHeard: -1,
+        lastProbeAt: undefined,
         lastHeardAt: now,
         unicast: channel(),
         multicast: channel(),
@@ -216,7 +216,9 @@ export class CheckSession {
         const multicast = context.group;
         const ch = multicast ? state.multicast : state.unicast;
         ch.heard.add(message.seq);
-        state.lastHeard = Math.max(state.lastHeard, message.seq);
+        if (message.seq + 1 >= message.count) {
+          state.lastProbeAt ??= context.now;
+        }
         const hops = context.ttl !== undefined && message.ttl >= context.ttl
           ? message.ttl - context.ttl + 1
           : 0;
@@ -357,11 +359,16 @@ export class CheckSession {
     const o = this.#options;
     if (now - this.#start >= o.timeoutMs) return this.#finished = true;
     if (!this.#ownDone(now)) return false;
-    const patience = o.count * o.intervalMs + this.#waitMs();
-    const peersDone = [...this.#peers.values()].every((s) =>
-      (s.count > 0 && s.lastHeard >= s.count - 1) ||
-      now - s.lastHeardAt >= patience
-    );
+    const wait = this.#waitMs();
+    const patience = o.count * o.intervalMs + wait;
+    const peersDone = [...this.#peers.values()].every((s) => {
+      const last = s.count - 1;
+      if (s.unicast.heard.has(last) && s.multicast.heard.has(last)) {
+        return true;
+      }
+      if (s.lastProbeAt !== undefined) return now - s.lastProbeAt >= wait;
+      return now - s.lastHeardAt >= patience;
+    });
     if (peersDone) this.#finished = true;
     return this.#finished;
   }
@@ -384,6 +391,11 @@ export class CheckSession {
     }
     if (this.#lastRoundAt !== undefined) {
       times.push(this.#lastRoundAt + this.#waitMs());
+    }
+    for (const s of this.#peers.values()) {
+      if (s.lastProbeAt !== undefined) {
+        times.push(s.lastProbeAt + this.#waitMs());
+      }
     }
     return Math.max(now, Math.min(...times));
   }
