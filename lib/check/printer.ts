@@ -44,11 +44,14 @@ export function peerText(result: PeerResult): string[] {
 export function summaryText(results: PeerResult[]): string {
   const failed = results.filter((r) => !r.reachable).map((r) => r.peer);
   if (failed.length === 0) {
-    return `multicast works with all ${results.length} peers`;
+    return results.length === 1
+      ? "multicast works with the 1 peer"
+      : `multicast works with all ${results.length} peers`;
   }
-  return `multicast fails with ${failed.length} of ${results.length} peers: ${
-    failed.join(", ")
-  }`;
+  const of = results.length === 1
+    ? "the 1 peer"
+    : `${failed.length} of ${results.length} peers`;
+  return `multicast fails with ${of}: ${failed.join(", ")}`;
 }
 
 /**
