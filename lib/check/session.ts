@@ -152,6 +152,8 @@ export class CheckSession {
   #finished = false;
 
   /**
+   * Starts a session: it greets its peers at the first tick.
+   *
    * @param options The settings.
    * @param now The current time, ms.
    */

@@ -268,6 +268,7 @@ const RECV = {
 
 /** The option table `parseArgs` from `node:util` takes. */
 export interface ParseConfig {
+  /** One option by its long name: its type, short name, repeatability. */
   [name: string]: {
     type: "string" | "boolean";
     short?: string;

@@ -93,7 +93,7 @@ async function checkAll(
       "--interval",
       "0.1",
       "-w",
-      "3",
+      "4",
       ...extra,
       ...peers,
     ], { prefix: ["ip", "netns", "exec", host.ns] })
