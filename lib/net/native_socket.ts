@@ -284,9 +284,6 @@ function openSender(
   try {
     fd = openSocket(family);
     const buffers = setBuffers(fd, options);
-    if (port !== 0) {
-      setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, `Cannot bind ${bindName}`);
-    }
     bindTo(fd, { address: iface.address, port, scopeId: index }, bindName);
     const ttlAction = `Cannot set TTL ${options.ttl} on ${iface.address}`;
     if (family === 4) {

@@ -20,6 +20,7 @@ import {
   netnsUnavailable,
 } from "../_netns.ts";
 import { type Finished, spawnTool } from "../_tools.ts";
+import { delay } from "../_wait.ts";
 
 const skip = (await netnsUnavailable()) ??
   (nativeUnavailable() === undefined ? undefined : "no native path here");
@@ -244,6 +245,55 @@ multicast fails with the 1 peer: ${s.ipv4}:4322
   );
   assert.equal(atR1!.code, 1);
 });
+
+labTest(
+  "the same snooping bridge with a querier delivers the group: no finding, exit 0",
+  async (lab) => {
+    const [s, r1] = [lab.sender, lab.receivers[0]];
+    await ip(
+      `-n ${lab.bridge} link set br0 type bridge mcast_snooping 1 mcast_querier 0`,
+    );
+    await run("bridge", [
+      "-n",
+      lab.bridge,
+      "link",
+      "set",
+      "dev",
+      r1.bridgePort,
+      "mcast_flood",
+      "off",
+    ]);
+    // A querier with an address, answering within 0.5 s (the bridge forwards
+    // by its membership table only once a query's response time has passed).
+    await ip(`-n ${lab.bridge} addr add 198.51.100.100/24 dev br0`);
+    await ip(
+      `-n ${lab.bridge} link set br0 type bridge mcast_query_use_ifaddr 1 mcast_query_response_interval 50`,
+    );
+    // Only now: the querier's first query takes the response time above.
+    await ip(`-n ${lab.bridge} link set br0 type bridge mcast_querier 1`);
+    await delay(800);
+    const results = await checkAll([s, r1]);
+    const pairs: [Finished, Host][] = [[results[0]!, r1], [results[1]!, s]];
+    for (const [result, peer] of pairs) {
+      // The first probe may beat the bridge's learning of the new member.
+      const [unicast, multicast, ...rest] = masked(result.stdout).split("\n");
+      assert.equal(
+        unicast,
+        `${peer.ipv4}:4322 unicast: 3/3 answered, loss 0%, rtt X, dups 0, hops 1, heard 3/3`,
+      );
+      assert.match(
+        multicast!,
+        new RegExp(
+          `^${
+            peer.ipv4.replaceAll(".", "\\.")
+          }:4322 multicast: [123]/3 answered, loss (0|33|67)%, rtt X, dups 0, hops 1, heard [123]/3$`,
+        ),
+      );
+      assert.deepEqual(rest, ["multicast works with the 1 peer", ""]);
+      assert.equal(result.code, 0);
+    }
+  },
+);
 
 labTest(
   "mcast-check names rp_filter dropping a peer whose route back leaves by another link",
