@@ -91,6 +91,28 @@ function resolve(spec: string, io: CliIo): ResolvedInterface {
   }
 }
 
+/**
+ * A signal aborted on SIGINT or SIGTERM (or the caller's own signal), until
+ * disposed.
+ */
+function stopSignal(
+  given: AbortSignal | undefined,
+): { signal: AbortSignal; dispose: () => void } {
+  if (given !== undefined) return { signal: given, dispose() {} };
+  const controller = new AbortController();
+  const names: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT", "SIGBREAK"]
+    : ["SIGINT", "SIGTERM"];
+  const abort = () => controller.abort();
+  for (const name of names) Deno.addSignalListener(name, abort);
+  return {
+    signal: controller.signal,
+    dispose() {
+      for (const name of names) Deno.removeSignalListener(name, abort);
+    },
+  };
+}
+
 /** The peers without this instance and without repeats. */
 function otherPeers(options: CheckOptions, iface: ResolvedInterface): Peer[] {
   const seen = new Set<string>();
@@ -194,11 +216,15 @@ async function runCheck(
     listen(group.endpoint, true),
   ];
   let after = before;
+  const stop = stopSignal(io.signal);
+  const onStop = () => wake?.();
+  stop.signal.addEventListener("abort", onStop);
   try {
     while (true) {
       const now = performance.now();
       send(session.tick(now));
-      if (session.done(now)) break;
+      // Stopped (Ctrl-C): print what was measured so far, as omping does.
+      if (session.done(now) || stop.signal.aborted) break;
       const delay = Math.max(1, session.nextWake(now) - now);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, delay);
@@ -213,6 +239,8 @@ async function runCheck(
     // Before closing: a datagram arriving at a closed socket is no drop.
     after = readCounters();
   } finally {
+    stop.signal.removeEventListener("abort", onStop);
+    stop.dispose();
     unicast.endpoint.close();
     group.endpoint.close();
     await Promise.allSettled(listeners);
