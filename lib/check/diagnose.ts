@@ -214,7 +214,11 @@ export function diagnose(input: DiagnosisInput): Diagnosis[] {
       `rp_filter dropped ${input.delta.reversePathFilter} datagrams during the check (IPReversePathFilter): check the routes back to the peers and net.ipv4.conf.${iface}.rp_filter`,
     );
   }
-  if (input.io === "deno") {
+  const hopsMissing = input.results.some((r) =>
+    (r.unicast.answered > 0 && r.unicast.hops === undefined) ||
+    (r.multicast.answered > 0 && r.multicast.hops === undefined)
+  );
+  if (input.io === "deno" && hopsMissing) {
     add(
       "hops-unknown",
       `hop distance unknown ("hops ?"): the deno path cannot read received TTLs (use --io native)`,

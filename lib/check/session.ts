@@ -69,8 +69,9 @@ export interface ChannelResult {
   /** Answers that arrived more than once. */
   dups: number;
   /**
-   * Hop distance the peer measured our probes at (1: same link); absent
-   * when unknown (no answer, or no received TTL on either side).
+   * Hop distance (1: same link): what the peer measured our probes at,
+   * else what we measured the peer's at when it answered; absent when
+   * unknown (no answer, or no received TTL on either side).
    */
   hops?: number;
   /** Distinct probes of the peer that reached us on this channel. */
@@ -100,7 +101,10 @@ interface Channel {
   sent: number;
   rtts: Map<number, number>;
   dups: number;
+  /** The hop distance the peer measured our probes at. */
   hops: number | undefined;
+  /** The hop distance we measured the peer's probes at. */
+  hopsIn: number | undefined;
   heard: Set<number>;
 }
 
@@ -132,6 +136,7 @@ function channel(): Channel {
     rtts: new Map(),
     dups: 0,
     hops: undefined,
+    hopsIn: undefined,
     heard: new Set(),
   };
 }
@@ -224,6 +229,7 @@ export class CheckSession {
         const hops = context.ttl !== undefined && message.ttl >= context.ttl
           ? message.ttl - context.ttl + 1
           : 0;
+        if (hops > 0) ch.hopsIn = hops;
         out.push({
           to: { peer: state.peer },
           message: {
@@ -442,6 +448,9 @@ function channelResult(ch: Channel, expected: number): ChannelResult {
       max: Math.max(...rtts),
     };
   }
-  if (ch.hops !== undefined) result.hops = ch.hops;
+  // Ours as the peer saw them, else theirs as we saw them (a peer on the
+  // deno path cannot tell).
+  const hops = ch.hops ?? (answered > 0 ? ch.hopsIn : undefined);
+  if (hops !== undefined) result.hops = hops;
   return result;
 }

@@ -100,6 +100,30 @@ multicast works with the 1 peer
   assert.equal(a.code, 0);
 });
 
+Deno.test({
+  name:
+    "mcast-check, one native and one deno instance: each knows the hops, from the native side's measurement",
+  ignore: !native,
+  fn: async () => {
+    const [pa, pb, group] = [testPort(), testPort(), testPort()];
+    await using first = spawnTool("check", args(pa, pb, group, "native"));
+    const b = await runTool("check", args(pb, pa, group, "deno"), {
+      timeoutMs: 20_000,
+    });
+    const a = await first.finish(20_000);
+    for (const [result, other] of [[a, pb], [b, pa]] as const) {
+      assert.equal(
+        masked(result.stdout),
+        `127.0.0.1:${other} unicast: 3/3 answered, loss 0%, rtt X, dups 0, hops 1, heard 3/3
+127.0.0.1:${other} multicast: 3/3 answered, loss 0%, rtt X, dups 0, hops 1, heard 3/3
+multicast works with the 1 peer
+`,
+      );
+      assert.equal(result.code, 0);
+    }
+  },
+});
+
 Deno.test("mcast-check --json: one object per line, peer then summary", async () => {
   const { a, pb } = await pair("auto", ["--json"]);
   assert.equal(a.code, 0, a.stderr);
