@@ -16,7 +16,12 @@ import { batchWriter, type CliIo } from "../cli/cli.ts";
 import type { Peer } from "../net/address.ts";
 import { type ResolvedInterface, resolveInterface } from "../net/interfaces.ts";
 import type { NativeBuffers } from "../net/native_socket.ts";
-import { chooseIo, openGroup, openSender } from "../net/open.ts";
+import {
+  chooseIo,
+  type OpenedEndpoint,
+  openGroup,
+  openSender,
+} from "../net/open.ts";
 import type { DatagramEndpoint } from "../net/socket.ts";
 import { VERSION } from "../version.ts";
 import { diagnose } from "./diagnose.ts";
@@ -146,24 +151,26 @@ async function runCheck(
     ? IgmpWatch.open(facts.iface)
     : undefined;
   const before = readCounters();
-  const unicast = await openSender(iface, {
-    ttl: options.ttl,
-    io: path,
-    port: options.unicastPort,
-    receiveTtl: true,
-  });
-  let group;
+  let unicast: OpenedEndpoint | undefined;
+  let group: OpenedEndpoint;
   try {
+    unicast = await openSender(iface, {
+      ttl: options.ttl,
+      io: path,
+      port: options.unicastPort,
+      receiveTtl: true,
+    });
     group = await openGroup(options.group, iface, {
       port: options.port,
       io: path,
       receiveTtl: true,
     });
   } catch (error) {
-    unicast.endpoint.close();
+    unicast?.endpoint.close();
     if (watch instanceof IgmpWatch) watch.close();
     throw error;
   }
+  const sender = unicast.endpoint;
   const session = new CheckSession({
     id: crypto.getRandomValues(new Uint32Array(1))[0]!,
     peers,
@@ -182,7 +189,7 @@ async function runCheck(
   function send(messages: CheckOutgoing[]): void {
     for (const { to, message } of messages) {
       const target = "peer" in to ? to.peer : groupTarget;
-      unicast.endpoint.send(encodeCheckMessage(message), target).catch(
+      sender.send(encodeCheckMessage(message), target).catch(
         (error) => {
           sendErrors += 1;
           lastSendError = errorLine(error);
@@ -212,7 +219,7 @@ async function runCheck(
     }
   }
   const listeners = [
-    listen(unicast.endpoint, false),
+    listen(sender, false),
     listen(group.endpoint, true),
   ];
   let after = before;
@@ -241,7 +248,7 @@ async function runCheck(
   } finally {
     stop.signal.removeEventListener("abort", onStop);
     stop.dispose();
-    unicast.endpoint.close();
+    sender.close();
     group.endpoint.close();
     await Promise.allSettled(listeners);
   }
