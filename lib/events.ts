@@ -103,6 +103,8 @@ export type ReceiverEvent =
     sentAt: number;
     /** Where it was written (`--output`). */
     path?: string;
+    /** Another session is followed at the same time: the text names this one. */
+    concurrent?: boolean;
   }
   | {
     /** Sequence numbers the sender no longer holds: lost for good. */
@@ -112,6 +114,8 @@ export type ReceiverEvent =
     last: number;
     /** Bulletins lost with them, as far as the receiver can tell. */
     bulletins: number;
+    /** Another session is followed at the same time: the text names this one. */
+    concurrent?: boolean;
   }
   | {
     /** A reassembled bulletin was discarded. */
@@ -119,6 +123,8 @@ export type ReceiverEvent =
     session: string;
     number: number;
     reason: "digest" | "too-large";
+    /** Another session is followed at the same time: the text names this one. */
+    concurrent?: boolean;
   };
 
 /** Emitted by {@linkcode sendReliable} in order. */

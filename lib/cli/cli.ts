@@ -821,6 +821,9 @@ async function receiveWith(
         name: receiverName(options, saved),
         fromStart: options.fromStart,
         maxSize: options.maxSize,
+        ...(options.maxSessions === undefined
+          ? {}
+          : { maxSessions: options.maxSessions }),
         state: saved,
         sink,
         dropped,

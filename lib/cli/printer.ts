@@ -92,10 +92,10 @@ export function receiverText(event: ReceiverEvent): string[] {
     case "bulletin":
       return [
         event.path === undefined
-          ? `received bulletin ${event.number} (${
+          ? `received bulletin ${event.number}${ofSession(event)} (${
             count(event.payload.length, "byte")
           }) from ${formatPeer(event.from)} : ${escapeText(event.payload)}`
-          : `received bulletin ${event.number} (${
+          : `received bulletin ${event.number}${ofSession(event)} (${
             count(event.size ?? event.payload.length, "byte")
           }) from ${formatPeer(event.from)} saved to ${
             escapeText(new TextEncoder().encode(event.path))
@@ -103,7 +103,7 @@ export function receiverText(event: ReceiverEvent): string[] {
       ];
     case "unrecoverable":
       return [
-        `unrecoverable: ${
+        `unrecoverable${ofSession(event)}: ${
           event.first === event.last
             ? `sequence ${event.first} is`
             : `sequences ${formatRanges([event])} are`
@@ -113,13 +113,18 @@ export function receiverText(event: ReceiverEvent): string[] {
       ];
     case "bulletin-failed":
       return [
-        `discarded bulletin ${event.number}: ${
+        `discarded bulletin ${event.number}${ofSession(event)}: ${
           event.reason === "digest"
             ? "digest mismatch"
             : "larger than --max-size"
         }`,
       ];
   }
+}
+
+/** ` of session X` when another session is followed at the same time. */
+function ofSession(event: { session: string; concurrent?: boolean }): string {
+  return event.concurrent ? ` of session ${event.session}` : "";
 }
 
 function nameText(name: string): string {

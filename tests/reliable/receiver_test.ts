@@ -443,7 +443,7 @@ Deno.test("a DATA frame too far ahead is dropped and counted", async () => {
   }
 });
 
-Deno.test("a frame of a new session (a restarted sender) is followed from where it starts", async () => {
+Deno.test("a frame of a new session (a restarted sender) is followed from where it starts, beside the old one", async () => {
   const h = harness();
   try {
     await h.join();
@@ -460,16 +460,176 @@ Deno.test("a frame of a new session (a restarted sender) is followed from where 
       [hello(0), hello(7, false, OTHER)],
     );
     assert.equal(h.rx.stats.session, OTHER);
-    // A late repair or heartbeat of the old session does not pull it back.
+    assert.deepEqual(h.rx.sessions, [SESSION, OTHER]);
+    // The old session is still followed: its next bulletin is delivered in
+    // it, once, and named (another session is followed at the same time).
     const dropped = h.rx.stats.dropped.unexpected;
     await h.feed(
       data(2, [whole(2, "late")], { session: SESSION, retransmit: true }),
     );
+    await h.feed(data(2, [whole(2, "late")], { session: SESSION }));
     await h.feed(heartbeat(9, 1, SESSION));
-    assert.equal(h.rx.stats.session, OTHER);
-    assert.equal(h.rx.stats.dropped.unexpected, dropped + 2);
-    assert.deepEqual(h.bulletins(), [[1, "a"], [12, "x"]]);
+    assert.equal(h.rx.stats.session, SESSION);
+    assert.equal(h.rx.stats.dropped.unexpected, dropped);
+    assert.equal(h.rx.stats.duplicates, 1);
+    assert.deepEqual(h.bulletins(), [[1, "a"], [12, "x"], [2, "late"]]);
+    const late = h.events.at(-1);
+    assert.ok(late?.type === "bulletin");
+    assert.equal(late.session, SESSION);
+    assert.equal(late.concurrent, true);
     assert.equal(h.others().length, 2);
+  } finally {
+    await h.rx.close();
+  }
+});
+
+Deno.test("two sessions at once: each in order exactly once, feedback to each session's sender", async () => {
+  const h = harness();
+  const second: Peer = { address: "127.0.0.1", port: 40001 };
+  try {
+    await h.feed(data(1, [whole(1, "a1")]));
+    await h.feed(data(1, [whole(1, "b1")], { session: OTHER }), second);
+    // Interleaved, out of order in each, with duplicates.
+    await h.feed(data(3, [whole(3, "a3")]));
+    await h.feed(
+      data(2, [whole(2, "b2"), whole(3, "b3")], { session: OTHER }),
+      second,
+    );
+    await h.feed(data(2, [whole(2, "a2")]));
+    await h.feed(data(2, [whole(2, "a2")], { retransmit: true }));
+    await h.feed(
+      data(1, [whole(1, "b1")], { session: OTHER, retransmit: true }),
+      second,
+    );
+    const of = (session: string) =>
+      h.events.flatMap((e) =>
+        e.type === "bulletin" && e.session === session
+          ? [[e.number, decoder.decode(e.payload), e.concurrent]]
+          : []
+      );
+    assert.deepEqual(of(SESSION), [[1, "a1", undefined], [2, "a2", true], [
+      3,
+      "a3",
+      true,
+    ]]);
+    assert.deepEqual(of(OTHER), [[1, "b1", true], [2, "b2", true], [
+      3,
+      "b3",
+      true,
+    ]]);
+    assert.equal(h.rx.delivered, 6);
+    assert.equal(h.rx.stats.duplicates, 2);
+    // HELLOs went to each session's sender.
+    const hellos = h.sent.flatMap((frame, k) =>
+      frame.type === "hello" ? [[frame.session, h.to[k]!.port]] : []
+    );
+    assert.deepEqual(hellos, [[SESSION, 40000], [OTHER, 40001]]);
+    // A final heartbeat of one session ends it: the other's bulletins are
+    // no longer named.
+    await h.feed(
+      { ...heartbeat(2, 1, OTHER), final: true },
+      second,
+    );
+    await h.feed(data(4, [whole(4, "a4")]));
+    assert.equal(h.events.at(-1)?.type, "bulletin");
+    assert.equal(
+      (h.events.at(-1) as { concurrent?: boolean }).concurrent,
+      undefined,
+    );
+  } finally {
+    await h.rx.close();
+  }
+  // Each session's sender is told goodbye.
+  const byes = h.sent.flatMap((frame, k) =>
+    frame.type === "bye" ? [[frame.session, frame.seq, h.to[k]!.port]] : []
+  );
+  assert.deepEqual(byes.toSorted(), [[SESSION, 4, 40000], [OTHER, 2, 40001]]);
+});
+
+Deno.test("a session that continues from another address (a standby took over) is the same session: feedback goes there", async () => {
+  const h = harness();
+  const standby: Peer = { address: "127.0.0.2", port: 41000 };
+  try {
+    await h.join();
+    await h.feed(data(1, [whole(1, "a")]));
+    await h.feed(data(2, [whole(2, "b")]));
+    // The primary died; the standby continues the session.
+    await h.feed(heartbeat(2), standby);
+    await h.feed(data(4, [whole(4, "d")]), standby);
+    const nacks = await h.sentCount(h.sent.length + 1);
+    const last = nacks.at(-1)!;
+    assert.equal(last.type, "nack");
+    assert.equal(h.to.at(-1), standby);
+    await h.feed(data(3, [whole(3, "c")], { retransmit: true }), standby);
+    assert.deepEqual(h.bulletins(), [[1, "a"], [2, "b"], [3, "c"], [4, "d"]]);
+    assert.deepEqual(h.others(), [sessionEvent(1)]);
+    assert.ok(h.events.every((e) => !("concurrent" in e)));
+  } finally {
+    await h.rx.close();
+  }
+});
+
+Deno.test("at most maxSessions sessions: the least recently heard makes room, and its frames are dropped after", async () => {
+  const saved: ReceiverState[] = [];
+  const h = harness({ maxSessions: 2, sink: { save: (s) => saved.push(s) } });
+  const THIRD = "00000000000000aa";
+  try {
+    await h.feed(data(1, [whole(1, "a1")]));
+    await h.feed(data(1, [whole(1, "b1")], { session: OTHER }));
+    await h.feed(data(2, [whole(2, "a2")]));
+    // Held out of order in OTHER: released when OTHER is dropped.
+    await h.feed(data(5, [whole(5, "b5")], { session: OTHER }));
+    assert.deepEqual(saved.at(-1), {
+      version: 1,
+      session: SESSION,
+      next: 3,
+      delivered: 2,
+      name: "rx",
+      sessions: [{ session: OTHER, next: 2, delivered: 1 }],
+    });
+    // OTHER was heard last... then SESSION again: OTHER is the oldest.
+    await h.feed(heartbeat(2));
+    await h.feed(data(1, [whole(1, "c1")], { session: THIRD }));
+    assert.deepEqual(h.rx.sessions, [SESSION, THIRD]);
+    const dropped = h.rx.stats.dropped.unexpected;
+    await h.feed(data(2, [whole(2, "b2")], { session: OTHER }));
+    await h.feed(heartbeat(5, 1, OTHER));
+    assert.equal(h.rx.stats.dropped.unexpected, dropped + 2);
+    assert.deepEqual(h.rx.sessions, [SESSION, THIRD]);
+    assert.deepEqual(
+      h.bulletins(),
+      [[1, "a1"], [1, "b1"], [2, "a2"], [1, "c1"]],
+    );
+    assert.deepEqual(saved.at(-1)?.sessions, [
+      { session: SESSION, next: 3, delivered: 2 },
+    ]);
+  } finally {
+    await h.rx.close();
+  }
+});
+
+Deno.test("a saved state with several sessions resumes each where it stopped", async () => {
+  const state: ReceiverState = {
+    version: 1,
+    session: SESSION,
+    next: 3,
+    delivered: 2,
+    name: "rx",
+    sessions: [{ session: OTHER, next: 5, delivered: 9 }],
+  };
+  const h = harness({ state });
+  try {
+    await h.feed(data(3, [whole(3, "a3")]));
+    await h.feed(
+      data(4, [whole(9, "old"), whole(10, "b10")], { session: OTHER }),
+    );
+    await h.feed(data(5, [whole(11, "b11")], { session: OTHER }));
+    assert.deepEqual(h.others(), [
+      sessionEvent(3, true),
+      sessionEvent(5, true, OTHER),
+    ]);
+    // OTHER resumes at 5: datagram 4 is before its position.
+    assert.deepEqual(h.bulletins(), [[3, "a3"], [11, "b11"]]);
   } finally {
     await h.rx.close();
   }
