@@ -215,6 +215,8 @@ class SessionReceiver {
   readonly #maxAhead: number;
   readonly #session: string;
   #sender: Peer;
+  /** Where its first frame came from, as the `session` event says. */
+  readonly joinedFrom: Peer;
   /** First sequence not yet processed. */
   #next = 0;
   /** Highest sequence known to exist. */
@@ -228,8 +230,6 @@ class SessionReceiver {
   #batch = 0;
   #heldBytes = 0;
   #partial: Partial | undefined;
-  /** The last sequence of the session, once a final HEARTBEAT said it. */
-  #final: number | undefined;
   /** When it was last heard, by the receiver's frame count. */
   heard = 0;
   /** A run of sequences lost for good, reported when the next one arrives. */
@@ -271,6 +271,7 @@ class SessionReceiver {
     this.#maxAhead = options.maxAhead ?? 65536;
     this.#session = first.frame.session;
     this.#sender = first.from;
+    this.joinedFrom = first.from;
     this.#join(first.frame, first.from, first.saved);
   }
 
@@ -279,9 +280,9 @@ class SessionReceiver {
     return this.#session;
   }
 
-  /** The session said it ended, and everything up to its end was processed. */
-  get finished(): boolean {
-    return this.#final !== undefined && this.#next > this.#final;
+  /** Where the session's frames come from now. */
+  get sender(): Peer {
+    return this.#sender;
   }
 
   /** Where a restart resumes this session. */
@@ -313,7 +314,6 @@ class SessionReceiver {
         this.#data(frame);
         break;
       case "heartbeat":
-        if (frame.final) this.#final = frame.seq;
         this.#see(frame.seq);
         this.#scheduleAck();
         break;
@@ -1027,23 +1027,30 @@ export class ReliableReceiver {
   }
 
   /**
-   * Passes an event on. Where another session is being followed at the
-   * same time (one that has not ended), a bulletin's, a loss's or a
-   * discard's event says so: the text names the session then.
+   * Passes an event on. A bulletin's, a loss's or a discard's event says
+   * when its sender's address does not tell its session, with others
+   * followed at the same time: another session speaks from the same
+   * address, or this one moved (a standby took it over) from the address
+   * it was joined from. The text names the session then.
    */
   #emit(event: ReceiverEvent): void {
     if (
       (event.type === "bulletin" || event.type === "unrecoverable" ||
         event.type === "bulletin-failed") && this.#sessions.size > 1
     ) {
-      for (const other of this.#sessions.values()) {
-        if (other.session !== event.session && !other.finished) {
-          event.concurrent = true;
-          break;
-        }
-      }
+      const session = this.#sessions.get(event.session);
+      if (session && this.#ambiguous(session)) event.concurrent = true;
     }
     this.#options.onEvent(event);
+  }
+
+  #ambiguous(session: SessionReceiver): boolean {
+    const from = session.sender;
+    if (!samePeer(from, session.joinedFrom)) return true;
+    for (const other of this.#sessions.values()) {
+      if (other !== session && samePeer(other.sender, from)) return true;
+    }
+    return false;
   }
 
   /**
@@ -1071,6 +1078,11 @@ export class ReliableReceiver {
     if (others.length > 0) state.sessions = others;
     save(state);
   }
+}
+
+function samePeer(a: Peer, b: Peer): boolean {
+  return a.address === b.address && a.port === b.port &&
+    a.scopeId === b.scopeId;
 }
 
 /** Default of {@linkcode ReliableReceiverOptions.maxHeldBytes}. */
