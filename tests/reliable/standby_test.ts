@@ -389,6 +389,102 @@ Deno.test("standby: the primary dies mid-feed; the standby takes over the sessio
   }
 });
 
+Deno.test("standby: killed in the middle of a fragmented bulletin, the primary's half is sent again whole by the standby, delivered once", async () => {
+  const network = new MemoryNetwork();
+  const stop = new AbortController();
+  const size = 20_000;
+  const big = (n: number) => {
+    const bytes = new Uint8Array(size);
+    bytes.set(encoder.encode(`big ${n} `));
+    for (let k = 8; k < size; k++) bytes[k] = (n * 7 + k) & 0xff;
+    return bytes;
+  };
+  const feed = async function* (): AsyncGenerator<Uint8Array> {
+    for (let n = 1; n <= 40; n++) yield big(n);
+  };
+  const receiver = startReceiver(network, "desk", stop.signal, 40);
+  const listening = network.open({ address: GROUP, port: PORT });
+  listening.join(GROUP);
+  const following = followSession(listening, {
+    group,
+    port: PORT,
+    takeoverMs: 200,
+    onEvent: () => {},
+    signal: stop.signal,
+  });
+  const primary = new Killable(network.open({ address: "127.0.0.1" }));
+  let datagrams = 0;
+  const inner = primary.send.bind(primary);
+  primary.send = (payload, to) => {
+    // Dies after the 7th datagram of bulletin 11 (15 datagrams each).
+    const decoded = decodeFrame(payload);
+    if (
+      decoded.kind === "frame" && decoded.frame.type === "data" &&
+      !decoded.frame.retransmit
+    ) {
+      datagrams += 1;
+      if (datagrams === 10 * 15 + 8) primary.dead = true;
+    }
+    return inner(payload, to);
+  };
+  const primaryRun = sendReliable(primary, feed(), {
+    group,
+    port: PORT,
+    deadlineMs: 10_000,
+    expect: 1,
+    rate: { unit: "bytes", perSecond: 2_000_000 },
+    onEvent: () => {},
+    signal: stop.signal,
+  });
+  let standbyRun: Promise<SenderReport> | undefined;
+  try {
+    const handover = await bounded(10_000, following, () => stop.abort());
+    assert.ok(handover);
+    assert.equal(handover.nextBulletin, 11);
+    // The primary's last datagram holds a fragment of bulletin 11, not its end.
+    const last = (decodeFrame(handover.packets.at(-1)!) as {
+      frame: DataFrame;
+    }).frame.records.at(-1)!;
+    assert.equal(last.bulletin, 11);
+    assert.ok(last.offset > 0 && last.offset + last.data.length < last.total);
+    standbyRun = sendReliable(network.open({ address: "127.0.0.2" }), feed(), {
+      group,
+      port: PORT,
+      deadlineMs: 10_000,
+      expect: 1,
+      takeover: handover,
+      onEvent: () => {},
+      signal: stop.signal,
+    });
+    const report = await bounded(10_000, standbyRun, () => stop.abort());
+    await bounded(5_000, receiver.done, () => stop.abort());
+    assert.equal(report.delivered, true);
+    assert.equal(report.bulletins, 30);
+    assert.deepEqual(receiver.bulletins.map((b) => b.number), numbersFrom(40));
+    const payloads = receiver.bulletins.map((b) => b.text);
+    for (const [k, text] of payloads.entries()) {
+      assert.equal(text, decoder.decode(big(k + 1)), `bulletin ${k + 1}`);
+    }
+    assert.equal(receiver.bulletins[10]!.from.address, "127.0.0.2");
+    assert.equal(receiver.bulletins[9]!.from.address, "127.0.0.1");
+    assert.equal(
+      receiver.events.filter((e) =>
+        e.type === "unrecoverable" || e.type === "bulletin-failed"
+      ).length,
+      0,
+    );
+  } finally {
+    stop.abort();
+    await Promise.allSettled([
+      primaryRun,
+      following,
+      standbyRun,
+      receiver.done,
+    ]);
+    network.close();
+  }
+});
+
 Deno.test("standby: a NACK for a datagram the standby never heard is answered with GONE; one it holds is repaired", async () => {
   const network = new MemoryNetwork();
   const stop = new AbortController();
