@@ -29,7 +29,7 @@ export interface ProtocolOptions {
   fromStart?: boolean;
   /** Largest bulletin accepted, in bytes. */
   maxSize?: number;
-  /** Most sessions followed at once (default 8). */
+  /** Most sessions followed at once (default 4). */
   maxSessions?: number;
   /** The saved position, from `--state`. */
   state?: ReceiverState | null;

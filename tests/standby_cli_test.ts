@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { assertOk, loopback, WAITING } from "./_exercise.ts";
 import { at, bulletinLine, withPath } from "./_reliable.ts";
 import { spawnTool, testPort, withTempDir } from "./_tools.ts";
+import { generateKeyFile } from "../lib/security/keys.ts";
 import { assertReceiverOutput, assertTakeover, feedText } from "./_standby.ts";
 
 const GROUP = "239.255.43.9";
@@ -90,12 +91,27 @@ Deno.test("two senders on one group: a receiver follows both sessions at once an
   );
 });
 
-Deno.test("hot standby on loopback: the primary is killed mid-feed, the standby takes the session over, both receivers print 1..1000 exactly once in order", async () => {
+/**
+ * A primary killed with SIGKILL mid-feed and the standby's takeover on
+ * loopback; with `keyed`, every tool has the group key, the senders encrypt
+ * and sign with the same keys, and the receivers trust only that signer.
+ */
+async function standbyOnLoopback(keyed: boolean): Promise<void> {
   const port = testPort();
   const count = 1000;
   await withTempDir("mcast-standby-", async (dir) => {
     const feed = `${dir}/feed.txt`;
     await Deno.writeTextFile(feed, feedText(count));
+    const key = `${dir}/group.key`;
+    const sign = `${dir}/sign.key`;
+    if (keyed) {
+      await generateKeyFile(key);
+      await generateKeyFile(sign, { kind: "ed25519" });
+    }
+    const recvKeys = keyed ? ["--key-file", key, "--trust", `${sign}.pub`] : [];
+    const sendKeys = keyed
+      ? ["--key-file", key, "--encrypt", "--sign-key", sign]
+      : [];
     const receive = (name: string) =>
       spawnTool("recv", [
         ...at(GROUP, port),
@@ -103,6 +119,7 @@ Deno.test("hot standby on loopback: the primary is killed mid-feed, the standby 
         name,
         "--count",
         String(count),
+        ...recvKeys,
       ]);
     await using one = receive("desk-1");
     await using two = receive("desk-2");
@@ -116,6 +133,7 @@ Deno.test("hot standby on loopback: the primary is killed mid-feed, the standby 
       feed,
       "--receivers",
       "desk-1,desk-2",
+      ...sendKeys,
     ];
     await using standby = spawnTool("send", [...sendArgs, "--standby"]);
     await standby.waitForOutput("standing by on ");
@@ -153,6 +171,7 @@ Deno.test("hot standby on loopback: the primary is killed mid-feed, the standby 
         primary: primaryAt,
         standby: /^\('127\.0\.0\.1', [0-9]+\)$/,
         takeover: takeover.bulletin,
+        keyed,
       });
     }
     // The primary had sent the bulletins before the takeover's: the
@@ -176,9 +195,19 @@ Deno.test("hot standby on loopback: the primary is killed mid-feed, the standby 
       ),
     );
     console.log(
-      `  took over session ${takeover.session} at sequence ${takeover.seq} (bulletin ${takeover.bulletin}) after ${takeover.silence} s of silence; the first bulletin from the standby reached desk-1 ${
+      `  ${
+        keyed ? "keyed: " : ""
+      }took over session ${takeover.session} at sequence ${takeover.seq} (bulletin ${takeover.bulletin}) after ${takeover.silence} s of silence; the first bulletin from the standby reached desk-1 ${
         (resumedAfter / 1000).toFixed(3)
       } s after the SIGKILL`,
     );
   });
+}
+
+Deno.test("hot standby on loopback: the primary is killed mid-feed, the standby takes the session over, both receivers print 1..1000 exactly once in order", async () => {
+  await standbyOnLoopback(false);
+});
+
+Deno.test("hot standby with keys: encrypted and signed with the same keys, the takeover passes the receivers' replay, signature and decryption checks", async () => {
+  await standbyOnLoopback(true);
 });

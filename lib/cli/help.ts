@@ -150,7 +150,7 @@ themselves; plain datagrams are answered as above):
       --max-size SIZE    largest bulletin accepted, up to 4294967295 bytes
                          (default ${formatSize(RELIABLE_DEFAULTS.maxSize)})
       --max-sessions N   follow at most N senders' sessions at once, 1-64;
-                         the least recently heard makes room (default 8)
+                         the least recently heard makes room (default 4)
 ${SIZES}
 
 Keys (see docs/security.md):

@@ -171,7 +171,7 @@ export interface RecvOptions extends CommonOptions {
   fromStart: boolean;
   /** `--max-size`: the largest bulletin accepted, in bytes. */
   maxSize: number;
-  /** `--max-sessions`: most sessions followed at once (default 8). */
+  /** `--max-sessions`: most sessions followed at once (default 4). */
   maxSessions?: number;
   /**
    * `--source`: source-specific multicast, only datagrams from this address

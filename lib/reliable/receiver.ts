@@ -842,7 +842,7 @@ class SessionReceiver {
 }
 
 /** Default of {@linkcode ReliableReceiverOptions.maxSessions}. */
-export const DEFAULT_MAX_SESSIONS = 8;
+export const DEFAULT_MAX_SESSIONS = 4;
 /** Sessions dropped to make room whose frames are still recognised. */
 const RETIRED = 64;
 
