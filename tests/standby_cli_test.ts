@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { assertOk, loopback, WAITING } from "./_exercise.ts";
 import { at, bulletinLine, withPath } from "./_reliable.ts";
-import { spawnTool, testPort, withTempDir } from "./_tools.ts";
+import { runTool, spawnTool, testPort, withTempDir } from "./_tools.ts";
 import { generateKeyFile } from "../lib/security/keys.ts";
 import { assertReceiverOutput, assertTakeover, feedText } from "./_standby.ts";
 
@@ -210,4 +210,37 @@ Deno.test("hot standby on loopback: the primary is killed mid-feed, the standby 
 
 Deno.test("hot standby with keys: encrypted and signed with the same keys, the takeover passes the receivers' replay, signature and decryption checks", async () => {
   await standbyOnLoopback(true);
+});
+
+Deno.test("a standby stopped before any primary was heard exits 0 with its one line; bad standby options exit 2 with one line", async () => {
+  const port = testPort();
+  await using standby = spawnTool("send", [
+    ...at(GROUP, port),
+    "--reliable",
+    "--standby",
+    "--takeover",
+    "0.5",
+    "-m",
+    "flash",
+  ]);
+  await standby.waitForOutput("standing by on ");
+  standby.kill("SIGTERM");
+  const result = await standby.finish(5_000);
+  assertOk(result, "standby");
+  assert.equal(
+    result.stdout,
+    `standing by on ${GROUP}:${port}: taking over after 0.5 s of silence\n`,
+  );
+  const bad = await runTool("send", [
+    "--reliable",
+    "--standby",
+    "--journal",
+    "j",
+  ]);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stdout, "");
+  assert.equal(
+    bad.stderr,
+    'mcast-send: Options "--standby" and "--journal" exclude each other\n',
+  );
 });

@@ -205,7 +205,7 @@ export class StandbyFollower {
       nextBulletin: through + 1,
       packets: seqs.map((seq) => this.#held.get(seq)!.bytes),
       lastStamp: this.#lastStamp,
-      silenceMs: now - this.#heardAt,
+      silenceMs: Math.round(now - this.#heardAt),
     };
   }
 }
