@@ -314,6 +314,14 @@ class ReliableSender {
   #nextBulletin = 1;
   /** Bulletins of the source still to skip (a standby's takeover). */
   #skip = 0;
+  /**
+   * While a standby takes over: the highest sequence number its receivers'
+   * feedback shows to exist (datagrams the primary sent that the standby
+   * did not hear); `undefined` once the takeover is settled.
+   */
+  #probe: number | undefined;
+  /** Events held back until the takeover is settled. */
+  #deferred: ReliableSenderEvent[] = [];
   /** Oldest sequence held. */
   #low = 1;
   #held = new HeldRing();
@@ -424,7 +432,9 @@ class ReliableSender {
       );
       const rosterDeadline = this.#startedAt + this.#options.deadlineMs;
       if (this.#options.takeover) {
-        // The receivers are there already, in the session: go on at once.
+        // The receivers are there already, in the session: go on once they
+        // answered the first heartbeat, or a few heartbeats passed.
+        await this.#settleTakeover(this.#options.takeover);
       } else if (this.#hasRoster()) {
         await this.#until(() => this.#rosterComplete(), rosterDeadline);
       } else {
@@ -494,18 +504,7 @@ class ReliableSender {
     const takeover = this.#options.takeover;
     if (takeover) {
       this.#takeOver(takeover);
-      this.#options.onEvent({
-        type: "takeover",
-        session: this.#session,
-        group: this.#options.group,
-        port: this.#options.port,
-        local: this.#endpoint.local,
-        seq: this.#nextSeq,
-        bulletin: this.#nextBulletin,
-        silenceMs: takeover.silenceMs,
-        held: takeover.packets.length,
-        ...(this.#options.paths ? { paths: this.#options.paths } : {}),
-      });
+      this.#probe = this.#sentHigh;
       return;
     }
     const journal = this.#options.journal;
@@ -596,6 +595,47 @@ class ReliableSender {
     for (let seq = previous + 1; seq < handover.nextSeq; seq++) {
       if (previous > 0) this.#complete.set(seq, through);
     }
+  }
+
+  /**
+   * A standby's first heartbeat asks the receivers where they are: their
+   * ACKs and NACKs may name sequence numbers above the highest the standby
+   * heard (the primary's last datagrams, lost on the way to the standby).
+   * Its own datagrams start above them, so that no sequence number carries
+   * two different datagrams (with `--encrypt`, a nonce two plaintexts);
+   * whoever misses them is told they are gone, and the bulletins they held
+   * are sent again from the standby's first one on.
+   */
+  async #settleTakeover(handover: Handover): Promise<void> {
+    const until = this.#now() + 3 * this.#heartbeatMs;
+    await this.#until(
+      () => this.#hasRoster() && this.#rosterComplete(),
+      until,
+    );
+    const high = this.#probe ?? this.#sentHigh;
+    this.#probe = undefined;
+    if (high > this.#sentHigh) {
+      const through = this.#complete.get(this.#sentHigh);
+      for (let seq = this.#sentHigh + 1; seq <= high; seq++) {
+        this.#complete.set(seq, through);
+      }
+      this.#nextSeq = high + 1;
+      this.#sentHigh = high;
+      this.#heartbeat();
+    }
+    this.#options.onEvent({
+      type: "takeover",
+      session: this.#session,
+      group: this.#options.group,
+      port: this.#options.port,
+      local: this.#endpoint.local,
+      seq: this.#nextSeq,
+      bulletin: this.#nextBulletin,
+      silenceMs: handover.silenceMs,
+      held: handover.packets.length,
+      ...(this.#options.paths ? { paths: this.#options.paths } : {}),
+    });
+    for (const event of this.#deferred.splice(0)) this.#options.onEvent(event);
   }
 
   // ---- streaming ------------------------------------------------------
@@ -1165,9 +1205,17 @@ class ReliableSender {
     entry.heard = true;
     entry.from = from;
     if (!known) {
-      this.#options.onEvent({ type: "receiver", name: entry.name, from });
+      const event: ReliableSenderEvent = {
+        type: "receiver",
+        name: entry.name,
+        from,
+      };
+      // A standby says it took over before who answered it.
+      if (this.#probe !== undefined) this.#deferred.push(event);
+      else this.#options.onEvent(event);
     }
     // A receiver cannot have more than was sent.
+    if (this.#probe !== undefined) this.#probed(frame);
     const acked = Math.min(frame.seq, this.#high);
     if (acked > entry.acked) {
       entry.acked = acked;
@@ -1211,6 +1259,21 @@ class ReliableSender {
     }
     this.#markAcked();
     this.#notify();
+  }
+
+  /**
+   * While a standby takes over: the highest sequence number a receiver's
+   * frame shows to exist, within a window above what the standby heard (the
+   * primary ran at most a window ahead; a claim beyond is not believed).
+   */
+  #probed(frame: Frame & { seq: number }): void {
+    let claimed = frame.seq;
+    if (frame.type === "ack" || frame.type === "nack") {
+      for (const range of frame.ranges) claimed = Math.max(claimed, range.last);
+    }
+    if (claimed <= this.#sentHigh + this.#window) {
+      this.#probe = Math.max(this.#probe!, claimed);
+    }
   }
 
   #markAcked(): void {

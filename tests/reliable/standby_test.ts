@@ -485,7 +485,7 @@ Deno.test("standby: killed in the middle of a fragmented bulletin, the primary's
   }
 });
 
-Deno.test("standby: a NACK for a datagram the standby never heard is answered with GONE; one it holds is repaired", async () => {
+Deno.test("standby: its datagrams start above what a receiver's ACK shows the primary sent; a NACK for what it never heard gets GONE, one it holds is repaired", async () => {
   const network = new MemoryNetwork();
   const stop = new AbortController();
   const follower = new StandbyFollower();
@@ -497,45 +497,92 @@ Deno.test("standby: a NACK for a datagram the standby never heard is answered wi
   ];
   for (const frame of frames) observe(follower, frame, 0);
   const handover = follower.handover(1000)!;
+  assert.equal(handover.nextSeq, 5);
   const standby = network.open({ address: "127.0.0.2" });
   const rx = network.open({ address: "127.0.0.3" });
+  // What the standby sends to the group.
+  const tap = network.open({ address: GROUP, port: PORT });
+  tap.join(GROUP);
   const events: ReliableSenderEvent[] = [];
   const run = sendReliable(standby, lines(5), {
     group,
     port: PORT,
-    deadlineMs: 2_000,
+    deadlineMs: 1_000,
     lingerMs: 100,
     takeover: handover,
     onEvent: (event) => events.push(event),
     signal: stop.signal,
   });
   try {
+    // The receiver has 1-2 and 4-6: the primary sent 5 and 6, unheard by
+    // the standby. (A claim a window beyond is not believed.)
+    for (const last of [6, 5 + 4096]) {
+      await rx.send(
+        encodeFrame({
+          type: "ack",
+          session: SESSION,
+          seq: 2,
+          name: "desk",
+          ranges: [{ first: 4, last }],
+        }),
+        standby.local,
+      );
+    }
     await until(
       () => events.some((e) => e.type === "takeover"),
       2000,
       "takeover",
     );
+    const takeover = events.find((e) => e.type === "takeover") as Extract<
+      ReliableSenderEvent,
+      { type: "takeover" }
+    >;
+    assert.equal(takeover.seq, 7);
+    assert.equal(takeover.bulletin, 3);
     await rx.send(
       encodeFrame({
         type: "nack",
         session: SESSION,
-        seq: 0,
+        seq: 2,
         name: "desk",
-        ranges: [{ first: 2, last: 3 }],
+        ranges: [{ first: 3, last: 6 }],
       }),
       standby.local,
     );
     const report = await bounded(5_000, run, () => stop.abort());
-    // Bulletins 3 (after the gap), 4 and 5 went out anew; bulletin 3 first.
-    assert.equal(handover.nextBulletin, 3);
+    // Bulletins 3 (after the gap), 4 and 5 went out anew from sequence 7.
     assert.equal(report.bulletins, 3);
     assert.equal(report.retransmitted, 1);
     assert.equal(report.gone, 1);
     assert.deepEqual(report.receivers.map((r) => r.name), ["desk"]);
+    const seen: [string, number, boolean][] = [];
+    for (;;) {
+      const datagram = await bounded(1000, tap.receive(), () => tap.close());
+      if (datagram === null) break;
+      const decoded = decodeFrame(datagram.payload);
+      if (decoded.kind !== "frame") continue;
+      const frame = decoded.frame;
+      if (frame.type === "data") {
+        seen.push([frame.type, frame.seq, frame.retransmit]);
+      } else if (frame.type === "gone") {
+        seen.push([
+          frame.type,
+          frame.ranges.map((r) => `${r.first}-${r.last}`).join(",") as never,
+          false,
+        ]);
+      }
+      if (tap.queued === 0) break;
+    }
+    assert.deepEqual(seen, [
+      ["data", 7, false],
+      ["gone", "3-3,5-6" as never, false],
+      ["data", 4, true],
+    ]);
   } finally {
     stop.abort();
     await Promise.allSettled([run]);
     rx.close();
+    tap.close();
     network.close();
   }
 });
