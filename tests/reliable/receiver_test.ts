@@ -1213,3 +1213,37 @@ Deno.test("a streamed bulletin that fails its digest, or is cut short by close, 
     await h.rx.close();
   }
 });
+
+Deno.test("sessions share the bound on bytes held out of order; a dropped session's bytes are released; a flood of session ids keeps at most maxSessions", async () => {
+  const h = harness({ maxSessions: 4, maxHeldBytes: 10_000 });
+  const id = (k: number) => k.toString(16).padStart(16, "0");
+  const big = "x".repeat(3000);
+  try {
+    // Each session starts at 1 and gets sequence 3 ahead of a gap: held.
+    for (let k = 1; k <= 3; k++) {
+      await h.feed(data(1, [whole(1, "a")], { session: id(k) }));
+      await h.feed(data(3, [whole(3, big)], { session: id(k) }));
+    }
+    // About 3,500 bytes each: two fit 10,000, the third does not.
+    assert.equal(h.rx.stats.dropped.ahead, 1);
+    // A fourth and a fifth session: the fifth drops the least recently
+    // heard (session 1), whose held frame no longer counts.
+    await h.feed(data(1, [whole(1, "a")], { session: id(4) }));
+    await h.feed(data(1, [whole(1, "a")], { session: id(5) }));
+    assert.deepEqual(h.rx.sessions, [id(2), id(3), id(4), id(5)]);
+    await h.feed(data(3, [whole(3, big)], { session: id(5) }));
+    assert.equal(h.rx.stats.dropped.ahead, 1);
+    // A flood of new session ids: never more than four followed.
+    for (let k = 6; k < 1006; k++) {
+      await h.feed(data(7, [whole(1, "z")], { session: id(k) }));
+      assert.ok(h.rx.sessions.length <= 4);
+    }
+    assert.deepEqual(h.rx.sessions, [id(1002), id(1003), id(1004), id(1005)]);
+    // Early sessions' frames are dropped; the last 64 dropped are known.
+    const unexpected = h.rx.stats.dropped.unexpected;
+    await h.feed(data(9, [whole(9, "late")], { session: id(1001) }));
+    assert.equal(h.rx.stats.dropped.unexpected, unexpected + 1);
+  } finally {
+    await h.rx.close();
+  }
+});
