@@ -261,7 +261,7 @@ export async function followSession(
       clearInterval(timer);
       endpoint.close();
     }
-  }, Math.max(5, Math.min(50, takeoverMs / 20)));
+  }, Math.max(5, Math.min(20, takeoverMs / 50)));
   options.signal?.addEventListener("abort", stop, { once: true });
   options.onEvent({
     type: "standby",
