@@ -213,10 +213,10 @@ class SessionReceiver {
   readonly #random: () => number;
   readonly #maxSize: number;
   readonly #maxAhead: number;
-  readonly #session: string;
+  #session: string;
   #sender: Peer;
   /** Where its first frame came from, as the `session` event says. */
-  readonly joinedFrom: Peer;
+  joinedFrom: Peer;
   /** First sequence not yet processed. */
   #next = 0;
   /** Highest sequence known to exist. */
@@ -272,6 +272,33 @@ class SessionReceiver {
     this.#session = first.frame.session;
     this.#sender = first.from;
     this.joinedFrom = first.from;
+    this.#join(first.frame, first.from, first.saved);
+  }
+
+  /**
+   * Follows another session instead, after {@linkcode drop}: the same
+   * object, its maps emptied, so that a flood of new session ids costs no
+   * allocation per session.
+   *
+   * @param first The new session's first frame heard, and where it came from.
+   */
+  restart(first: {
+    frame: DataFrame | Frame & { type: "heartbeat" };
+    from: Peer;
+    saved: SessionPosition | undefined;
+  }): void {
+    this.#closed = false;
+    this.#closing = undefined;
+    this.#session = first.frame.session;
+    this.#sender = first.from;
+    this.joinedFrom = first.from;
+    this.#delivered = 0;
+    this.#batch = 0;
+    this.#gone = undefined;
+    this.#nackRepeat = false;
+    this.#freshGap = false;
+    this.#nackTimer = undefined;
+    this.#ackTimer = undefined;
     this.#join(first.frame, first.from, first.saved);
   }
 
@@ -841,6 +868,9 @@ class SessionReceiver {
   }
 }
 
+/** What {@linkcode ReliableReceiver.handle} returns when it has nothing to wait for. */
+const DONE: Promise<void> = Promise.resolve();
+
 /** Default of {@linkcode ReliableReceiverOptions.maxSessions}. */
 export const DEFAULT_MAX_SESSIONS = 4;
 /** Sessions dropped to make room whose frames are still recognised. */
@@ -945,14 +975,16 @@ export class ReliableReceiver {
    * @param frame A decoded frame.
    * @param from Where it came from.
    */
-  async handle(frame: Frame, from: Peer): Promise<void> {
-    if (this.#closed) return;
+  handle(frame: Frame, from: Peer): Promise<void> {
+    // Not async: the session's promise is returned as it is, without one
+    // more per frame (a storm of datagrams makes garbage enough).
+    if (this.#closed) return DONE;
     if (
       frame.type !== "data" && frame.type !== "heartbeat" &&
       frame.type !== "gone"
     ) {
       this.stats.dropped.unexpected += 1;
-      return;
+      return DONE;
     }
     let session = this.#sessions.get(frame.session);
     if (session === undefined) {
@@ -960,13 +992,13 @@ export class ReliableReceiver {
       // must not pull it back), and a GONE answers someone else's NACK.
       if (frame.type === "gone" || this.#retired.includes(frame.session)) {
         this.stats.dropped.unexpected += 1;
-        return;
+        return DONE;
       }
       session = this.#follow(frame, from);
     }
     session.heard = ++this.#clock;
     this.stats.session = frame.session;
-    await session.handle(frame, from);
+    return session.handle(frame, from);
   }
 
   /** Joins a new session, dropping the least recently heard when full. */
@@ -974,6 +1006,9 @@ export class ReliableReceiver {
     frame: DataFrame | Frame & { type: "heartbeat" },
     from: Peer,
   ): SessionReceiver {
+    const saved = this.#saved.get(frame.session);
+    this.#saved.delete(frame.session);
+    let session: SessionReceiver;
     if (this.#sessions.size >= this.#maxSessions) {
       let oldest: SessionReceiver | undefined;
       for (const candidate of this.#sessions.values()) {
@@ -981,14 +1016,15 @@ export class ReliableReceiver {
           oldest = candidate;
         }
       }
-      oldest!.drop();
-      this.#sessions.delete(oldest!.session);
-      this.#retired.push(oldest!.session);
+      session = oldest!;
+      session.drop();
+      this.#sessions.delete(session.session);
+      this.#retired.push(session.session);
       if (this.#retired.length > RETIRED) this.#retired.shift();
+      session.restart({ frame, from, saved });
+    } else {
+      session = new SessionReceiver(this.#shared, { frame, from, saved });
     }
-    const saved = this.#saved.get(frame.session);
-    this.#saved.delete(frame.session);
-    const session = new SessionReceiver(this.#shared, { frame, from, saved });
     this.#sessions.set(frame.session, session);
     return session;
   }
