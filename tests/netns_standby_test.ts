@@ -1,12 +1,13 @@
 /**
  * Hot standby over a real kernel path (issue 12): a primary on one host
- * (network namespace) streams a 1,000-line feed to receivers on two other
- * hosts; a standby on a fourth host (`mcast-send --standby`, the same
+ * (network namespace) streams a 1,000-line feed to receivers on three other
+ * hosts; a standby on a fifth host (`mcast-send --standby`, the same
  * feed) follows the session silently. The primary is killed with SIGKILL
  * mid-feed; the standby takes the session over after a second of silence,
  * and each receiver must print bulletins 1 to 1,000 exactly once and in
  * order, the first ones from the primary's address, the rest from the
- * standby's. The takeover time is measured and printed.
+ * standby's. The takeover time is measured (send times, as one receiver
+ * prints them in JSON) and printed.
  *
  * Runs only as root with `ip netns`; otherwise it is ignored with a printed
  * reason.
@@ -41,7 +42,7 @@ if (skip !== undefined) console.log(`skipped: ${skip}`);
 async function withLab(body: (lab: Lab) => Promise<void>): Promise<void> {
   let namespaces: string[] = [];
   {
-    await using lab = await createLab({ receivers: 3 });
+    await using lab = await createLab({ receivers: 4 });
     namespaces = lab.namespaces;
     await body(lab);
   }
@@ -79,7 +80,12 @@ async function explained(
 }
 
 async function takeover(lab: Lab): Promise<void> {
-  const [standbyHost, first, second] = lab.receivers as [Host, Host, Host];
+  const [standbyHost, first, second, third] = lab.receivers as [
+    Host,
+    Host,
+    Host,
+    Host,
+  ];
   const primaryHost = lab.sender;
   const port = testPort();
   const dir = await Deno.makeTempDir({ prefix: "mcast-netns-standby-" });
@@ -107,8 +113,19 @@ async function takeover(lab: Lab): Promise<void> {
       ], on(host));
     await using one = receive(first, "desk-1");
     await using two = receive(second, "desk-2");
+    // A third receiver prints JSON: the send times of the last bulletin
+    // from the primary and the first from the standby.
+    await using timing = spawnTool("recv", [
+      ...common(third),
+      "--name",
+      "desk-3",
+      "--count",
+      String(COUNT),
+      "--json",
+    ], on(third));
     await one.waitForOutput(WAITING);
     await two.waitForOutput(WAITING);
+    await timing.waitForOutput('"event":"waiting"');
     const sendArgs = (host: Host) => [
       ...common(host),
       "--reliable",
@@ -116,7 +133,7 @@ async function takeover(lab: Lab): Promise<void> {
       "--file",
       feed,
       "--receivers",
-      "desk-1,desk-2",
+      "desk-1,desk-2,desk-3",
       "--deadline",
       "20",
     ];
@@ -136,6 +153,7 @@ async function takeover(lab: Lab): Promise<void> {
       standby,
       "desk-1": one,
       "desk-2": two,
+      "desk-3": timing,
     };
     await explained(processes, async () => {
       await one.waitForOutput(`received bulletin ${KILL_AT} `, {
@@ -160,6 +178,36 @@ async function takeover(lab: Lab): Promise<void> {
       const resumedAfter = performance.now() - killedAt;
       const sent = await standby.finish(30_000);
       const results = [await one.finish(10_000), await two.finish(10_000)];
+      const timed = await timing.finish(10_000);
+      assertOk(timed, "desk-3");
+      const bulletins = timed.stdout.split("\n").filter((line) =>
+        line.includes('"event":"bulletin"')
+      ).map((line) =>
+        JSON.parse(line) as {
+          number: number;
+          sentAt: number;
+          from: { address: string };
+        }
+      );
+      assert.deepEqual(
+        bulletins.map((b) => b.number),
+        Array.from({ length: COUNT }, (_, k) => k + 1),
+        "desk-3: bulletins 1..1000 once, in order",
+      );
+      const handed = bulletins.findIndex((b) =>
+        b.from.address === standbyHost.ipv4
+      );
+      assert.ok(handed > 0, "desk-3: no bulletin from the standby");
+      assert.ok(
+        bulletins.slice(handed).every((b) =>
+          b.from.address === standbyHost.ipv4
+        ),
+      );
+      // From the primary's last datagram to the standby's first.
+      const gapMs =
+        (bulletins[handed]!.sentAt - bulletins[handed - 1]!.sentAt) /
+        1000;
+      assert.ok(gapMs >= 1000 && gapMs < 2000, `takeover gap ${gapMs} ms`);
       assertOk(sent, "standby");
       const session = /^session ([0-9a-f]{16}) to /.exec(killed.stdout)?.[1];
       assert.equal(session, took.session, "the primary's session");
@@ -196,6 +244,9 @@ async function takeover(lab: Lab): Promise<void> {
           }: complete, has ${COUNT} bulletins\n` +
           `  desk-2 ${
             peer(second.ipv4, port).replace(/[().']/g, "\\$&")
+          }: complete, has ${COUNT} bulletins\n` +
+          `  desk-3 ${
+            peer(third.ipv4, port).replace(/[().']/g, "\\$&")
           }: complete, has ${COUNT} bulletins$`,
         "m",
       );
@@ -210,9 +261,11 @@ async function takeover(lab: Lab): Promise<void> {
         ),
       );
       console.log(
-        `IPv4: primary on ${primaryHost.ipv4} killed after bulletin ${KILL_AT} of ${COUNT} (${RATE}/s); standby on ${standbyHost.ipv4} took over session ${took.session} at sequence ${took.seq} (bulletin ${took.bulletin}) after ${took.silence} s of silence, holding ${took.held} datagrams; the standby's first bulletin reached desk-1 ${
+        `IPv4: primary on ${primaryHost.ipv4} killed after bulletin ${KILL_AT} of ${COUNT} (${RATE}/s); standby on ${standbyHost.ipv4} took over session ${took.session} at sequence ${took.seq} (bulletin ${took.bulletin}) after ${took.silence} s of silence, holding ${took.held} datagrams; from the primary's last datagram to the standby's first (send times at desk-3): ${
+          (gapMs / 1000).toFixed(3)
+        } s; the standby's first bulletin reached desk-1 ${
           (resumedAfter / 1000).toFixed(3)
-        } s after the SIGKILL; both receivers printed 1..${COUNT} exactly once, in order`,
+        } s after the SIGKILL; all three receivers printed 1..${COUNT} exactly once, in order`,
       );
     });
   } finally {
@@ -222,7 +275,7 @@ async function takeover(lab: Lab): Promise<void> {
 
 Deno.test({
   name:
-    "hot standby across hosts: the primary is killed mid-feed, the standby takes over, both receivers print 1..1000 once, in order",
+    "hot standby across hosts: the primary is killed mid-feed, the standby takes over, three receivers print 1..1000 once, in order",
   ignore: skip !== undefined,
   fn: () => withLab(takeover),
 });
