@@ -103,6 +103,11 @@ export type ReceiverEvent =
     sentAt: number;
     /** Where it was written (`--output`). */
     path?: string;
+    /**
+     * Other sessions are followed at the same time and the sender's address
+     * does not tell this one: the text names it.
+     */
+    concurrent?: boolean;
   }
   | {
     /** Sequence numbers the sender no longer holds: lost for good. */
@@ -112,6 +117,11 @@ export type ReceiverEvent =
     last: number;
     /** Bulletins lost with them, as far as the receiver can tell. */
     bulletins: number;
+    /**
+     * Other sessions are followed at the same time and the sender's address
+     * does not tell this one: the text names it.
+     */
+    concurrent?: boolean;
   }
   | {
     /** A reassembled bulletin was discarded. */
@@ -119,6 +129,11 @@ export type ReceiverEvent =
     session: string;
     number: number;
     reason: "digest" | "too-large";
+    /**
+     * Other sessions are followed at the same time and the sender's address
+     * does not tell this one: the text names it.
+     */
+    concurrent?: boolean;
   };
 
 /** Emitted by {@linkcode sendReliable} in order. */
@@ -134,6 +149,40 @@ export type ReliableSenderEvent =
     resumed: boolean;
     /** Sequence numbers recovered from the journal, still to deliver. */
     recovered: number;
+    /** The paths the datagrams take, when the caller said. */
+    paths?: SessionPaths;
+  }
+  | {
+    /** A hot standby (`--standby`) listens for a primary's session. */
+    type: "standby";
+    group: Group;
+    port: number;
+    /** The primary's silence that makes it take over, in ms. */
+    takeoverMs: number;
+  }
+  | {
+    /** The standby heard the primary's session and follows it silently. */
+    type: "following";
+    session: string;
+    /** Where the primary sends from. */
+    from: Peer;
+  }
+  | {
+    /** The standby took the session over; it sends from here on. */
+    type: "takeover";
+    session: string;
+    group: Group;
+    port: number;
+    /** Where the standby's socket is bound: receivers answer there. */
+    local: Peer;
+    /** The first sequence number it sends. */
+    seq: number;
+    /** The first bulletin number it sends (the input's bulletins before it are skipped). */
+    bulletin: number;
+    /** How long the primary had been silent, in ms. */
+    silenceMs: number;
+    /** The primary's datagrams it holds for repairs. */
+    held: number;
     /** The paths the datagrams take, when the caller said. */
     paths?: SessionPaths;
   }

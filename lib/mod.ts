@@ -56,6 +56,7 @@ export * from "./reliable/receiver.ts";
 export * from "./reliable/schedule.ts";
 export * from "./reliable/sender.ts";
 export * from "./reliable/state.ts";
+export * from "./reliable/standby.ts";
 export * from "./reliable/stats.ts";
 export * from "./security/crypto.ts";
 export * from "./security/guard.ts";

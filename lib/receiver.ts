@@ -29,6 +29,8 @@ export interface ProtocolOptions {
   fromStart?: boolean;
   /** Largest bulletin accepted, in bytes. */
   maxSize?: number;
+  /** Most sessions followed at once (default 4). */
+  maxSessions?: number;
   /** The saved position, from `--state`. */
   state?: ReceiverState | null;
   /** Persistence of bulletins and position. */
@@ -95,6 +97,9 @@ export async function receiveBulletins(
     name: protocol?.name ?? "receiver",
     fromStart: protocol?.fromStart,
     maxSize: protocol?.maxSize,
+    ...(protocol?.maxSessions === undefined
+      ? {}
+      : { maxSessions: protocol.maxSessions }),
     state: protocol?.state,
     sink: protocol?.sink,
     dropped: protocol?.dropped,

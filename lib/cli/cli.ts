@@ -44,6 +44,7 @@ import {
 import { receiveBulletins } from "../receiver.ts";
 import type { BulletinWriter, DeliverySink } from "../reliable/receiver.ts";
 import { type BulletinBody, sendReliable } from "../reliable/sender.ts";
+import { followSession, type Handover } from "../reliable/standby.ts";
 import { sendBulletin } from "../sender.ts";
 import {
   type DropCounts,
@@ -551,8 +552,23 @@ async function runReliableSend(
     const report = await withSignals(
       ctx,
       io,
-      (signal) =>
-        sendReliable(endpoint, source, {
+      async (signal) => {
+        let takeover: Handover | undefined;
+        if (reliable.standby) {
+          const heard = await standBy(options, ctx, {
+            iface,
+            guard,
+            dropped,
+            onEvent,
+            signal,
+          });
+          if (heard === null) {
+            endpoint.close();
+            return null;
+          }
+          takeover = heard;
+        }
+        return await sendReliable(endpoint, source, {
           group: options.group,
           port: options.port,
           onEvent,
@@ -572,8 +588,12 @@ async function runReliableSend(
           dropped,
           paths: sessionPaths(socket.io, guard),
           ...(progressMs === undefined ? {} : { progressMs }),
-        }),
+          ...(takeover ? { takeover } : {}),
+        });
+      },
     );
+    // A standby stopped before the primary fell silent: nothing to report.
+    if (report === null) return 0;
     if (failure.error !== undefined) return fail(ctx, failure.error);
     if (report.reason === "roster") {
       ctx.stderr(`${ctx.tool}: ${nothingSent(options, report)}`);
@@ -596,6 +616,44 @@ async function runReliableSend(
     failure.body?.close();
     guard?.crypto?.close();
   }
+}
+
+/** What {@linkcode standBy} needs besides the options. */
+interface StandbyContext {
+  iface: ResolvedInterface;
+  guard: GuardOptions | undefined;
+  dropped: DropCounts;
+  onEvent: (event: ReliableSenderEvent) => void;
+  signal: AbortSignal;
+}
+
+/**
+ * `--standby`: joins the group as a receiver does (silently), follows the
+ * primary's session until it falls silent for `--takeover`, and returns
+ * what to take over with (`null` when stopped first).
+ */
+async function standBy(
+  options: SendOptions,
+  ctx: Context,
+  standby: StandbyContext,
+): Promise<Handover | null> {
+  const reliable = options.reliable!;
+  const socket = await openGroup(options.group, standby.iface, {
+    port: options.port,
+    io: chooseIo(options.io),
+  });
+  // A guard of its own: the replay windows of what it hears are not those
+  // of the socket it sends from.
+  const endpoint = guardEndpoint(opened(ctx, socket), standby.guard);
+  return await followSession(endpoint, {
+    group: options.group,
+    port: options.port,
+    takeoverMs: reliable.takeoverMs,
+    bufferBytes: reliable.bufferBytes,
+    onEvent: standby.onEvent,
+    signal: standby.signal,
+    dropped: standby.dropped,
+  });
 }
 
 /** The receiver's name: `--name`, the saved one, or host name plus a suffix. */
@@ -821,6 +879,9 @@ async function receiveWith(
         name: receiverName(options, saved),
         fromStart: options.fromStart,
         maxSize: options.maxSize,
+        ...(options.maxSessions === undefined
+          ? {}
+          : { maxSessions: options.maxSessions }),
         state: saved,
         sink,
         dropped,

@@ -84,6 +84,12 @@ Reliable mode:
       --mtu BYTES        UDP payload per packet, 128-${MAX_PAYLOAD} (default ${RELIABLE_DEFAULTS.mtu})
       --journal DIR      write bulletins to DIR before sending them; a sender
                          restarted with the same DIR resumes the session
+      --standby          hot standby, on a second host with the same input:
+                         follow the primary's session silently and take it
+                         over (same session, next sequence and bulletin)
+                         when its heartbeats stop
+      --takeover SECONDS the primary's silence that makes a standby take
+                         over, at least 0.1 (default 1)
 With --reliable, --expect N waits for N receivers (1-${MAX_RECEIVERS}), and
 --message or --file may be up to --max-size bytes.
 ${SIZES}
@@ -143,6 +149,8 @@ themselves; plain datagrams are answered as above):
       --from-start       ask for every bulletin the sender still holds
       --max-size SIZE    largest bulletin accepted, up to 4294967295 bytes
                          (default ${formatSize(RELIABLE_DEFAULTS.maxSize)})
+      --max-sessions N   follow at most N senders' sessions at once, 1-64;
+                         the least recently heard makes room (default 4)
 ${SIZES}
 
 Keys (see docs/security.md):

@@ -108,6 +108,16 @@ export interface ReliableSendOptions {
   mtu: number;
   /** `--journal`: the directory bulletins are written to before sending. */
   journal?: string;
+  /**
+   * `--standby`: follow the session a primary sends on the group, silently,
+   * and take it over when the primary falls silent for `takeoverMs`.
+   */
+  standby?: boolean;
+  /**
+   * `--takeover`: the primary's silence that makes a standby take over, in
+   * ms (default 1000; set with `standby`).
+   */
+  takeoverMs?: number;
 }
 
 /** Keys and what they protect (`--key-file` and the options that need it). */
@@ -161,6 +171,8 @@ export interface RecvOptions extends CommonOptions {
   fromStart: boolean;
   /** `--max-size`: the largest bulletin accepted, in bytes. */
   maxSize: number;
+  /** `--max-sessions`: most sessions followed at once (default 4). */
+  maxSessions?: number;
   /**
    * `--source`: source-specific multicast, only datagrams from this address
    * (normalized; same family as the group).
@@ -213,6 +225,8 @@ const SEND = {
   "max-size": { type: "string" },
   mtu: { type: "string" },
   journal: { type: "string" },
+  standby: { type: "boolean" },
+  takeover: { type: "string" },
   "gen-key": { type: "string" },
   "gen-sign-key": { type: "string" },
   "key-file": { type: "string" },
@@ -234,6 +248,8 @@ const RELIABLE_ONLY: ReadonlySet<string> = new Set([
   "max-size",
   "mtu",
   "journal",
+  "standby",
+  "takeover",
   "key-file",
   "encrypt",
   "sign-key",
@@ -259,6 +275,7 @@ const RECV = {
   state: { type: "string" },
   "from-start": { type: "boolean" },
   "max-size": { type: "string" },
+  "max-sessions": { type: "string" },
   source: { type: "string" },
   "key-file": { type: "string" },
   trust: { type: "string", multiple: true },
@@ -657,6 +674,26 @@ function reliableSendOptions(values: Values): ReliableSendOptions {
     maxSize: RELIABLE_DEFAULTS.maxSize,
     mtu: RELIABLE_DEFAULTS.mtu,
   };
+  if (values.standby === true) {
+    reliable.standby = true;
+    reliable.takeoverMs = 1000;
+  }
+  if (values.takeover !== undefined) {
+    if (!reliable.standby) {
+      throw new UsageError(`Option "--takeover" needs --standby`);
+    }
+    reliable.takeoverMs = parseSeconds("takeover", values.takeover as string);
+    if (reliable.takeoverMs < 100) {
+      throw new UsageError(
+        `Invalid --takeover "${values.takeover}": at least 0.1 seconds (the primary's heartbeats come every 50 ms)`,
+      );
+    }
+  }
+  if (reliable.standby && values.journal !== undefined) {
+    throw new UsageError(
+      `Options "--standby" and "--journal" exclude each other`,
+    );
+  }
   if (values.receivers !== undefined) {
     reliable.receivers = parseReceivers(values.receivers as string);
   }
@@ -798,6 +835,13 @@ export function parseRecvArgs(args: string[]): Command<RecvOptions> {
   const state = nonEmpty("state", values.state);
   if (state !== undefined) options.state = state;
   options.maxSize = maxSize(values);
+  if (values["max-sessions"] !== undefined) {
+    options.maxSessions = parseInteger(
+      "max-sessions",
+      values["max-sessions"] as string,
+      { min: 1, max: 64 },
+    );
+  }
   const source = nonEmpty("source", values.source);
   if (source !== undefined) {
     options.source = sourceAddress(source, options.group, options.io);

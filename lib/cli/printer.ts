@@ -92,10 +92,10 @@ export function receiverText(event: ReceiverEvent): string[] {
     case "bulletin":
       return [
         event.path === undefined
-          ? `received bulletin ${event.number} (${
+          ? `received bulletin ${event.number}${ofSession(event)} (${
             count(event.payload.length, "byte")
           }) from ${formatPeer(event.from)} : ${escapeText(event.payload)}`
-          : `received bulletin ${event.number} (${
+          : `received bulletin ${event.number}${ofSession(event)} (${
             count(event.size ?? event.payload.length, "byte")
           }) from ${formatPeer(event.from)} saved to ${
             escapeText(new TextEncoder().encode(event.path))
@@ -103,7 +103,7 @@ export function receiverText(event: ReceiverEvent): string[] {
       ];
     case "unrecoverable":
       return [
-        `unrecoverable: ${
+        `unrecoverable${ofSession(event)}: ${
           event.first === event.last
             ? `sequence ${event.first} is`
             : `sequences ${formatRanges([event])} are`
@@ -113,13 +113,18 @@ export function receiverText(event: ReceiverEvent): string[] {
       ];
     case "bulletin-failed":
       return [
-        `discarded bulletin ${event.number}: ${
+        `discarded bulletin ${event.number}${ofSession(event)}: ${
           event.reason === "digest"
             ? "digest mismatch"
             : "larger than --max-size"
         }`,
       ];
   }
+}
+
+/** ` of session X` when another session is followed at the same time. */
+function ofSession(event: { session: string; concurrent?: boolean }): string {
+  return event.concurrent ? ` of session ${event.session}` : "";
 }
 
 function nameText(name: string): string {
@@ -194,6 +199,24 @@ export function reliableSenderText(event: ReliableSenderEvent): string[] {
           : `session ${event.session} to ${to}`,
       ];
     }
+    case "standby":
+      return [
+        `standing by on ${
+          hostPort(event.group.address, event.port)
+        }: taking over after ${
+          (event.takeoverMs / 1000).toFixed(1)
+        } s of silence`,
+      ];
+    case "following":
+      return [
+        `following session ${event.session} from ${formatPeer(event.from)}`,
+      ];
+    case "takeover":
+      return [
+        `took over session ${event.session} at sequence ${event.seq} (bulletin ${event.bulletin}) after ${
+          (event.silenceMs / 1000).toFixed(3)
+        } s of silence, holding ${count(event.held, "datagram")} for repairs`,
+      ];
     case "receiver":
       return [`receiver ${name} joined from ${formatPeer(event.from)}`];
     case "receiver-left":
@@ -441,6 +464,32 @@ export function eventJson(
         session: event.session,
         number: event.number,
         reason: event.reason,
+      });
+    case "standby":
+      return stringify({
+        ...head,
+        group: event.group.address,
+        port: event.port,
+        takeoverMs: event.takeoverMs,
+      });
+    case "following":
+      return stringify({
+        ...head,
+        session: event.session,
+        from: peerJson(event.from),
+      });
+    case "takeover":
+      return stringify({
+        ...head,
+        session: event.session,
+        group: event.group.address,
+        port: event.port,
+        local: peerJson(event.local),
+        seq: event.seq,
+        bulletin: event.bulletin,
+        silenceMs: event.silenceMs,
+        held: event.held,
+        ...pathsJson(event.paths),
       });
     case "receiver":
       return stringify({

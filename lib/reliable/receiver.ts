@@ -1,9 +1,13 @@
 /**
  * The receiving side of the reliable protocol: a state machine fed with the
- * frames of one sender's session. It delivers bulletins in order and
- * exactly once, repairs gaps by NACK (random back-off, suppressed by
- * overheard repairs), acknowledges cumulatively in answer to heartbeats, and
- * reports what can no longer be repaired.
+ * frames of the senders' sessions. It follows several sessions at once (a
+ * bounded number: the least recently heard one is dropped to make room),
+ * and in each it delivers bulletins in order and exactly once, repairs gaps
+ * by NACK (random back-off, suppressed by overheard repairs), acknowledges
+ * cumulatively in answer to heartbeats, and reports what can no longer be
+ * repaired. A session that continues from another source address (a hot
+ * standby that took over) is the same session: its feedback goes to the
+ * address the session's frames now come from.
  *
  * @module
  */
@@ -20,7 +24,7 @@ import {
   type SeqRange,
 } from "../wire/frame.ts";
 import { mergeRanges, rangesSize, toRanges } from "../wire/ranges.ts";
-import type { ReceiverState } from "./state.ts";
+import type { ReceiverState, SessionPosition } from "./state.ts";
 import {
   type BulletinHasher,
   NODE_HASHER,
@@ -102,6 +106,12 @@ export interface ReliableReceiverOptions {
   /** Random numbers in [0, 1); defaults to `Math.random`. */
   random?: () => number;
   /**
+   * Most sessions followed at once (default
+   * {@linkcode DEFAULT_MAX_SESSIONS}); the least recently heard one makes
+   * room for a new one and is not followed again.
+   */
+  maxSessions?: number;
+  /**
    * Drop counters to add to (shared with a {@linkcode GuardedEndpoint}, so
    * that the statistics count frames that failed authentication too).
    */
@@ -179,18 +189,34 @@ type Outcome =
   }
   | { kind: "event"; event: ReceiverEvent };
 
+/** What the sessions of one receiver share. */
+interface Shared {
+  options: ReliableReceiverOptions;
+  stats: ReceiverStats;
+  /** Bytes held out of order by all sessions together. */
+  budget: { held: number };
+  /** Passes an event on (naming the session where that is needed). */
+  emit: (event: ReceiverEvent) => void;
+  /** Saves the receiver's position after this session's has changed. */
+  save: (position: SessionPosition) => void;
+}
+
 /**
- * One receiver's protocol state. Feed it with {@linkcode handle}; it emits
- * `session`, `bulletin`, `unrecoverable` and `bulletin-failed` events and
- * sends HELLO, ACK, NACK and BYE frames to the sender.
+ * One session's protocol state: ordering, gaps, NACKs, reassembly. It
+ * joins its session when made (a `session` event and a HELLO), emits
+ * `bulletin`, `unrecoverable` and `bulletin-failed` events and sends ACK,
+ * NACK and BYE frames to the address the session's frames come from.
  */
-export class ReliableReceiver {
+class SessionReceiver {
   readonly #options: ReliableReceiverOptions;
+  readonly #shared: Shared;
   readonly #random: () => number;
   readonly #maxSize: number;
   readonly #maxAhead: number;
-  #session: string | undefined;
-  #sender: Peer | undefined;
+  #session: string;
+  #sender: Peer;
+  /** Where its first frame came from, as the `session` event says. */
+  joinedFrom: Peer;
   /** First sequence not yet processed. */
   #next = 0;
   /** Highest sequence known to exist. */
@@ -204,8 +230,8 @@ export class ReliableReceiver {
   #batch = 0;
   #heldBytes = 0;
   #partial: Partial | undefined;
-  /** Sessions it followed before the current one, newest last. */
-  #retired: string[] = [];
+  /** When it was last heard, by the receiver's frame count. */
+  heard = 0;
   /** A run of sequences lost for good, reported when the next one arrives. */
   #gone: { first: number; last: number } | undefined;
   /** Skip fragments until the next bulletin starts. */
@@ -219,80 +245,96 @@ export class ReliableReceiver {
   #sends = new Set<Promise<void>>();
   #closed = false;
   #closing: Promise<void> | undefined;
-  /** What it counted so far: the statistics line and `stopped` event. */
+  /** The receiver's statistics, shared by its sessions. */
   readonly stats: ReceiverStats;
 
   /**
-   * Creates one.
+   * Joins a session at its first frame.
    *
-   * @param options Name, feedback path, event sink and tuning.
+   * @param shared What the receiver's sessions share.
+   * @param first The session's first frame heard, and where it came from.
    */
-  constructor(options: ReliableReceiverOptions) {
+  constructor(
+    shared: Shared,
+    first: {
+      frame: DataFrame | Frame & { type: "heartbeat" };
+      from: Peer;
+      saved: SessionPosition | undefined;
+    },
+  ) {
+    const options = shared.options;
     this.#options = options;
+    this.#shared = shared;
+    this.stats = shared.stats;
     this.#random = options.random ?? Math.random;
     this.#maxSize = options.maxSize ?? 16 * 1024 * 1024;
     this.#maxAhead = options.maxAhead ?? 65536;
-    this.stats = {
-      name: options.name,
-      data: 0,
-      bulletins: 0,
-      bytes: 0,
-      duplicates: 0,
-      repaired: 0,
-      unrecoverable: 0,
-      failed: 0,
-      nacks: 0,
-      acks: 0,
-      dropped: options.dropped ?? emptyDrops(),
-    };
-    if (options.paths) this.stats.paths = options.paths;
-  }
-
-  /** Bulletins delivered so far. */
-  get delivered(): number {
-    return this.stats.bulletins;
+    this.#session = first.frame.session;
+    this.#sender = first.from;
+    this.joinedFrom = first.from;
+    this.#join(first.frame, first.from, first.saved);
   }
 
   /**
-   * Counts a datagram that carried the magic but could not be decoded.
+   * Follows another session instead, after {@linkcode drop}: the same
+   * object, its maps emptied, so that a flood of new session ids costs no
+   * allocation per session.
    *
-   * @param reason Why it was dropped.
+   * @param first The new session's first frame heard, and where it came from.
    */
-  invalid(reason: InvalidReason): void {
-    this.stats.dropped[reason] += 1;
+  restart(first: {
+    frame: DataFrame | Frame & { type: "heartbeat" };
+    from: Peer;
+    saved: SessionPosition | undefined;
+  }): void {
+    this.#closed = false;
+    this.#closing = undefined;
+    this.#session = first.frame.session;
+    this.#sender = first.from;
+    this.joinedFrom = first.from;
+    this.#delivered = 0;
+    this.#batch = 0;
+    this.#gone = undefined;
+    this.#nackRepeat = false;
+    this.#freshGap = false;
+    this.#nackTimer = undefined;
+    this.#ackTimer = undefined;
+    this.#join(first.frame, first.from, first.saved);
+  }
+
+  /** The session id. */
+  get session(): string {
+    return this.#session;
+  }
+
+  /** Where the session's frames come from now. */
+  get sender(): Peer {
+    return this.#sender;
+  }
+
+  /** Where a restart resumes this session. */
+  get position(): SessionPosition {
+    return {
+      session: this.#session,
+      next: this.#resume,
+      delivered: this.#delivered,
+    };
   }
 
   /**
-   * Processes one frame. Resolves once any bulletins it completed were
-   * delivered (digests are checked asynchronously). The frame's bytes are
-   * kept (held out of order, delivered as payloads): they must not be
-   * reused by the caller.
+   * Processes one frame of this session. Resolves once any bulletins it
+   * completed were delivered.
    *
-   * @param frame A decoded frame.
+   * @param frame A DATA, HEARTBEAT or GONE frame of this session.
    * @param from Where it came from.
    */
-  async handle(frame: Frame, from: Peer): Promise<void> {
+  async handle(
+    frame: DataFrame | Frame & { type: "heartbeat" | "gone" },
+    from: Peer,
+  ): Promise<void> {
     if (this.#closed) return;
-    if (
-      frame.type !== "data" && frame.type !== "heartbeat" &&
-      frame.type !== "gone"
-    ) {
-      this.stats.dropped.unexpected += 1;
-      return;
-    }
-    if (frame.session !== this.#session) {
-      // A session this receiver moved on from never comes back: a late
-      // repair of the old one must not pull it back.
-      if (frame.type === "gone" || this.#retired.includes(frame.session)) {
-        this.stats.dropped.unexpected += 1;
-        return;
-      }
-      if (this.#session !== undefined) {
-        this.#retired.push(this.#session);
-        if (this.#retired.length > 16) this.#retired.shift();
-      }
-      this.#join(frame, from);
-    }
+    // The session's sender now speaks from here (a standby that took over
+    // speaks from another address): feedback goes there.
     this.#sender = from;
     switch (frame.type) {
       case "data":
@@ -340,6 +382,22 @@ export class ReliableReceiver {
   }
 
   /**
+   * Stops following the session without a word (the receiver makes room
+   * for another): cancels timers, gives up a partial bulletin and releases
+   * the bytes it held.
+   */
+  drop(): void {
+    this.#closed = true;
+    clearTimeout(this.#nackTimer);
+    clearTimeout(this.#ackTimer);
+    this.#dropPartial();
+    this.#shared.budget.held -= this.#heldBytes;
+    this.#heldBytes = 0;
+    this.#held.clear();
+    this.#lastNack.clear();
+  }
+
+  /**
    * Stops: cancels timers, tells the sender it leaves (ACK then BYE with its
    * position), and waits for those sends.
    */
@@ -359,12 +417,11 @@ export class ReliableReceiver {
       const out: Outcome[] = [];
       this.#closeGone(out, undefined);
       for (const item of out) {
-        if (item.kind === "event") this.#options.onEvent(item.event);
+        if (item.kind === "event") this.#shared.emit(item.event);
       }
     }
     const farewells = options.farewells ?? 1;
     for (let k = 0; k < farewells; k++) {
-      if (this.#session === undefined || this.#sender === undefined) break;
       if (k > 0) await delay(options.intervalMs ?? 20);
       this.#sendAck();
       this.#send({
@@ -375,15 +432,20 @@ export class ReliableReceiver {
       });
     }
     await Promise.allSettled([...this.#sends]);
+    this.#shared.budget.held -= this.#heldBytes;
+    this.#heldBytes = 0;
   }
 
-  #join(frame: DataFrame | Frame & { type: "heartbeat" }, from: Peer): void {
-    const saved = this.#options.state;
-    const resumed = saved?.session === frame.session;
+  #join(
+    frame: DataFrame | Frame & { type: "heartbeat" },
+    from: Peer,
+    saved: SessionPosition | undefined,
+  ): void {
+    const resumed = saved !== undefined;
     let start: number;
-    if (resumed) {
-      start = saved!.next;
-      this.#delivered = saved!.delivered;
+    if (saved) {
+      start = saved.next;
+      this.#delivered = saved.delivered;
     } else if (this.#options.fromStart) {
       start = Math.max(1, frame.low);
       this.#delivered = 0;
@@ -392,18 +454,13 @@ export class ReliableReceiver {
       this.#delivered = 0;
     }
     start = Math.max(1, start);
-    this.#session = frame.session;
     this.stats.session = frame.session;
     this.#next = start;
     this.#resume = start;
     this.#high = start - 1;
-    this.#held.clear();
-    this.#heldBytes = 0;
-    this.#lastNack.clear();
-    this.#dropPartial();
     // A bulletin that began before the start cannot be completed.
     this.#skipping = !resumed;
-    this.#options.onEvent({
+    this.#shared.emit({
       type: "session",
       session: frame.session,
       from,
@@ -432,7 +489,7 @@ export class ReliableReceiver {
    * @returns Whether it was dropped.
    */
   screen(head: DataHeader, size: number): boolean {
-    if (this.#closed || head.session !== this.#session) return false;
+    if (this.#closed) return false;
     const seq = head.seq;
     if (seq < this.#next || this.#held.has(seq)) {
       this.stats.data += 1;
@@ -444,7 +501,7 @@ export class ReliableReceiver {
     if (
       seq > this.#next + this.#maxAhead ||
       (seq > this.#next &&
-        this.#heldBytes + least >
+        this.#shared.budget.held + least >
           (this.#options.maxHeldBytes ?? DEFAULT_MAX_HELD))
     ) {
       this.stats.data += 1;
@@ -465,7 +522,7 @@ export class ReliableReceiver {
     if (
       seq > this.#next + this.#maxAhead ||
       (seq > this.#next &&
-        this.#heldBytes + size >
+        this.#shared.budget.held + size >
           (this.#options.maxHeldBytes ?? DEFAULT_MAX_HELD))
     ) {
       // Too far ahead to hold: it is asked for again once the gap closes.
@@ -473,6 +530,7 @@ export class ReliableReceiver {
       return;
     }
     this.#heldBytes += size;
+    this.#shared.budget.held += size;
     if (seq <= this.#high) this.stats.repaired += 1;
     this.#held.set(seq, frame);
     this.#see(seq);
@@ -525,7 +583,7 @@ export class ReliableReceiver {
   }
 
   #nack(): void {
-    if (this.#closed || this.#session === undefined) return;
+    if (this.#closed) return;
     const now = performance.now();
     const missing = this.#missing(now);
     if (missing.length > 0) {
@@ -561,7 +619,6 @@ export class ReliableReceiver {
   }
 
   #sendAck(): void {
-    if (this.#session === undefined) return;
     const above: number[] = [];
     for (const [seq, frame] of this.#held) {
       if (frame !== GONE && seq >= this.#next) above.push(seq);
@@ -578,7 +635,6 @@ export class ReliableReceiver {
   }
 
   #send(frame: Frame, to = this.#sender): void {
-    if (to === undefined) return;
     const sending = this.#options.send(frame, to).catch(() => {
       // Feedback is best effort: a lost frame is asked for again.
     });
@@ -597,7 +653,11 @@ export class ReliableReceiver {
       if (full()) break;
       const frame = this.#held.get(seq)!;
       this.#held.delete(seq);
-      if (frame !== GONE) this.#heldBytes -= frameBytes(frame);
+      if (frame !== GONE) {
+        const size = frameBytes(frame);
+        this.#heldBytes -= size;
+        this.#shared.budget.held -= size;
+      }
       this.#lastNack.delete(seq);
       this.#next += 1;
       if (frame === GONE) {
@@ -647,7 +707,7 @@ export class ReliableReceiver {
       kind: "event",
       event: {
         type: "unrecoverable",
-        session: this.#session!,
+        session: this.#session,
         first: gone.first,
         last: gone.last,
         bulletins,
@@ -694,7 +754,7 @@ export class ReliableReceiver {
       const hashing = this.#hashStream();
       const begin = this.#options.sink?.begin;
       const writer = hashing.hash && begin && record.total >= STREAM_THRESHOLD
-        ? begin(this.#session!, record.bulletin, record.total)
+        ? begin(this.#session, record.bulletin, record.total)
         : undefined;
       this.#partial = {
         bulletin: record.bulletin,
@@ -765,7 +825,7 @@ export class ReliableReceiver {
       kind: "event",
       event: {
         type: "bulletin-failed",
-        session: this.#session!,
+        session: this.#session,
         number: bulletin,
         reason,
       },
@@ -774,7 +834,7 @@ export class ReliableReceiver {
 
   /** Writes, saves the position, then reports: a crash repeats nothing. */
   #persist(out: Outcome[]): void {
-    const session = this.#session!;
+    const session = this.#session;
     const sink = this.#options.sink;
     const paths = out.map((item) =>
       item.kind !== "bulletin"
@@ -783,17 +843,11 @@ export class ReliableReceiver {
         ? item.written.writer.commit()
         : sink?.write?.(session, item.bulletin, item.payload)
     );
-    sink?.save?.({
-      version: 1,
-      session,
-      next: this.#resume,
-      delivered: this.#delivered,
-      name: this.#options.name,
-    });
-    const from = this.#sender!;
+    this.#shared.save(this.position);
+    const from = this.#sender;
     out.forEach((item, k) => {
       if (item.kind === "event") {
-        this.#options.onEvent(item.event);
+        this.#shared.emit(item.event);
         return;
       }
       this.stats.bulletins += 1;
@@ -809,9 +863,262 @@ export class ReliableReceiver {
       };
       const path = paths[k];
       if (path !== undefined) event.path = path;
-      this.#options.onEvent(event);
+      this.#shared.emit(event);
     });
   }
+}
+
+/** What {@linkcode ReliableReceiver.handle} returns when it has nothing to wait for. */
+const DONE: Promise<void> = Promise.resolve();
+
+/** Default of {@linkcode ReliableReceiverOptions.maxSessions}. */
+export const DEFAULT_MAX_SESSIONS = 4;
+/** Sessions dropped to make room whose frames are still recognised. */
+const RETIRED = 64;
+
+/**
+ * One receiver's protocol state: the sessions it follows, each with its
+ * own ordering, gaps, NACKs and reassembly, within shared bounds (at most
+ * `maxSessions` sessions; `maxHeldBytes` held out of order by all of them
+ * together). Feed it with {@linkcode handle}; it emits `session`,
+ * `bulletin`, `unrecoverable` and `bulletin-failed` events and sends HELLO,
+ * ACK, NACK and BYE frames to each session's sender.
+ */
+export class ReliableReceiver {
+  readonly #options: ReliableReceiverOptions;
+  readonly #shared: Shared;
+  readonly #maxSessions: number;
+  readonly #sessions = new Map<string, SessionReceiver>();
+  /** Sessions dropped to make room, newest last: never followed again. */
+  readonly #retired: string[] = [];
+  /** Saved positions of sessions not (yet) followed in this run. */
+  readonly #saved = new Map<string, SessionPosition>();
+  /** Frames handled: the clock of "least recently heard". */
+  #clock = 0;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  /** What it counted so far: the statistics line and `stopped` event. */
+  readonly stats: ReceiverStats;
+
+  /**
+   * Creates one.
+   *
+   * @param options Name, feedback path, event sink and tuning.
+   */
+  constructor(options: ReliableReceiverOptions) {
+    this.#options = options;
+    this.#maxSessions = Math.max(
+      1,
+      options.maxSessions ?? DEFAULT_MAX_SESSIONS,
+    );
+    this.stats = {
+      name: options.name,
+      data: 0,
+      bulletins: 0,
+      bytes: 0,
+      duplicates: 0,
+      repaired: 0,
+      unrecoverable: 0,
+      failed: 0,
+      nacks: 0,
+      acks: 0,
+      dropped: options.dropped ?? emptyDrops(),
+    };
+    if (options.paths) this.stats.paths = options.paths;
+    const state = options.state;
+    if (state) {
+      for (const position of [state, ...(state.sessions ?? [])]) {
+        if (this.#saved.size >= this.#maxSessions) break;
+        this.#saved.set(position.session, {
+          session: position.session,
+          next: position.next,
+          delivered: position.delivered,
+        });
+      }
+    }
+    this.#shared = {
+      options,
+      stats: this.stats,
+      budget: { held: 0 },
+      emit: (event) => this.#emit(event),
+      save: (position) => this.#save(position),
+    };
+  }
+
+  /** Bulletins delivered so far, in all sessions. */
+  get delivered(): number {
+    return this.stats.bulletins;
+  }
+
+  /** The sessions followed now, least recently heard first. */
+  get sessions(): string[] {
+    return [...this.#sessions.values()]
+      .sort((a, b) => a.heard - b.heard)
+      .map((session) => session.session);
+  }
+
+  /**
+   * Counts a datagram that carried the magic but could not be decoded.
+   *
+   * @param reason Why it was dropped.
+   */
+  invalid(reason: InvalidReason): void {
+    this.stats.dropped[reason] += 1;
+  }
+
+  /**
+   * Processes one frame. Resolves once any bulletins it completed were
+   * delivered (digests are checked asynchronously). The frame's bytes are
+   * kept (held out of order, delivered as payloads): they must not be
+   * reused by the caller.
+   *
+   * @param frame A decoded frame.
+   * @param from Where it came from.
+   */
+  handle(frame: Frame, from: Peer): Promise<void> {
+    // Not async: the session's promise is returned as it is, without one
+    // more per frame (a storm of datagrams makes garbage enough).
+    if (this.#closed) return DONE;
+    if (
+      frame.type !== "data" && frame.type !== "heartbeat" &&
+      frame.type !== "gone"
+    ) {
+      this.stats.dropped.unexpected += 1;
+      return DONE;
+    }
+    let session = this.#sessions.get(frame.session);
+    if (session === undefined) {
+      // A session dropped to make room never comes back (a late repair
+      // must not pull it back), and a GONE answers someone else's NACK.
+      if (frame.type === "gone" || this.#retired.includes(frame.session)) {
+        this.stats.dropped.unexpected += 1;
+        return DONE;
+      }
+      session = this.#follow(frame, from);
+    }
+    session.heard = ++this.#clock;
+    this.stats.session = frame.session;
+    return session.handle(frame, from);
+  }
+
+  /** Joins a new session, dropping the least recently heard when full. */
+  #follow(
+    frame: DataFrame | Frame & { type: "heartbeat" },
+    from: Peer,
+  ): SessionReceiver {
+    const saved = this.#saved.get(frame.session);
+    this.#saved.delete(frame.session);
+    let session: SessionReceiver;
+    if (this.#sessions.size >= this.#maxSessions) {
+      let oldest: SessionReceiver | undefined;
+      for (const candidate of this.#sessions.values()) {
+        if (oldest === undefined || candidate.heard < oldest.heard) {
+          oldest = candidate;
+        }
+      }
+      session = oldest!;
+      session.drop();
+      this.#sessions.delete(session.session);
+      this.#retired.push(session.session);
+      if (this.#retired.length > RETIRED) this.#retired.shift();
+      session.restart({ frame, from, saved });
+    } else {
+      session = new SessionReceiver(this.#shared, { frame, from, saved });
+    }
+    this.#sessions.set(frame.session, session);
+    return session;
+  }
+
+  /**
+   * Drops a DATA datagram of a followed session from its header alone
+   * when it is a duplicate or too far ahead to hold, counted as
+   * {@linkcode handle} would count it: decoding its records would be
+   * wasted work (a flood of large datagrams would otherwise cost memory and
+   * time to decode and then drop).
+   *
+   * @param head The datagram's session and sequence number.
+   * @param size The datagram's size in bytes.
+   * @returns Whether it was dropped.
+   */
+  screen(head: DataHeader, size: number): boolean {
+    if (this.#closed) return false;
+    return this.#sessions.get(head.session)?.screen(head, size) ?? false;
+  }
+
+  /**
+   * Stops: cancels timers, tells each session's sender it leaves (ACK then
+   * BYE with its position), and waits for those sends.
+   */
+  close(options: ReceiverCloseOptions = {}): Promise<void> {
+    // A second call (a signal, then the receive loop's own end) waits for
+    // the same farewells.
+    return this.#closing ??= this.#close(options);
+  }
+
+  async #close(options: ReceiverCloseOptions): Promise<void> {
+    this.#closed = true;
+    await Promise.all(
+      this.sessions.map((id) => this.#sessions.get(id)!.close(options)),
+    );
+  }
+
+  /**
+   * Passes an event on. A bulletin's, a loss's or a discard's event says
+   * when its sender's address does not tell its session, with others
+   * followed at the same time: another session speaks from the same
+   * address, or this one moved (a standby took it over) from the address
+   * it was joined from. The text names the session then.
+   */
+  #emit(event: ReceiverEvent): void {
+    if (
+      (event.type === "bulletin" || event.type === "unrecoverable" ||
+        event.type === "bulletin-failed") && this.#sessions.size > 1
+    ) {
+      const session = this.#sessions.get(event.session);
+      if (session && this.#ambiguous(session)) event.concurrent = true;
+    }
+    this.#options.onEvent(event);
+  }
+
+  #ambiguous(session: SessionReceiver): boolean {
+    const from = session.sender;
+    if (!samePeer(from, session.joinedFrom)) return true;
+    for (const other of this.#sessions.values()) {
+      if (other !== session && samePeer(other.sender, from)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Saves the position: that of the session that just delivered, with
+   * those of the others it follows (or has saved and not heard yet).
+   */
+  #save(position: SessionPosition): void {
+    const save = this.#options.sink?.save;
+    if (!save) return;
+    const others: SessionPosition[] = [];
+    for (const session of this.#sessions.values()) {
+      if (session.session !== position.session) others.push(session.position);
+    }
+    for (const saved of this.#saved.values()) {
+      if (others.length + 1 >= this.#maxSessions) break;
+      others.push(saved);
+    }
+    const state: ReceiverState = {
+      version: 1,
+      session: position.session,
+      next: position.next,
+      delivered: position.delivered,
+      name: this.#options.name,
+    };
+    if (others.length > 0) state.sessions = others;
+    save(state);
+  }
+}
+
+function samePeer(a: Peer, b: Peer): boolean {
+  return a.address === b.address && a.port === b.port &&
+    a.scopeId === b.scopeId;
 }
 
 /** Default of {@linkcode ReliableReceiverOptions.maxHeldBytes}. */

@@ -31,6 +31,7 @@ import {
   stampData,
 } from "../wire/frame.ts";
 import type { Journal, JournalRecovery } from "./journal.ts";
+import type { Handover } from "./standby.ts";
 import type { Rate } from "../cli/options.ts";
 import { mergeRanges } from "../wire/ranges.ts";
 import { TokenBucket, Yielder } from "./schedule.ts";
@@ -95,6 +96,13 @@ export interface SendReliableOptions {
   paths?: SessionPaths;
   /** The journal: packets are written to it before they are sent. */
   journal?: Journal;
+  /**
+   * A hot standby's takeover ({@linkcode followSession}): continue this
+   * session where the primary stopped, at once, without waiting for the
+   * roster; the source's first `nextBulletin - 1` bulletins were the
+   * primary's and are skipped.
+   */
+  takeover?: Handover;
   /** Clock for tests, in milliseconds (default `performance.now`). */
   now?: () => number;
   /**
@@ -304,6 +312,16 @@ class ReliableSender {
   #nextSeq = 1;
   #sentHigh = 0;
   #nextBulletin = 1;
+  /** Bulletins of the source still to skip (a standby's takeover). */
+  #skip = 0;
+  /**
+   * While a standby takes over: the highest sequence number its receivers'
+   * feedback shows to exist (datagrams the primary sent that the standby
+   * did not hear); `undefined` once the takeover is settled.
+   */
+  #probe: number | undefined;
+  /** Events held back until the takeover is settled. */
+  #deferred: ReliableSenderEvent[] = [];
   /** Oldest sequence held. */
   #low = 1;
   #held = new HeldRing();
@@ -413,7 +431,11 @@ class ReliableSender {
         this.#heartbeatMs,
       );
       const rosterDeadline = this.#startedAt + this.#options.deadlineMs;
-      if (this.#hasRoster()) {
+      if (this.#options.takeover) {
+        // The receivers are there already, in the session: go on once they
+        // answered the first heartbeat, or a few heartbeats passed.
+        await this.#settleTakeover(this.#options.takeover);
+      } else if (this.#hasRoster()) {
         await this.#until(() => this.#rosterComplete(), rosterDeadline);
       } else {
         // Give receivers that are already listening a heartbeat to start on.
@@ -421,7 +443,8 @@ class ReliableSender {
         await this.#until(() => false, until);
       }
       const ready = !this.#stopped &&
-        (this.#rosterComplete() || !this.#hasRoster());
+        (this.#options.takeover !== undefined || this.#rosterComplete() ||
+          !this.#hasRoster());
       if (ready) {
         await this.#stream(source);
         this.#allSent = !this.#stopped;
@@ -478,6 +501,12 @@ class ReliableSender {
   #start(): void {
     this.#startedAt = this.#now();
     this.#progressAt = this.#startedAt;
+    const takeover = this.#options.takeover;
+    if (takeover) {
+      this.#takeOver(takeover);
+      this.#probe = this.#sentHigh;
+      return;
+    }
     const journal = this.#options.journal;
     const recovery = journal?.recover() ?? null;
     if (recovery) {
@@ -528,6 +557,87 @@ class ReliableSender {
     }
   }
 
+  /**
+   * Continues a primary's session: its id, the next sequence and bulletin
+   * numbers, and its datagrams (not necessarily without gaps) to repair
+   * from.
+   */
+  #takeOver(handover: Handover): void {
+    this.#session = handover.session;
+    this.#nextSeq = handover.nextSeq;
+    this.#sentHigh = handover.nextSeq - 1;
+    this.#nextBulletin = handover.nextBulletin;
+    this.#skip = handover.nextBulletin - 1;
+    this.#low = handover.nextSeq;
+    let through = 0;
+    let previous = 0;
+    for (const bytes of handover.packets) {
+      const decoded = decodeFrame(bytes);
+      if (decoded.kind !== "frame" || decoded.frame.type !== "data") continue;
+      const frame = decoded.frame;
+      if (frame.seq >= handover.nextSeq) continue;
+      this.#low = Math.min(this.#low, frame.seq);
+      this.#held.set(frame.seq, bytes);
+      this.#heldBytes += this.#cost(bytes);
+      // Sequences it never heard complete what the one before did.
+      for (let seq = previous + 1; seq < frame.seq; seq++) {
+        if (previous > 0) this.#complete.set(seq, through);
+      }
+      for (const record of frame.records) {
+        if (record.offset + record.data.length === record.total) {
+          through = Math.max(through, record.bulletin);
+        }
+      }
+      this.#touches.set(frame.seq, frame.records.at(-1)?.bulletin ?? through);
+      this.#complete.set(frame.seq, through);
+      previous = frame.seq;
+    }
+    for (let seq = previous + 1; seq < handover.nextSeq; seq++) {
+      if (previous > 0) this.#complete.set(seq, through);
+    }
+  }
+
+  /**
+   * A standby's first heartbeat asks the receivers where they are: their
+   * ACKs and NACKs may name sequence numbers above the highest the standby
+   * heard (the primary's last datagrams, lost on the way to the standby).
+   * Its own datagrams start above them, so that no sequence number carries
+   * two different datagrams (with `--encrypt`, a nonce two plaintexts);
+   * whoever misses them is told they are gone, and the bulletins they held
+   * are sent again from the standby's first one on.
+   */
+  async #settleTakeover(handover: Handover): Promise<void> {
+    const until = this.#now() + 3 * this.#heartbeatMs;
+    await this.#until(
+      () => this.#hasRoster() && this.#rosterComplete(),
+      until,
+    );
+    const high = this.#probe ?? this.#sentHigh;
+    this.#probe = undefined;
+    if (high > this.#sentHigh) {
+      const through = this.#complete.get(this.#sentHigh);
+      for (let seq = this.#sentHigh + 1; seq <= high; seq++) {
+        this.#complete.set(seq, through);
+      }
+      this.#nextSeq = high + 1;
+      this.#sentHigh = high;
+      this.#heartbeat();
+    }
+    this.#options.onEvent({
+      type: "takeover",
+      session: this.#session,
+      group: this.#options.group,
+      port: this.#options.port,
+      local: this.#endpoint.local,
+      seq: this.#nextSeq,
+      bulletin: this.#nextBulletin,
+      silenceMs: handover.silenceMs,
+      held: handover.packets.length,
+      ...(this.#options.paths ? { paths: this.#options.paths } : {}),
+    });
+    for (const event of this.#deferred.splice(0)) this.#options.onEvent(event);
+  }
+
   // ---- streaming ------------------------------------------------------
 
   async #stream(
@@ -546,6 +656,11 @@ class ReliableSender {
         }
         pending = undefined;
         if (result.done) break;
+        if (this.#skip > 0) {
+          // The primary sent it: a standby that took over skips it.
+          this.#skip -= 1;
+          continue;
+        }
         await this.#bulletin(result.value);
       }
       await this.#flush();
@@ -1090,9 +1205,17 @@ class ReliableSender {
     entry.heard = true;
     entry.from = from;
     if (!known) {
-      this.#options.onEvent({ type: "receiver", name: entry.name, from });
+      const event: ReliableSenderEvent = {
+        type: "receiver",
+        name: entry.name,
+        from,
+      };
+      // A standby says it took over before who answered it.
+      if (this.#probe !== undefined) this.#deferred.push(event);
+      else this.#options.onEvent(event);
     }
     // A receiver cannot have more than was sent.
+    if (this.#probe !== undefined) this.#probed(frame);
     const acked = Math.min(frame.seq, this.#high);
     if (acked > entry.acked) {
       entry.acked = acked;
@@ -1138,6 +1261,21 @@ class ReliableSender {
     this.#notify();
   }
 
+  /**
+   * While a standby takes over: the highest sequence number a receiver's
+   * frame shows to exist, within a window above what the standby heard (the
+   * primary ran at most a window ahead; a claim beyond is not believed).
+   */
+  #probed(frame: Frame & { seq: number }): void {
+    let claimed = frame.seq;
+    if (frame.type === "ack" || frame.type === "nack") {
+      for (const range of frame.ranges) claimed = Math.max(claimed, range.last);
+    }
+    if (claimed <= this.#sentHigh + this.#window) {
+      this.#probe = Math.max(this.#probe!, claimed);
+    }
+  }
+
   #markAcked(): void {
     const journal = this.#options.journal;
     if (!journal) return;
@@ -1179,6 +1317,14 @@ class ReliableSender {
         seq <= last && span > 0;
         seq++, span--
       ) {
+        if (this.#held.get(seq) === undefined) {
+          // Never held (a standby that took over did not hear it): gone.
+          const tail = gone.length;
+          if (tail > 0 && gone[tail - 1] === seq - 1) gone[tail - 1] = seq;
+          else gone.push(seq, seq);
+          if (seq > entry.acked) addRange(entry.lost, seq, seq);
+          continue;
+        }
         const repaired = this.#lastRepair.get(seq);
         if (repaired !== undefined && now - repaired < holdoff) continue;
         // Taken off the queue and waiting for the budget: on its way.

@@ -5,6 +5,10 @@
  *
  * The file is one line of JSON, for example
  * `{"version":1,"session":"0123456789abcdef","next":42,"delivered":17,"name":"desk-3f9a"}`.
+ * A receiver that follows several sessions at once adds the positions of
+ * the others, `"sessions":[{"session":…,"next":…,"delivered":…}]`, after
+ * the name (the first fields are the session that delivered last); a file
+ * without them is a receiver that followed one session.
  * {@linkcode saveState} replaces it atomically: it writes `FILE.tmp`, flushes
  * it to disk and renames it over `FILE`, so a crash at any point (SIGKILL or
  * power loss) leaves either the old or the new state, never a torn file. A
@@ -23,6 +27,19 @@ import { MAX_NAME_BYTES } from "../wire/frame.ts";
 /** The state file format this module reads and writes. */
 export const STATE_VERSION = 1;
 
+/** Where a receiver stands in one session. */
+export interface SessionPosition {
+  /** The sender session: 16 lowercase hex digits. */
+  session: string;
+  /** The first sequence number not yet fully processed (1 or more). */
+  next: number;
+  /** The highest bulletin number delivered (0: none yet). */
+  delivered: number;
+}
+
+/** Most sessions a state file holds positions of. */
+export const MAX_STATE_SESSIONS = 64;
+
 /** What a receiver remembers across restarts. */
 export interface ReceiverState {
   /** Format version: always {@linkcode STATE_VERSION}. */
@@ -38,6 +55,8 @@ export interface ReceiverState {
   delivered: number;
   /** The receiver's name, so that a restart keeps it (1-64 bytes of UTF-8). */
   name: string;
+  /** The positions in the other sessions it follows, if any. */
+  sessions?: SessionPosition[];
 }
 
 /**
@@ -81,7 +100,34 @@ function invalidReason(value: unknown): string | null {
     return "not a JSON object";
   }
   const record = value as Record<string, unknown>;
-  const { session, next, delivered, name } = record;
+  const why = invalidPosition(record);
+  if (why !== null) return why;
+  const { name, sessions } = record;
+  if (typeof name !== "string") return `"name" must be a string`;
+  const size = encoder.encode(name).length;
+  if (size < 1 || size > MAX_NAME_BYTES) {
+    return `"name" must be 1-${MAX_NAME_BYTES} bytes of UTF-8`;
+  }
+  if (sessions === undefined) return null;
+  if (!Array.isArray(sessions) || sessions.length > MAX_STATE_SESSIONS) {
+    return `"sessions" must be a list of at most ${MAX_STATE_SESSIONS} positions`;
+  }
+  for (const position of sessions) {
+    if (
+      typeof position !== "object" || position === null ||
+      Array.isArray(position)
+    ) {
+      return `"sessions" must hold JSON objects`;
+    }
+    const inner = invalidPosition(position as Record<string, unknown>);
+    if (inner !== null) return `in "sessions": ${inner}`;
+  }
+  return null;
+}
+
+/** Why a record is not a session position, or null when it is one. */
+function invalidPosition(record: Record<string, unknown>): string | null {
+  const { session, next, delivered } = record;
   if (typeof session !== "string" || !SESSION_PATTERN.test(session)) {
     return `"session" must be 16 lowercase hex digits`;
   }
@@ -94,12 +140,16 @@ function invalidReason(value: unknown): string | null {
   ) {
     return `"delivered" must be a whole number from 0 to 2^53-1`;
   }
-  if (typeof name !== "string") return `"name" must be a string`;
-  const size = encoder.encode(name).length;
-  if (size < 1 || size > MAX_NAME_BYTES) {
-    return `"name" must be 1-${MAX_NAME_BYTES} bytes of UTF-8`;
-  }
   return null;
+}
+
+/** A position's own fields, in the file's order. */
+function positionOf(position: SessionPosition): SessionPosition {
+  return {
+    session: position.session,
+    next: position.next,
+    delivered: position.delivered,
+  };
 }
 
 /**
@@ -147,13 +197,15 @@ export function loadState(path: string): ReceiverState | null {
     throw new StateError(`State file "${path}" is corrupt: ${why}`);
   }
   const state = value as ReceiverState;
-  return {
+  const loaded: ReceiverState = {
     version: STATE_VERSION,
     session: state.session,
     next: state.next,
     delivered: state.delivered,
     name: state.name,
   };
+  if (state.sessions) loaded.sessions = state.sessions.map(positionOf);
+  return loaded;
 }
 
 /**
@@ -181,6 +233,9 @@ export function saveState(path: string, state: ReceiverState): void {
     next: state.next,
     delivered: state.delivered,
     name: state.name,
+    ...(state.sessions?.length
+      ? { sessions: state.sessions.map(positionOf) }
+      : {}),
   }) + "\n";
   const bytes = encoder.encode(text);
   const temporary = `${path}.tmp`;

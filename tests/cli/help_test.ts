@@ -39,6 +39,8 @@ const SEND_RELIABLE_OPTIONS = [
   "    --max-size SIZE",
   "    --mtu BYTES",
   "    --journal DIR",
+  "    --standby",
+  "    --takeover SECONDS",
   "    --gen-key PATH",
   "    --gen-sign-key PATH",
   "    --key-file PATH",
@@ -60,6 +62,7 @@ const RECV_RELIABLE_OPTIONS = [
   "    --state FILE",
   "    --from-start",
   "    --max-size SIZE",
+  "    --max-sessions N",
   "    --key-file PATH",
   "    --trust KEY",
   "    --allow-plain",
@@ -131,7 +134,7 @@ Deno.test("SEND_HELP lists every option of mcast-send, long and short", () => {
       `missing ${option}`,
     );
   }
-  assert.equal(optionLines(SEND_HELP).length, 30);
+  assert.equal(optionLines(SEND_HELP).length, 32);
   for (
     const other of [
       "--count",
@@ -161,7 +164,7 @@ Deno.test("RECV_HELP lists every option of mcast-recv, long and short", () => {
       `missing ${option}`,
     );
   }
-  assert.equal(optionLines(RECV_HELP).length, 20);
+  assert.equal(optionLines(RECV_HELP).length, 21);
   for (
     const other of [
       "--message",

@@ -1709,3 +1709,39 @@ Deno.test("--source takes a unicast address of the group's family", () => {
     'Option "--source" needs the native path (--io native or auto): the runtime\'s sockets cannot join a source-specific group',
   );
 });
+
+Deno.test("--standby, --takeover and --max-sessions: defaults, values and bad input", () => {
+  assert.equal(reliableOptions([]).standby, undefined);
+  assert.equal(reliableOptions([]).takeoverMs, undefined);
+  const standby = reliableOptions(["--standby"]);
+  assert.equal(standby.standby, true);
+  assert.equal(standby.takeoverMs, 1000);
+  assert.equal(
+    reliableOptions(["--standby", "--takeover", "0.25"]).takeoverMs,
+    250,
+  );
+  assertUsageError(
+    () => parseSendArgs(["--standby"]),
+    'Option "--standby" needs --reliable',
+  );
+  assertUsageError(
+    () => parseSendArgs(["--reliable", "--takeover", "2"]),
+    'Option "--takeover" needs --standby',
+  );
+  assertUsageError(
+    () => parseSendArgs(["--reliable", "--standby", "--takeover", "0.05"]),
+    'Invalid --takeover "0.05": at least 0.1 seconds (the primary\'s heartbeats come every 50 ms)',
+  );
+  assertUsageError(
+    () => parseSendArgs(["--reliable", "--standby", "--journal", "j"]),
+    'Options "--standby" and "--journal" exclude each other',
+  );
+  assert.equal(recvOptions([]).maxSessions, undefined);
+  assert.equal(recvOptions(["--max-sessions", "2"]).maxSessions, 2);
+  for (const bad of ["0", "65", "x"]) {
+    assertUsageError(
+      () => parseRecvArgs(["--max-sessions", bad]),
+      `Invalid --max-sessions "${bad}": expected a whole number from 1 to 64`,
+    );
+  }
+});

@@ -443,7 +443,7 @@ Deno.test("a DATA frame too far ahead is dropped and counted", async () => {
   }
 });
 
-Deno.test("a frame of a new session (a restarted sender) is followed from where it starts", async () => {
+Deno.test("a frame of a new session (a restarted sender) is followed from where it starts, beside the old one", async () => {
   const h = harness();
   try {
     await h.join();
@@ -460,16 +460,175 @@ Deno.test("a frame of a new session (a restarted sender) is followed from where 
       [hello(0), hello(7, false, OTHER)],
     );
     assert.equal(h.rx.stats.session, OTHER);
-    // A late repair or heartbeat of the old session does not pull it back.
+    assert.deepEqual(h.rx.sessions, [SESSION, OTHER]);
+    // The old session is still followed: its next bulletin is delivered in
+    // it, once, and named (another session is followed at the same time).
     const dropped = h.rx.stats.dropped.unexpected;
     await h.feed(
       data(2, [whole(2, "late")], { session: SESSION, retransmit: true }),
     );
+    await h.feed(data(2, [whole(2, "late")], { session: SESSION }));
     await h.feed(heartbeat(9, 1, SESSION));
-    assert.equal(h.rx.stats.session, OTHER);
-    assert.equal(h.rx.stats.dropped.unexpected, dropped + 2);
-    assert.deepEqual(h.bulletins(), [[1, "a"], [12, "x"]]);
+    assert.equal(h.rx.stats.session, SESSION);
+    assert.equal(h.rx.stats.dropped.unexpected, dropped);
+    assert.equal(h.rx.stats.duplicates, 1);
+    assert.deepEqual(h.bulletins(), [[1, "a"], [12, "x"], [2, "late"]]);
+    const late = h.events.at(-1);
+    assert.ok(late?.type === "bulletin");
+    assert.equal(late.session, SESSION);
+    assert.equal(late.concurrent, true);
     assert.equal(h.others().length, 2);
+  } finally {
+    await h.rx.close();
+  }
+});
+
+Deno.test("two sessions at once: each in order exactly once, feedback to each session's sender", async () => {
+  const h = harness();
+  const second: Peer = { address: "127.0.0.1", port: 40001 };
+  try {
+    await h.feed(data(1, [whole(1, "a1")]));
+    await h.feed(data(1, [whole(1, "b1")], { session: OTHER }), second);
+    // Interleaved, out of order in each, with duplicates.
+    await h.feed(data(3, [whole(3, "a3")]));
+    await h.feed(
+      data(2, [whole(2, "b2"), whole(3, "b3")], { session: OTHER }),
+      second,
+    );
+    await h.feed(data(2, [whole(2, "a2")]));
+    await h.feed(data(2, [whole(2, "a2")], { retransmit: true }));
+    await h.feed(
+      data(1, [whole(1, "b1")], { session: OTHER, retransmit: true }),
+      second,
+    );
+    const of = (session: string) =>
+      h.events.flatMap((e) =>
+        e.type === "bulletin" && e.session === session
+          ? [[e.number, decoder.decode(e.payload), e.concurrent]]
+          : []
+      );
+    // Each sender's address tells its session: the lines need not.
+    assert.deepEqual(of(SESSION), [[1, "a1", undefined], [2, "a2", undefined], [
+      3,
+      "a3",
+      undefined,
+    ]]);
+    assert.deepEqual(of(OTHER), [[1, "b1", undefined], [2, "b2", undefined], [
+      3,
+      "b3",
+      undefined,
+    ]]);
+    assert.equal(h.rx.delivered, 6);
+    assert.equal(h.rx.stats.duplicates, 2);
+    // HELLOs went to each session's sender.
+    const hellos = h.sent.flatMap((frame, k) =>
+      frame.type === "hello" ? [[frame.session, h.to[k]!.port]] : []
+    );
+    assert.deepEqual(hellos, [[SESSION, 40000], [OTHER, 40001]]);
+    // SESSION now speaks from where OTHER does: its lines name it, and so
+    // do OTHER's.
+    await h.feed(data(4, [whole(4, "a4")]), second);
+    await h.feed(data(3, [whole(4, "b4")], { session: OTHER }), second);
+    assert.deepEqual(
+      h.events.slice(-2).map((e) =>
+        e.type === "bulletin" ? [e.session, e.number, e.concurrent] : []
+      ),
+      [[SESSION, 4, true], [OTHER, 4, true]],
+    );
+  } finally {
+    await h.rx.close();
+  }
+  // Each session's sender is told goodbye.
+  const byes = h.sent.flatMap((frame, k) =>
+    frame.type === "bye" ? [[frame.session, frame.seq, h.to[k]!.port]] : []
+  );
+  assert.deepEqual(byes.toSorted(), [[SESSION, 4, 40001], [OTHER, 3, 40001]]);
+});
+
+Deno.test("a session that continues from another address (a standby took over) is the same session: feedback goes there", async () => {
+  const h = harness();
+  const standby: Peer = { address: "127.0.0.2", port: 41000 };
+  try {
+    await h.join();
+    await h.feed(data(1, [whole(1, "a")]));
+    await h.feed(data(2, [whole(2, "b")]));
+    // The primary died; the standby continues the session.
+    await h.feed(heartbeat(2), standby);
+    await h.feed(data(4, [whole(4, "d")]), standby);
+    const nacks = await h.sentCount(h.sent.length + 1);
+    const last = nacks.at(-1)!;
+    assert.equal(last.type, "nack");
+    assert.equal(h.to.at(-1), standby);
+    await h.feed(data(3, [whole(3, "c")], { retransmit: true }), standby);
+    assert.deepEqual(h.bulletins(), [[1, "a"], [2, "b"], [3, "c"], [4, "d"]]);
+    assert.deepEqual(h.others(), [sessionEvent(1)]);
+    assert.ok(h.events.every((e) => !("concurrent" in e)));
+  } finally {
+    await h.rx.close();
+  }
+});
+
+Deno.test("at most maxSessions sessions: the least recently heard makes room, and its frames are dropped after", async () => {
+  const saved: ReceiverState[] = [];
+  const h = harness({ maxSessions: 2, sink: { save: (s) => saved.push(s) } });
+  const THIRD = "00000000000000aa";
+  try {
+    await h.feed(data(1, [whole(1, "a1")]));
+    await h.feed(data(1, [whole(1, "b1")], { session: OTHER }));
+    await h.feed(data(2, [whole(2, "a2")]));
+    // Held out of order in OTHER: released when OTHER is dropped.
+    await h.feed(data(5, [whole(5, "b5")], { session: OTHER }));
+    assert.deepEqual(saved.at(-1), {
+      version: 1,
+      session: SESSION,
+      next: 3,
+      delivered: 2,
+      name: "rx",
+      sessions: [{ session: OTHER, next: 2, delivered: 1 }],
+    });
+    // OTHER was heard last... then SESSION again: OTHER is the oldest.
+    await h.feed(heartbeat(2));
+    await h.feed(data(1, [whole(1, "c1")], { session: THIRD }));
+    assert.deepEqual(h.rx.sessions, [SESSION, THIRD]);
+    const dropped = h.rx.stats.dropped.unexpected;
+    await h.feed(data(2, [whole(2, "b2")], { session: OTHER }));
+    await h.feed(heartbeat(5, 1, OTHER));
+    assert.equal(h.rx.stats.dropped.unexpected, dropped + 2);
+    assert.deepEqual(h.rx.sessions, [SESSION, THIRD]);
+    assert.deepEqual(
+      h.bulletins(),
+      [[1, "a1"], [1, "b1"], [2, "a2"], [1, "c1"]],
+    );
+    assert.deepEqual(saved.at(-1)?.sessions, [
+      { session: SESSION, next: 3, delivered: 2 },
+    ]);
+  } finally {
+    await h.rx.close();
+  }
+});
+
+Deno.test("a saved state with several sessions resumes each where it stopped", async () => {
+  const state: ReceiverState = {
+    version: 1,
+    session: SESSION,
+    next: 3,
+    delivered: 2,
+    name: "rx",
+    sessions: [{ session: OTHER, next: 5, delivered: 9 }],
+  };
+  const h = harness({ state });
+  try {
+    await h.feed(data(3, [whole(3, "a3")]));
+    await h.feed(
+      data(4, [whole(9, "old"), whole(10, "b10")], { session: OTHER }),
+    );
+    await h.feed(data(5, [whole(11, "b11")], { session: OTHER }));
+    assert.deepEqual(h.others(), [
+      sessionEvent(3, true),
+      sessionEvent(5, true, OTHER),
+    ]);
+    // OTHER resumes at 5: datagram 4 is before its position.
+    assert.deepEqual(h.bulletins(), [[3, "a3"], [11, "b11"]]);
   } finally {
     await h.rx.close();
   }
@@ -1050,6 +1209,40 @@ Deno.test("a streamed bulletin that fails its digest, or is cut short by close, 
     await h.rx.close();
     assert.equal(writers[1]!.end, "abort");
     assert.equal(h.events.filter((e) => e.type === "bulletin").length, 0);
+  } finally {
+    await h.rx.close();
+  }
+});
+
+Deno.test("sessions share the bound on bytes held out of order; a dropped session's bytes are released; a flood of session ids keeps at most maxSessions", async () => {
+  const h = harness({ maxSessions: 4, maxHeldBytes: 10_000 });
+  const id = (k: number) => k.toString(16).padStart(16, "0");
+  const big = "x".repeat(3000);
+  try {
+    // Each session starts at 1 and gets sequence 3 ahead of a gap: held.
+    for (let k = 1; k <= 3; k++) {
+      await h.feed(data(1, [whole(1, "a")], { session: id(k) }));
+      await h.feed(data(3, [whole(3, big)], { session: id(k) }));
+    }
+    // About 3,500 bytes each: two fit 10,000, the third does not.
+    assert.equal(h.rx.stats.dropped.ahead, 1);
+    // A fourth and a fifth session: the fifth drops the least recently
+    // heard (session 1), whose held frame no longer counts.
+    await h.feed(data(1, [whole(1, "a")], { session: id(4) }));
+    await h.feed(data(1, [whole(1, "a")], { session: id(5) }));
+    assert.deepEqual(h.rx.sessions, [id(2), id(3), id(4), id(5)]);
+    await h.feed(data(3, [whole(3, big)], { session: id(5) }));
+    assert.equal(h.rx.stats.dropped.ahead, 1);
+    // A flood of new session ids: never more than four followed.
+    for (let k = 6; k < 1006; k++) {
+      await h.feed(data(7, [whole(1, "z")], { session: id(k) }));
+      assert.ok(h.rx.sessions.length <= 4);
+    }
+    assert.deepEqual(h.rx.sessions, [id(1002), id(1003), id(1004), id(1005)]);
+    // Early sessions' frames are dropped; the last 64 dropped are known.
+    const unexpected = h.rx.stats.dropped.unexpected;
+    await h.feed(data(9, [whole(9, "late")], { session: id(1001) }));
+    assert.equal(h.rx.stats.dropped.unexpected, unexpected + 1);
   } finally {
     await h.rx.close();
   }

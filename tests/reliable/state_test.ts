@@ -249,3 +249,44 @@ Deno.test("a saver killed with SIGKILL leaves the old or the new state", async (
     }
   });
 });
+
+Deno.test("the positions of several sessions round-trip after the first session's fields, and are checked", async () => {
+  await withTempDir("mcast_state_test_", async (dir) => {
+    const path = `${dir}/state.json`;
+    const several: ReceiverState = {
+      ...STATE,
+      sessions: [{ session: "fedcba9876543210", next: 5, delivered: 9 }],
+    };
+    saveState(path, several);
+    assert.equal(
+      await Deno.readTextFile(path),
+      '{"version":1,"session":"0123456789abcdef","next":42,"delivered":17,"name":"desk-3f9a","sessions":[{"session":"fedcba9876543210","next":5,"delivered":9}]}\n',
+    );
+    assert.deepEqual(loadState(path), several);
+    // One session: the file is as before, without the list.
+    saveState(path, { ...STATE, sessions: [] });
+    assert.equal(
+      await Deno.readTextFile(path),
+      JSON.stringify(STATE) + "\n",
+    );
+    const cases: [unknown, string][] = [
+      ["x", `"sessions" must be a list of at most 64 positions`],
+      [[1], `"sessions" must hold JSON objects`],
+      [
+        [{ session: "0123", next: 1, delivered: 0 }],
+        `in "sessions": "session" must be 16 lowercase hex digits`,
+      ],
+      [
+        [{ session: "fedcba9876543210", next: 0, delivered: 0 }],
+        `in "sessions": "next" must be a whole number from 1 to 2^53-1`,
+      ],
+    ];
+    for (const [sessions, why] of cases) {
+      await Deno.writeTextFile(path, JSON.stringify({ ...STATE, sessions }));
+      assertStateError(
+        () => loadState(path),
+        `State file "${path}" is corrupt: ${why}`,
+      );
+    }
+  });
+});
