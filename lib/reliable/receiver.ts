@@ -23,7 +23,8 @@ import {
   MAX_RANGES,
   type SeqRange,
 } from "../wire/frame.ts";
-import { mergeRanges, rangesSize, toRanges } from "../wire/ranges.ts";
+import { mergeRanges, toRanges } from "../wire/ranges.ts";
+import { AskedSequences, SequenceSet } from "./asked.ts";
 import type { ReceiverState, SessionPosition } from "./state.ts";
 import {
   type BulletinHasher,
@@ -225,7 +226,13 @@ class SessionReceiver {
   #delivered = 0;
   /** First sequence of the bulletin being reassembled (resume point). */
   #resume = 0;
-  #held = new Map<number, DataFrame | typeof GONE>();
+  /** Frames held out of order, by sequence. */
+  #held = new Map<number, DataFrame>();
+  /**
+   * Sequences a GONE frame said are lost, that were asked for (ranges: a
+   * gap may be a window wide). A sequence held as well is delivered.
+   */
+  #lost = new SequenceSet();
   /** Bulletins made ready in the current drain. */
   #batch = 0;
   #heldBytes = 0;
@@ -236,7 +243,8 @@ class SessionReceiver {
   #gone: { first: number; last: number } | undefined;
   /** Skip fragments until the next bulletin starts. */
   #skipping = false;
-  #lastNack = new Map<number, number>();
+  /** What was NACKed and when (ranges: a gap may be a window wide). */
+  #asked = new AskedSequences();
   #nackTimer: ReturnType<typeof setTimeout> | undefined;
   #nackRepeat = false;
   /** A gap appeared since the last NACK was scheduled. */
@@ -356,28 +364,20 @@ class SessionReceiver {
 
   /**
    * Marks as gone the sequences a GONE frame names that this receiver asked
-   * for: by walking the ranges or the NACKed sequences, whichever is
-   * shorter, so a GONE with wide ranges costs no more than either.
+   * for: by walking where its ranges and the NACKed ranges overlap, so a
+   * GONE with wide ranges costs no more than either.
    */
   #markGone(ranges: SeqRange[]): void {
     const merged = mergeRanges(ranges, { first: this.#next, last: this.#high });
-    const mark = (seq: number): void => {
-      if (!this.#held.has(seq) && this.#lastNack.has(seq)) {
-        this.#held.set(seq, GONE);
-      }
-    };
-    if (rangesSize(merged) <= this.#lastNack.size) {
-      for (const range of merged) {
-        for (let seq = range.first; seq <= range.last; seq++) mark(seq);
-      }
-      return;
-    }
-    const asked = [...this.#lastNack.keys()].sort((a, b) => a - b);
+    const asked = this.#asked.ranges;
     let k = 0;
-    for (const seq of asked) {
-      while (k < merged.length && merged[k]!.last < seq) k++;
-      if (k === merged.length) break;
-      if (merged[k]!.first <= seq) mark(seq);
+    for (const range of merged) {
+      while (k < asked.length && asked[k]!.last < range.first) k++;
+      for (let j = k; j < asked.length && asked[j]!.first <= range.last; j++) {
+        const first = Math.max(range.first, asked[j]!.first);
+        const last = Math.min(range.last, asked[j]!.last);
+        this.#lost.add(first, last);
+      }
     }
   }
 
@@ -394,7 +394,8 @@ class SessionReceiver {
     this.#shared.budget.held -= this.#heldBytes;
     this.#heldBytes = 0;
     this.#held.clear();
-    this.#lastNack.clear();
+    this.#lost.clear();
+    this.#asked.clear();
   }
 
   /**
@@ -491,7 +492,7 @@ class SessionReceiver {
   screen(head: DataHeader, size: number): boolean {
     if (this.#closed) return false;
     const seq = head.seq;
-    if (seq < this.#next || this.#held.has(seq)) {
+    if (seq < this.#next || this.#has(seq)) {
       this.stats.data += 1;
       this.stats.duplicates += 1;
       return true;
@@ -514,7 +515,7 @@ class SessionReceiver {
   #data(frame: DataFrame): void {
     this.stats.data += 1;
     const seq = frame.seq;
-    if (seq < this.#next || this.#held.has(seq)) {
+    if (seq < this.#next || this.#has(seq)) {
       this.stats.duplicates += 1;
       return;
     }
@@ -542,7 +543,7 @@ class SessionReceiver {
       const high = Math.min(seq, this.#next + this.#maxAhead);
       // Sequences between the old and the new high were never seen: a new
       // gap, unless only `seq` itself is new.
-      if (high > this.#high + 1 || !this.#held.has(high)) this.#freshGap = true;
+      if (high > this.#high + 1 || !this.#has(high)) this.#freshGap = true;
       this.#high = high;
     }
   }
@@ -561,16 +562,36 @@ class SessionReceiver {
     );
   }
 
-  #missing(now: number): number[] {
+  /**
+   * The sequences to NACK now, as at most {@linkcode MAX_RANGES} ranges:
+   * those not held and not asked for within the repeat interval. Ranges are
+   * built as the sequences are walked, not from a list of every one: a gap
+   * may be {@linkcode ReliableReceiverOptions.maxAhead} wide, and a storm
+   * of made-up sequences would otherwise leave a list that long as garbage
+   * at every NACK.
+   */
+  #missing(now: number): SeqRange[] {
     const repeat = this.#options.nackRepeatMs ?? 60;
-    const missing: number[] = [];
+    const ranges: SeqRange[] = [];
+    const asked = this.#asked.ranges;
+    let k = 0;
+    let current: SeqRange | undefined;
     for (let seq = this.#next; seq <= this.#high; seq++) {
-      if (this.#held.has(seq)) continue;
-      const last = this.#lastNack.get(seq);
+      if (this.#has(seq)) continue;
+      while (k < asked.length && asked[k]!.last < seq) k++;
+      const last = k < asked.length && asked[k]!.first <= seq
+        ? asked[k]!.at
+        : undefined;
       if (last !== undefined && now - last < repeat) continue;
-      missing.push(seq);
+      if (current !== undefined && seq === current.last + 1) {
+        current.last = seq;
+        continue;
+      }
+      if (ranges.length >= MAX_RANGES) break;
+      current = { first: seq, last: seq };
+      ranges.push(current);
     }
-    return missing;
+    return ranges;
   }
 
   #scheduleNack(delay: number, repeat: boolean): void {
@@ -585,14 +606,9 @@ class SessionReceiver {
   #nack(): void {
     if (this.#closed) return;
     const now = performance.now();
-    const missing = this.#missing(now);
-    if (missing.length > 0) {
-      const ranges = toRanges(missing, MAX_RANGES);
-      for (const range of ranges) {
-        for (let seq = range.first; seq <= range.last; seq++) {
-          this.#lastNack.set(seq, now);
-        }
-      }
+    const ranges = this.#missing(now);
+    if (ranges.length > 0) {
+      this.#asked.mark(ranges, now);
       this.stats.nacks += 1;
       this.#send({
         type: "nack",
@@ -605,7 +621,7 @@ class SessionReceiver {
     // Still missing: look again once a repair had time to arrive.
     let gap = false;
     for (let seq = this.#next; seq <= this.#high && !gap; seq++) {
-      gap = !this.#held.has(seq);
+      gap = !this.#has(seq);
     }
     if (gap) this.#scheduleNack(this.#options.nackRepeatMs ?? 60, true);
   }
@@ -620,8 +636,8 @@ class SessionReceiver {
 
   #sendAck(): void {
     const above: number[] = [];
-    for (const [seq, frame] of this.#held) {
-      if (frame !== GONE && seq >= this.#next) above.push(seq);
+    for (const seq of this.#held.keys()) {
+      if (seq >= this.#next) above.push(seq);
     }
     above.sort((a, b) => a - b);
     this.stats.acks += 1;
@@ -642,23 +658,29 @@ class SessionReceiver {
     sending.finally(() => this.#sends.delete(sending));
   }
 
+  /** Whether `seq` is held, or known to be lost. */
+  #has(seq: number): boolean {
+    return this.#held.has(seq) || this.#lost.has(seq);
+  }
+
   /** Processes every held sequence from the position on, in order. */
   async #drain(): Promise<void> {
     const out: Outcome[] = [];
     const limit = this.#options.limit ?? Infinity;
     this.#batch = 0;
     const full = () => this.stats.bulletins + this.#batch >= limit;
-    while (this.#held.has(this.#next)) {
+    while (this.#has(this.#next)) {
       const seq = this.#next;
       if (full()) break;
-      const frame = this.#held.get(seq)!;
+      const frame = this.#held.get(seq) ?? GONE;
       this.#held.delete(seq);
+      this.#lost.dropThrough(seq);
       if (frame !== GONE) {
         const size = frameBytes(frame);
         this.#heldBytes -= size;
         this.#shared.budget.held -= size;
       }
-      this.#lastNack.delete(seq);
+      this.#asked.dropThrough(seq);
       this.#next += 1;
       if (frame === GONE) {
         if (this.#gone) this.#gone.last = seq;
