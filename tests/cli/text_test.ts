@@ -205,3 +205,15 @@ Deno.test("decodeUtf8 keeps a byte order mark and refuses invalid bytes", () => 
   assert.equal(decodeUtf8(utf8("\ufeffbom é")), "\ufeffbom é");
   assert.equal(decodeUtf8(bytes(0x61, 0xff)), undefined);
 });
+
+Deno.test("escapeText escapes a datagram's worth of invalid bytes, and reuses no text between calls", () => {
+  const bytes = new Uint8Array(65_507).fill(0xff);
+  const text = escapeText(bytes);
+  assert.equal(text, "\\xff".repeat(65_507));
+  // A second, shorter call does not show the first one's tail.
+  assert.equal(
+    escapeText(new Uint8Array([0xef, 0xbb, 0xbf, 0x41])),
+    "\\ufeffA",
+  );
+  assert.equal(text.length, 4 * 65_507);
+});
