@@ -19,6 +19,7 @@ import type { DatagramEndpoint } from "../net/socket.ts";
 import {
   decodeFrame,
   encodeFrame,
+  FLAGS,
   type Frame,
   hasMagic,
   type SeqRange,
@@ -525,11 +526,16 @@ export class Relay {
     const downstream = this.#options.downstream;
     if (downstream.kind !== "multicast") return;
     const seq = item.seq!;
+    const before = this.#hold.get(item.session!, seq);
     this.#hold.hold(item.session!, seq, {
       bytes: item.bytes,
       at: performance.now(),
     });
-    if (this.#wanted.delete(seq)) {
+    // The sender signs the last datagram of a run when it pauses, sending
+    // it once more: trusting far receivers wait for that signature.
+    const signed = (item.bytes[6]! & FLAGS.signed) !== 0 &&
+      before !== undefined && (before.bytes[6]! & FLAGS.signed) === 0;
+    if (this.#wanted.delete(seq) || signed) {
       this.stats.repaired += 1;
       this.#sendDown(downstream, item.bytes);
     }
