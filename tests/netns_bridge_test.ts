@@ -432,6 +432,109 @@ segmentsTest(
   },
 );
 
+segmentsTest("bridge: a loop of two bridges ends", async (net) => {
+  const port = testPort();
+  // One bridge each way between the same group on both segments.
+  await using forth = startBridge(net, [...legs(port), "--name", "forth"]);
+  await using back = startBridge(net, [
+    "--from",
+    `${GROUP}:${port}@veth-b`,
+    "--to",
+    `${GROUP}:${port}@veth-a`,
+    "--name",
+    "back",
+  ]);
+  await forth.waitForOutput("bridge forth: ");
+  await back.waitForOutput("bridge back: ");
+  await using far = spawnTool("recv", [
+    "-g",
+    GROUP,
+    "-p",
+    `${port}`,
+    "-i",
+    "veth-b",
+    "--no-ack",
+  ], inNs(net.b.ns));
+  await far.waitForOutput(WAITING);
+  const sent = await spawnTool("send", [
+    "-g",
+    GROUP,
+    "-p",
+    `${port}`,
+    "-i",
+    "veth-a",
+    "--wait",
+    "0.5",
+  ], inNs(net.a.ns)).finish(10_000);
+  assert.equal(sent.code, 0, sent.stderr);
+  // B got it once; A got it back once (through "back"); "forth" heard the
+  // echo on A and stopped it.
+  await far.waitForOutput(`: ${MESSAGE}\n`);
+  const stats = {
+    forth: await stopBridge(forth),
+    back: await stopBridge(back),
+  };
+  assert.match(
+    stats.forth,
+    /^statistics: forwarded 1 datagram \(0 DATA, 0 heartbeats, 0 GONE, 1 plain\), .*, 1 loop stopped, /,
+  );
+  assert.match(
+    stats.back,
+    /^statistics: forwarded 1 datagram \(0 DATA, 0 heartbeats, 0 GONE, 1 plain\), /,
+  );
+  far.kill("SIGTERM");
+  const got = await far.finish(5_000);
+  assert.equal(got.stdout.split(`: ${MESSAGE}\n`).length - 1, 1, got.stdout);
+});
+
+segmentsTest(
+  "bridge: forged frames are dropped, not forwarded",
+  async (net) => {
+    await withTempDir("mcast-bridge-forged-", async (dir) => {
+      const key = `${dir}/group.key`;
+      const other = `${dir}/other.key`;
+      for (const path of [key, other]) {
+        const made = await spawnTool("send", ["--gen-key", path]).finish(
+          10_000,
+        );
+        assert.equal(made.code, 0, made.stderr);
+      }
+      const port = testPort();
+      await using bridge = startBridge(net, [
+        ...legs(port),
+        "--name",
+        "bridge-1",
+        "--key-file",
+        key,
+      ]);
+      await bridge.waitForOutput("bridge bridge-1: ");
+      // A sender with another key: every frame fails authentication.
+      const sent = await spawnTool("send", [
+        "-g",
+        GROUP,
+        "-p",
+        `${port}`,
+        "-i",
+        "veth-a",
+        "--reliable",
+        "--key-file",
+        other,
+        "-m",
+        "forged",
+        "--deadline",
+        "0.5",
+      ], inNs(net.a.ns)).finish(10_000);
+      // Nobody answers: the bridge dropped every frame.
+      assert.match(sent.stdout, /: no receiver answered in /);
+      const stats = await stopBridge(bridge);
+      assert.match(
+        stats,
+        /^statistics: forwarded 0 datagrams .* [1-9][0-9]* dropped \(auth [1-9][0-9]*\)$/,
+      );
+    });
+  },
+);
+
 const mrouteSkip = skip ?? multicastRoutingUnavailable();
 if (skip === undefined && mrouteSkip !== undefined) {
   console.log(`skipped: smcroute test: ${mrouteSkip}`);
