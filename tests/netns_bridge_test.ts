@@ -535,6 +535,30 @@ segmentsTest(
   },
 );
 
+segmentsTest(
+  "bridge: a reliable session crosses a loop of two bridges once",
+  async (net) => {
+    const { sender, port, bridges } = await reliableSession(net, {
+      roster: "forth,desk-b via forth",
+      bridges: (p) => [
+        startBridge(net, [...legs(p), "--name", "forth"]),
+        startBridge(net, [
+          "--from",
+          `${GROUP}:${p}@veth-b`,
+          "--to",
+          `${GROUP}:${p}@veth-a`,
+          "--name",
+          "back",
+        ]),
+      ],
+    });
+    reportLines(sender, port, ["forth", "desk-b via forth"]);
+    // "forth" stopped every datagram "back" sent round again.
+    const loops = /, ([0-9]+) loops? stopped, /.exec(bridges[0]!);
+    assert.ok(loops && Number(loops[1]) > 0, bridges[0]);
+  },
+);
+
 const mrouteSkip = skip ?? multicastRoutingUnavailable();
 if (skip === undefined && mrouteSkip !== undefined) {
   console.log(`skipped: smcroute test: ${mrouteSkip}`);

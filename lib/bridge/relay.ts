@@ -474,8 +474,8 @@ export class Relay {
         return;
       }
       this.#join(side, frame, from);
+      this.#sender = from;
     }
-    this.#sender = from;
     const item: Item = {
       bytes,
       type: frame.type === "data" ? 1 : frame.type === "heartbeat" ? 4 : 7,
@@ -487,6 +487,9 @@ export class Relay {
       case "data": {
         const verdict = tracker.data(frame.session, frame.seq);
         if (verdict === "new") {
+          // Feedback goes where new datagrams come from: a loop's echo (a
+          // bridge sending them back) never brings a new one first.
+          this.#sender = from;
           this.#forward(item);
         } else if (verdict === "duplicate") {
           this.stats.duplicates += 1;
