@@ -12,7 +12,8 @@
  */
 
 import assert from "node:assert/strict";
-import { netnsUnavailable, tc } from "./_netns.ts";
+import { ip, netnsUnavailable, tc } from "./_netns.ts";
+import { until } from "./_wait.ts";
 import { createSegments, type Segments } from "./_segments.ts";
 import { MESSAGE, WAITING } from "./_exercise.ts";
 import {
@@ -559,17 +560,104 @@ segmentsTest(
   },
 );
 
-const mrouteSkip = skip ?? multicastRoutingUnavailable();
+/** Why the smcroute test cannot run here, or `undefined`. */
+async function smcrouteUnavailable(): Promise<string | undefined> {
+  if (skip !== undefined) return skip;
+  const mroute = multicastRoutingUnavailable();
+  if (mroute !== undefined) return mroute;
+  try {
+    await new Deno.Command("smcrouted", {
+      args: ["-v"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return undefined;
+  } catch {
+    return "smcrouted is not installed";
+  }
+}
+
+const mrouteSkip = await smcrouteUnavailable();
 if (skip === undefined && mrouteSkip !== undefined) {
   console.log(`skipped: smcroute test: ${mrouteSkip}`);
 }
 
 Deno.test({
-  name: "bridge: through smcroute where the kernel routes multicast",
+  name: "bridge: the routed way, smcroute: TTL 1 stays, TTL 2 crosses",
   ignore: mrouteSkip !== undefined,
-  fn() {
-    // Reached only where MRT_INIT works and smcroute is installed; this
-    // machine has neither, so the routed path is not exercised here.
-    throw new Error("multicast routing available: smcroute test not written");
+  async fn() {
+    await using net = await createSegments();
+    await withTempDir("mcast-smcroute-", async (dir) => {
+      const port = testPort();
+      await ip(
+        `netns exec ${net.bridge.ns} sysctl -q -w net.ipv4.ip_forward=1`,
+      );
+      await Deno.writeTextFile(
+        `${dir}/smcroute.conf`,
+        `phyint veth-a enable\nphyint veth-b enable\nmroute from veth-a group ${GROUP} to veth-b\n`,
+      );
+      const router = new Deno.Command("ip", {
+        args: [
+          "netns",
+          "exec",
+          net.bridge.ns,
+          "smcrouted",
+          "-n",
+          "-N",
+          "-f",
+          `${dir}/smcroute.conf`,
+          "-u",
+          `${dir}/smcroute.sock`,
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      try {
+        await until(
+          () => {
+            try {
+              Deno.statSync(`${dir}/smcroute.sock`);
+              return true;
+            } catch {
+              return false;
+            }
+          },
+          5_000,
+          "smcrouted's control socket",
+        );
+        await using far = spawnTool("recv", [
+          "-g",
+          GROUP,
+          "-p",
+          `${port}`,
+          "-i",
+          "veth-b",
+          "--no-ack",
+        ], inNs(net.b.ns));
+        await far.waitForOutput(WAITING);
+        for (const ttl of ["1", "2"]) {
+          const sent = await spawnTool("send", [
+            "-g",
+            GROUP,
+            "-p",
+            `${port}`,
+            "-i",
+            "veth-a",
+            "--ttl",
+            ttl,
+            "-m",
+            `ttl ${ttl}`,
+            "--wait",
+            "0.5",
+          ], inNs(net.a.ns)).finish(10_000);
+          assert.equal(sent.code, 0, sent.stderr);
+        }
+        await far.waitForOutput(": ttl 2\n");
+        assert.ok(!far.stdout.includes(": ttl 1\n"), far.stdout);
+      } finally {
+        router.kill("SIGTERM");
+        await router.status;
+      }
+    });
   },
 });
