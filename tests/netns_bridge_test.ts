@@ -375,7 +375,8 @@ segmentsTest("bridge: two bridges joined by the udp:// tunnel", async (net) => {
     const { sender, port } = await reliableSession(net, {
       sender: ["--key-file", key],
       receiver: ["--key-file", key],
-      roster: "near",
+      // The far bridge's receiver, reported back through the tunnel.
+      roster: "near,desk-b via far",
       bridges: (p) => [
         startBridge(net, [
           "--from",
@@ -399,7 +400,7 @@ segmentsTest("bridge: two bridges joined by the udp:// tunnel", async (net) => {
         ]),
       ],
     });
-    reportLines(sender, port, ["near"]);
+    reportLines(sender, port, ["near", "desk-b via far"]);
   });
 });
 

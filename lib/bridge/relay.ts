@@ -340,6 +340,9 @@ export class Relay {
       signal.addEventListener("abort", () => resolve(), { once: true });
     });
     this.#tick = setInterval(() => this.#onTick(), TICK_MS);
+    if (downstream.kind === "pipe") {
+      downstream.pipe.onReport = (bytes) => this.#onReport(bytes);
+    }
     const loops: Promise<void>[] = [];
     loops.push(
       upstream.kind === "multicast"
@@ -917,32 +920,47 @@ export class Relay {
         acked: receiver.acked,
       });
     }
-    // Upstream, the far receiver's progress under its `via` name.
+    // Upstream, the far receiver's progress under its `via` name: a NACK
+    // as an ACK of its position (the bridge repairs it itself).
+    const via: Frame = frame.type === "nack"
+      ? {
+        type: "ack",
+        session: frame.session,
+        seq: frame.seq,
+        name: receiver.via,
+        ranges: [],
+      }
+      : { ...frame, name: receiver.via };
     const upstream = this.#options.upstream;
-    if (upstream.kind !== "multicast") return;
-    if (frame.session !== this.#tracker.session) return;
-    const via = receiver.via;
-    switch (frame.type) {
-      case "hello":
-        this.#feedback(upstream, { ...frame, name: via });
-        break;
-      case "ack":
-        this.#feedback(upstream, { ...frame, name: via });
-        break;
-      case "nack":
-        // Its position; the bridge repairs what it holds itself.
-        this.#feedback(upstream, {
-          type: "ack",
-          session: frame.session,
-          seq: frame.seq,
-          name: via,
-          ranges: [],
-        });
-        break;
-      case "bye":
-        this.#feedback(upstream, { ...frame, name: via });
-        break;
+    if (upstream.kind === "pipe") {
+      // Behind a pipe: back to the near bridge, which tells the sender.
+      if (!upstream.pipe.report) return;
+      try {
+        upstream.pipe.report(encodeFrame(via));
+      } catch {
+        // A frame out of bounds: nothing to report.
+      }
+      return;
     }
+    if (frame.session !== this.#tracker.session) return;
+    this.#feedback(upstream, via);
+  }
+
+  /** A far bridge's report of one of its far receivers: to the sender. */
+  #onReport(bytes: Uint8Array): void {
+    const upstream = this.#options.upstream;
+    const decoded = decodeFrame(bytes);
+    if (upstream.kind !== "multicast" || decoded.kind !== "frame") return;
+    const frame = decoded.frame;
+    if (
+      (frame.type !== "hello" && frame.type !== "ack" &&
+        frame.type !== "bye") || frame.session !== this.#tracker.session
+    ) {
+      this.stats.dropped.unexpected += 1;
+      return;
+    }
+    this.stats.feedback += 1;
+    this.#feedback(upstream, frame);
   }
 
   #repair(side: MulticastSide, session: string, ranges: SeqRange[]): void {
