@@ -291,59 +291,92 @@ segmentsTest(
   },
 );
 
+/** Generates a group key and a signing key in `dir`. */
+async function makeKeys(dir: string): Promise<{ key: string; sign: string }> {
+  const key = `${dir}/group.key`;
+  const sign = `${dir}/sign.key`;
+  for (const args of [["--gen-key", key], ["--gen-sign-key", sign]]) {
+    const made = await spawnTool("send", args).finish(10_000);
+    assert.equal(made.code, 0, made.stderr);
+  }
+  return { key, sign };
+}
+
+/** A session whose bridge is SIGKILLed at bulletin 300 and started again. */
+async function restartSession(net: Segments, keyed: boolean): Promise<void> {
+  await withTempDir("mcast-bridge-", async (dir) => {
+    const keys = keyed ? await makeKeys(dir) : undefined;
+    const args = (port: number) => [
+      ...legs(port),
+      "--name",
+      "bridge-1",
+      "--state",
+      `${dir}/bridge.state`,
+      ...(keys ? ["--key-file", keys.key] : []),
+    ];
+    let restarted: RunningProcess | undefined;
+    let port = 0;
+    const { sender } = await reliableSession(net, {
+      rate: 500,
+      ...(keys
+        ? {
+          sender: [
+            "--key-file",
+            keys.key,
+            "--encrypt",
+            "--sign-key",
+            keys.sign,
+          ],
+          receiver: ["--key-file", keys.key, "--trust", `${keys.sign}.pub`],
+        }
+        : {}),
+      bridges(p) {
+        port = p;
+        return [startBridge(net, args(p))];
+      },
+      async during(far) {
+        await far.waitForOutput("received bulletin 300 ", {
+          timeoutMs: 15_000,
+        });
+        // The first bridge is killed (its process handle is disposed later).
+        const killer = await new Deno.Command("ip", {
+          args: ["netns", "pids", net.bridge.ns],
+          stdout: "piped",
+        }).output();
+        const pids = new TextDecoder().decode(killer.stdout).trim().split(
+          "\n",
+        );
+        assert.equal(pids.length, 1, `one bridge process: ${pids}`);
+        Deno.kill(Number(pids[0]), "SIGKILL");
+        const before = far.stdout.split("\nreceived bulletin ").length - 1;
+        assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
+        restarted = startBridge(net, args(port));
+        await restarted.waitForLine(
+          /^resumed session [0-9a-f]{16} from \('198\.51\.100\.1', [0-9]+\) at sequence [0-9]+$/,
+          { timeoutMs: 10_000 },
+        );
+      },
+    });
+    assert.ok(restarted);
+    await using second = restarted;
+    await second.waitForOutput("far receiver desk-b left");
+    const stats = await stopBridge(second);
+    assert.match(
+      stats,
+      /^statistics: forwarded [0-9]+ datagrams \([1-9][0-9]* DATA/,
+    );
+    reportLines(sender, port, ["bridge-1", "desk-b via bridge-1"]);
+  });
+}
+
 segmentsTest(
   "bridge: killed and restarted mid-feed, nothing lost or repeated",
-  async (net) => {
-    await withTempDir("mcast-bridge-", async (dir) => {
-      const args = (port: number) => [
-        ...legs(port),
-        "--name",
-        "bridge-1",
-        "--state",
-        `${dir}/bridge.state`,
-      ];
-      let restarted: RunningProcess | undefined;
-      let port = 0;
-      const { sender } = await reliableSession(net, {
-        rate: 500,
-        bridges(p) {
-          port = p;
-          return [startBridge(net, args(p))];
-        },
-        async during(far) {
-          await far.waitForOutput("received bulletin 300 ", {
-            timeoutMs: 15_000,
-          });
-          // The first bridge is killed (its process handle is disposed later).
-          const killer = await new Deno.Command("ip", {
-            args: ["netns", "pids", net.bridge.ns],
-            stdout: "piped",
-          }).output();
-          const pids = new TextDecoder().decode(killer.stdout).trim().split(
-            "\n",
-          );
-          assert.equal(pids.length, 1, `one bridge process: ${pids}`);
-          Deno.kill(Number(pids[0]), "SIGKILL");
-          const before = far.stdout.split("\nreceived bulletin ").length - 1;
-          assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
-          restarted = startBridge(net, args(port));
-          await restarted.waitForLine(
-            /^resumed session [0-9a-f]{16} from \('198\.51\.100\.1', [0-9]+\) at sequence [0-9]+$/,
-            { timeoutMs: 10_000 },
-          );
-        },
-      });
-      assert.ok(restarted);
-      await using second = restarted;
-      await second.waitForOutput("far receiver desk-b left");
-      const stats = await stopBridge(second);
-      assert.match(
-        stats,
-        /^statistics: forwarded [0-9]+ datagrams \([1-9][0-9]* DATA/,
-      );
-      reportLines(sender, port, ["bridge-1", "desk-b via bridge-1"]);
-    });
-  },
+  (net) => restartSession(net, false),
+);
+
+segmentsTest(
+  "bridge: keyed, killed and restarted mid-feed, nothing lost or repeated",
+  (net) => restartSession(net, true),
 );
 
 segmentsTest(
