@@ -303,8 +303,12 @@ async function makeKeys(dir: string): Promise<{ key: string; sign: string }> {
   return { key, sign };
 }
 
-/** A session whose bridge is SIGKILLed at bulletin 300 and started again. */
-async function restartSession(net: Segments, keyed: boolean): Promise<void> {
+/** A session whose bridge is stopped at bulletin 300 and started again. */
+async function restartSession(
+  net: Segments,
+  options: { keyed: boolean; signal: "SIGKILL" | "SIGTERM" },
+): Promise<void> {
+  const keyed = options.keyed;
   await withTempDir("mcast-bridge-", async (dir) => {
     const keys = keyed ? await makeKeys(dir) : undefined;
     const args = (port: number) => [
@@ -316,6 +320,7 @@ async function restartSession(net: Segments, keyed: boolean): Promise<void> {
       ...(keys ? ["--key-file", keys.key] : []),
     ];
     let restarted: RunningProcess | undefined;
+    let first: RunningProcess | undefined;
     let port = 0;
     const { sender } = await reliableSession(net, {
       rate: 500,
@@ -333,22 +338,16 @@ async function restartSession(net: Segments, keyed: boolean): Promise<void> {
         : {}),
       bridges(p) {
         port = p;
-        return [startBridge(net, args(p))];
+        first = startBridge(net, args(p));
+        return [first];
       },
       async during(far) {
         await far.waitForOutput("received bulletin 300 ", {
           timeoutMs: 15_000,
         });
-        // The first bridge is killed (its process handle is disposed later).
-        const killer = await new Deno.Command("ip", {
-          args: ["netns", "pids", net.bridge.ns],
-          stdout: "piped",
-        }).output();
-        const pids = new TextDecoder().decode(killer.stdout).trim().split(
-          "\n",
-        );
-        assert.equal(pids.length, 1, `one bridge process: ${pids}`);
-        Deno.kill(Number(pids[0]), "SIGKILL");
+        // The first bridge is stopped (its process handle is disposed later).
+        first!.kill(options.signal);
+        assert.ok(await first!.waitForEnd(5_000), "the first bridge ended");
         const before = far.stdout.split("\nreceived bulletin ").length - 1;
         assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
         restarted = startBridge(net, args(port));
@@ -372,12 +371,17 @@ async function restartSession(net: Segments, keyed: boolean): Promise<void> {
 
 segmentsTest(
   "bridge: killed and restarted mid-feed, nothing lost or repeated",
-  (net) => restartSession(net, false),
+  (net) => restartSession(net, { keyed: false, signal: "SIGKILL" }),
 );
 
 segmentsTest(
   "bridge: keyed, killed and restarted mid-feed, nothing lost or repeated",
-  (net) => restartSession(net, true),
+  (net) => restartSession(net, { keyed: true, signal: "SIGKILL" }),
+);
+
+segmentsTest(
+  "bridge: stopped (SIGTERM) and restarted mid-feed, nothing lost or repeated",
+  (net) => restartSession(net, { keyed: false, signal: "SIGTERM" }),
 );
 
 segmentsTest(

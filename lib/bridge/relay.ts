@@ -379,6 +379,17 @@ export class Relay {
         seq: this.#tracker.next - 1,
         name: this.#options.name,
       });
+      // Its far receivers leave with it: the sender must not wait for them
+      // (they come back, by HELLO, through a bridge started again).
+      for (const far of this.#roster.receivers) {
+        if (far.left || this.#downSession !== session) continue;
+        this.#feedback(upstream, {
+          type: "bye",
+          session,
+          seq: far.acked,
+          name: far.via,
+        });
+      }
     }
     this.#save(true);
     // Puts still in flight are abandoned: the sender still holds what was
@@ -931,19 +942,32 @@ export class Relay {
         ranges: [],
       }
       : { ...frame, name: receiver.via };
+    // First heard by this bridge mid-session (it was restarted): a HELLO
+    // first, so that a sender told it left counts it again.
+    const frames: Frame[] = joined && frame.type !== "hello"
+      ? [{
+        type: "hello",
+        session: frame.session,
+        seq: frame.seq,
+        name: receiver.via,
+        fromStart: false,
+      }, via]
+      : [via];
     const upstream = this.#options.upstream;
     if (upstream.kind === "pipe") {
       // Behind a pipe: back to the near bridge, which tells the sender.
       if (!upstream.pipe.report) return;
-      try {
-        upstream.pipe.report(encodeFrame(via));
-      } catch {
-        // A frame out of bounds: nothing to report.
+      for (const one of frames) {
+        try {
+          upstream.pipe.report(encodeFrame(one));
+        } catch {
+          // A frame out of bounds: nothing to report.
+        }
       }
       return;
     }
     if (frame.session !== this.#tracker.session) return;
-    this.#feedback(upstream, via);
+    for (const one of frames) this.#feedback(upstream, one);
   }
 
   /** A far bridge's report of one of its far receivers: to the sender. */
