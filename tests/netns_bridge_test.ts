@@ -58,7 +58,11 @@ function feed(pad = ""): string {
 }
 
 /** Asserts every bulletin once, in order, from the bridge's far address. */
-function assertBulletins(stdout: string, pad = ""): void {
+function assertBulletins(
+  stdout: string,
+  pad = "",
+  from = "\\('198\\.51\\.100\\.129', [0-9]+\\)",
+): void {
   const count = BULLETINS;
   const received = stdout.split("\n").filter((line) =>
     line.startsWith("received bulletin ")
@@ -74,9 +78,7 @@ function assertBulletins(stdout: string, pad = ""): void {
       new RegExp(
         `^received bulletin ${
           k + 1
-        } \\([0-9]+ bytes\\) from \\('198\\.51\\.100\\.129', [0-9]+\\) : bulletin ${
-          k + 1
-        }${pad}$`,
+        } \\([0-9]+ bytes\\) from ${from} : bulletin ${k + 1}${pad}$`,
       ),
     );
   }
@@ -86,13 +88,9 @@ function startBridge(net: Segments, args: string[]): RunningProcess {
   return spawnTool("bridge", args, inNs(net.bridge.ns));
 }
 
-function legs(port: number): string[] {
-  return [
-    "--from",
-    `${GROUP}:${port}@veth-a`,
-    "--to",
-    `${GROUP}:${port}@veth-b`,
-  ];
+function legs(port: number, group = GROUP): string[] {
+  const at = group.includes(":") ? `[${group}]:${port}` : `${group}:${port}`;
+  return ["--from", `${at}@veth-a`, "--to", `${at}@veth-b`];
 }
 
 /** Stops a bridge with SIGTERM and returns its statistics line. */
@@ -210,6 +208,9 @@ async function reliableSession(
     pad?: string;
     during?: (far: RunningProcess) => Promise<void>;
     bridges?: (port: number) => RunningProcess[];
+    /** The group (default 224.1.1.1) and how the far receiver shows the bridge. */
+    group?: string;
+    from?: string;
   } = {},
 ): Promise<
   { sender: string; receiver: string; port: number; bridges: string[] }
@@ -217,7 +218,7 @@ async function reliableSession(
   const port = testPort();
   const bridges = options.bridges?.(port) ??
     [startBridge(net, [
-      ...legs(port),
+      ...legs(port, options.group),
       "--name",
       "bridge-1",
       ...(options.bridge ?? []),
@@ -226,7 +227,7 @@ async function reliableSession(
     for (const bridge of bridges) await bridge.waitForOutput("bridge ");
     await using far = spawnTool("recv", [
       "-g",
-      GROUP,
+      options.group ?? GROUP,
       "-p",
       `${port}`,
       "-i",
@@ -240,7 +241,7 @@ async function reliableSession(
     await far.waitForOutput(WAITING);
     await using send = spawnTool("send", [
       "-g",
-      GROUP,
+      options.group ?? GROUP,
       "-p",
       `${port}`,
       "-i",
@@ -261,7 +262,7 @@ async function reliableSession(
     assert.equal(got.code, 0, `receiver:\n${got.stdout}`);
     assert.equal(sent.stderr, "", `sender stderr:\n${sent.stdout}`);
     assert.equal(sent.code, 0, `sender:\n${sent.stdout}`);
-    assertBulletins(got.stdout, options.pad);
+    assertBulletins(got.stdout, options.pad, options.from);
     const stats: string[] = [];
     for (const bridge of bridges) {
       if (bridge.running) stats.push(await stopBridge(bridge));
@@ -272,11 +273,16 @@ async function reliableSession(
   }
 }
 
-function reportLines(sender: string, port: number, names: string[]): void {
+function reportLines(
+  sender: string,
+  port: number,
+  names: string[],
+  from = `('198.51.100.2', ${port})`,
+): void {
   for (const name of names) {
     assert.ok(
       sender.includes(
-        `\n  ${name} ('198.51.100.2', ${port}): complete, has ${BULLETINS} bulletins\n`,
+        `\n  ${name} ${from}: complete, has ${BULLETINS} bulletins\n`,
       ),
       `report line of ${name} in:\n${sender}`,
     );
@@ -441,6 +447,24 @@ segmentsTest("bridge: two bridges joined by the udp:// tunnel", async (net) => {
     reportLines(sender, port, ["near", "desk-b via far"]);
   });
 });
+
+segmentsTest(
+  "bridge: an IPv6 link-scope group crosses (ff02::1:3), 1,000 bulletins",
+  async (net) => {
+    const { sender, port } = await reliableSession(net, {
+      group: "ff02::1:3",
+      from: "\\('fe80::[0-9a-f:]+', [0-9]+, 0, [0-9]+\\)",
+    });
+    for (const name of ["bridge-1", "desk-b via bridge-1"]) {
+      assert.match(
+        sender,
+        new RegExp(
+          `\n  ${name} \\('fe80::[0-9a-f:]+', ${port}, 0, [0-9]+\\): complete, has ${BULLETINS} bulletins\n`,
+        ),
+      );
+    }
+  },
+);
 
 segmentsTest(
   "bridge: far receivers' losses are repaired by the bridge",
