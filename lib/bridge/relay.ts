@@ -25,7 +25,11 @@ import {
   type SeqRange,
 } from "../wire/frame.ts";
 import { toRanges } from "../wire/ranges.ts";
-import { type DropCounts, emptyDrops } from "../reliable/stats.ts";
+import {
+  type DropCounts,
+  emptyDrops,
+  type SessionPaths,
+} from "../reliable/stats.ts";
 import type { ReceiverState } from "../reliable/state.ts";
 import { UpstreamTracker } from "./upstream.ts";
 import {
@@ -88,6 +92,8 @@ export interface BridgeStats {
   loops: number;
   /** Why other datagrams were dropped. */
   dropped: DropCounts;
+  /** The socket path of its multicast legs and, keyed, the crypto backend. */
+  paths?: SessionPaths;
 }
 
 /** What a bridge reports as it runs. */
@@ -173,6 +179,8 @@ export interface RelayOptions {
   pipeWindow?: number;
   /** Random numbers in [0, 1) (default `Math.random`). */
   random?: () => number;
+  /** The paths, for the statistics. */
+  paths?: SessionPaths;
 }
 
 /** How often the NACK timer looks for gaps, in ms. */
@@ -306,6 +314,7 @@ export class Relay {
       duplicates: 0,
       loops: 0,
       dropped: options.dropped ?? emptyDrops(),
+      ...(options.paths ? { paths: options.paths } : {}),
     };
     for (const side of [options.upstream, options.downstream]) {
       if (side.kind === "multicast") {
