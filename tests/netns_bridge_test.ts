@@ -449,6 +449,71 @@ segmentsTest("bridge: two bridges joined by the udp:// tunnel", async (net) => {
 });
 
 segmentsTest(
+  "bridge: the near end of a tunnel killed and restarted mid-feed",
+  async (net) => {
+    await withTempDir("mcast-bridge-tunnel-restart-", async (dir) => {
+      const { key } = await makeKeys(dir);
+      const tunnel = testPort();
+      const near = (p: number) => [
+        "--from",
+        `${GROUP}:${p}@veth-a`,
+        "--to",
+        `udp://127.0.0.1:${tunnel}`,
+        "--name",
+        "near",
+        "--state",
+        `${dir}/near.state`,
+        "--key-file",
+        key,
+      ];
+      let first: RunningProcess | undefined;
+      let restarted: RunningProcess | undefined;
+      let port = 0;
+      const { sender } = await reliableSession(net, {
+        rate: 500,
+        sender: ["--key-file", key],
+        receiver: ["--key-file", key],
+        roster: "near,desk-b via far",
+        bridges(p) {
+          port = p;
+          first = startBridge(net, near(p));
+          return [
+            first,
+            startBridge(net, [
+              "--from",
+              `udp://127.0.0.1:${tunnel}`,
+              "--to",
+              `${GROUP}:${p}@veth-b`,
+              "--name",
+              "far",
+              "--key-file",
+              key,
+            ]),
+          ];
+        },
+        async during(far) {
+          await far.waitForOutput("received bulletin 300 ", {
+            timeoutMs: 15_000,
+          });
+          first!.kill("SIGKILL");
+          assert.ok(await first!.waitForEnd(5_000), "the near bridge ended");
+          const before = far.stdout.split("\nreceived bulletin ").length - 1;
+          assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
+          restarted = startBridge(net, near(port));
+          await restarted.waitForLine(/^resumed session /, {
+            timeoutMs: 10_000,
+          });
+        },
+      });
+      assert.ok(restarted);
+      await using second = restarted;
+      await stopBridge(second);
+      reportLines(sender, port, ["near", "desk-b via far"]);
+    });
+  },
+);
+
+segmentsTest(
   "bridge: an IPv6 link-scope group crosses (ff02::1:3), 1,000 bulletins",
   async (net) => {
     const { sender, port } = await reliableSession(net, {
