@@ -448,13 +448,24 @@ segmentsTest("bridge: two bridges joined by the udp:// tunnel", async (net) => {
   });
 });
 
-segmentsTest(
-  "bridge: the near end of a tunnel killed and restarted mid-feed",
-  async (net) => {
-    await withTempDir("mcast-bridge-tunnel-restart-", async (dir) => {
-      const { key } = await makeKeys(dir);
-      const tunnel = testPort();
-      const near = (p: number) => [
+/** A session through a tunnel whose `end` is SIGKILLed at bulletin 300. */
+async function tunnelRestart(
+  net: Segments,
+  end: "near" | "far",
+): Promise<void> {
+  if (end === "far") {
+    // The far link drops what exceeds 4 Mbit/s: at the kill, the far
+    // receiver misses datagrams the killed bridge had taken from the
+    // tunnel; the new one asks for them through it.
+    await tc(
+      `-n ${net.bridge.ns} qdisc add dev veth-b root tbf rate 4mbit burst 4kb latency 20ms`,
+    );
+  }
+  await withTempDir("mcast-bridge-tunnel-restart-", async (dir) => {
+    const { key } = await makeKeys(dir);
+    const tunnel = testPort();
+    const args = {
+      near: (p: number) => [
         "--from",
         `${GROUP}:${p}@veth-a`,
         "--to",
@@ -465,52 +476,77 @@ segmentsTest(
         `${dir}/near.state`,
         "--key-file",
         key,
-      ];
-      let first: RunningProcess | undefined;
-      let restarted: RunningProcess | undefined;
-      let port = 0;
-      const { sender } = await reliableSession(net, {
-        rate: 500,
-        sender: ["--key-file", key],
-        receiver: ["--key-file", key],
-        roster: "near,desk-b via far",
-        bridges(p) {
-          port = p;
-          first = startBridge(net, near(p));
-          return [
-            first,
-            startBridge(net, [
-              "--from",
-              `udp://127.0.0.1:${tunnel}`,
-              "--to",
-              `${GROUP}:${p}@veth-b`,
-              "--name",
-              "far",
-              "--key-file",
-              key,
-            ]),
-          ];
-        },
-        async during(far) {
-          await far.waitForOutput("received bulletin 300 ", {
-            timeoutMs: 15_000,
-          });
-          first!.kill("SIGKILL");
-          assert.ok(await first!.waitForEnd(5_000), "the near bridge ended");
-          const before = far.stdout.split("\nreceived bulletin ").length - 1;
-          assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
-          restarted = startBridge(net, near(port));
+      ],
+      far: (p: number) => [
+        "--from",
+        `udp://127.0.0.1:${tunnel}`,
+        "--to",
+        `${GROUP}:${p}@veth-b`,
+        "--name",
+        "far",
+        "--key-file",
+        key,
+      ],
+    };
+    const started: Partial<Record<"near" | "far", RunningProcess>> = {};
+    let restarted: RunningProcess | undefined;
+    let port = 0;
+    const { sender, bridges } = await reliableSession(net, {
+      ...(end === "far"
+        ? {
+          pad: " " + "x".repeat(900),
+          sender: ["--key-file", key, "--rate", "1MiB"],
+        }
+        : { rate: 500, sender: ["--key-file", key] }),
+      receiver: ["--key-file", key],
+      roster: "near,desk-b via far",
+      bridges(p) {
+        port = p;
+        started.near = startBridge(net, args.near(p));
+        started.far = startBridge(net, args.far(p));
+        return [started.near, started.far];
+      },
+      async during(far) {
+        await far.waitForOutput("received bulletin 300 ", {
+          timeoutMs: 15_000,
+        });
+        const victim = started[end]!;
+        victim.kill("SIGKILL");
+        assert.ok(await victim.waitForEnd(5_000), `the ${end} bridge ended`);
+        const before = far.stdout.split("\nreceived bulletin ").length - 1;
+        assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
+        restarted = startBridge(net, args[end](port));
+        await restarted.waitForOutput(`bridge ${end}: `);
+        if (end === "near") {
           await restarted.waitForLine(/^resumed session /, {
             timeoutMs: 10_000,
           });
-        },
-      });
-      assert.ok(restarted);
-      await using second = restarted;
-      await stopBridge(second);
-      reportLines(sender, port, ["near", "desk-b via far"]);
+        }
+      },
     });
-  },
+    assert.ok(restarted);
+    await using second = restarted;
+    await stopBridge(second);
+    reportLines(sender, port, ["near", "desk-b via far"]);
+    // Whether the far receiver missed something the killed bridge had
+    // sent (and the new one asked for through the tunnel) depends on the
+    // moment; relay_test.ts tests that path.
+    console.log(
+      `tunnel, ${end} end restarted; the bridges still running:\n${
+        bridges.join("\n")
+      }`,
+    );
+  });
+}
+
+segmentsTest(
+  "bridge: the near end of a tunnel killed and restarted mid-feed",
+  (net) => tunnelRestart(net, "near"),
+);
+
+segmentsTest(
+  "bridge: the far end of a tunnel killed and restarted mid-feed",
+  (net) => tunnelRestart(net, "far"),
 );
 
 segmentsTest(

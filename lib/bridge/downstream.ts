@@ -26,7 +26,8 @@ export interface RepairPlan {
   resend: { seq: number; bytes: Uint8Array }[];
   /**
    * Not held (or held too long ago to be accepted again by a keyed
-   * receiver's replay window): ask upstream for them.
+   * receiver's replay window): ask upstream for them (behind a pipe: ask
+   * the near bridge, through the pipe's reports).
    */
   ask: number[];
   /** Older than anything held and not to be had upstream: tell GONE. */
@@ -157,7 +158,8 @@ export class DownstreamHold {
     context: { now: number; upstream: boolean; next: number },
   ): RepairPlan {
     const plan: RepairPlan = { resend: [], ask: [], gone: [] };
-    if (session !== this.#session) return plan;
+    // Another session than the one held; none held yet: nothing held.
+    if (this.#session !== undefined && session !== this.#session) return plan;
     const gone: number[] = [];
     let budget = this.#maxAsk;
     for (const range of ranges) {
@@ -172,10 +174,11 @@ export class DownstreamHold {
         } else if (context.upstream) {
           plan.ask.push(seq);
         } else if (!held) {
-          // Behind a pipe nothing can be asked for: what the budget made
-          // room for is gone; what never came may still come (a near
-          // bridge restarted, repairing its own gap), so no answer.
+          // Behind a pipe: what the budget made room for is gone; what
+          // never came here (this bridge restarted, or a near bridge is
+          // still repairing its own gap) is asked for through the pipe.
           if (seq <= this.#evicted) gone.push(seq);
+          else plan.ask.push(seq);
         } else {
           plan.resend.push({ seq, bytes: held.bytes });
         }

@@ -207,6 +207,11 @@ interface Item {
   seq?: number;
   /** Its hop budget. */
   hops: number;
+  /**
+   * Called once the downstream leg holds it (sent on the far segment, or
+   * confirmed by a pipe), or once it is dropped: a pipe source's `done`.
+   */
+  handled?: () => void;
 }
 
 /**
@@ -257,7 +262,7 @@ export class Relay {
   readonly #roster: FarRoster;
   readonly #seenDown = new SeenSet();
   readonly #plainSeen = new Map<string, { source: string; at: number }>();
-  #downQueue: Uint8Array[] = [];
+  #downQueue: { bytes: Uint8Array; sent?: () => void }[] = [];
   /** Repairs waiting for the pace, by sequence: each queued once. */
   #repairQueue = new Map<number, Uint8Array>();
   #draining = false;
@@ -283,6 +288,7 @@ export class Relay {
   #pending = new Set<Promise<unknown>>();
   /** With a pipe upstream: the highest DATA sequence forwarded, per session. */
   #pipeHigh = 0;
+  #pipeSession: string | undefined;
   #stopped = false;
   /** The session whose frames were last forwarded downstream. */
   #downSession: string | undefined;
@@ -569,8 +575,19 @@ export class Relay {
    */
   #repairFromUpstream(item: Item): void {
     const downstream = this.#options.downstream;
-    if (downstream.kind !== "multicast") return;
     const seq = item.seq!;
+    if (downstream.kind === "pipe") {
+      // A far bridge asked for it (it restarted and lost what it held).
+      if (this.#wanted.delete(seq) && item.hops > 0) {
+        this.stats.repaired += 1;
+        this.#put(downstream.pipe, {
+          id: datagramKey(item.bytes),
+          bytes: item.bytes,
+          hops: item.hops - 1,
+        }, item);
+      }
+      return;
+    }
     const before = this.#hold.get(item.session!, seq);
     this.#hold.hold(item.session!, seq, {
       bytes: item.bytes,
@@ -677,6 +694,7 @@ export class Relay {
       if (item.type !== 0 && !this.#seenDown.add(key)) {
         this.stats.loops += 1;
         this.#confirm(item);
+        item.handled?.();
         return;
       }
       if (item.type === 1) {
@@ -686,13 +704,18 @@ export class Relay {
         });
       }
       this.stats.forwarded[kind] += 1;
-      this.#sendDown(downstream, item.bytes);
-      this.#confirm(item);
+      // Acknowledged upstream (or done, for a pipe) once really sent: a
+      // bridge killed with datagrams still queued has not passed them on.
+      this.#sendDown(downstream, item.bytes, () => {
+        this.#confirm(item);
+        item.handled?.();
+      });
       return;
     }
     if (item.hops <= 0) {
       this.stats.loops += 1;
       this.#confirm(item);
+      item.handled?.();
       return;
     }
     this.stats.forwarded[kind] += 1;
@@ -714,6 +737,7 @@ export class Relay {
       try {
         await sink.put(datagram);
         this.#confirm(item);
+        item.handled?.();
       } catch (error) {
         if (!this.#stopped) {
           this.#options.onEvent({
@@ -737,8 +761,12 @@ export class Relay {
   }
 
   /** Queues a datagram for the far segment, sent at the pace. */
-  #sendDown(side: MulticastSide, bytes: Uint8Array): void {
-    this.#downQueue.push(bytes);
+  #sendDown(
+    side: MulticastSide,
+    bytes: Uint8Array,
+    sent?: () => void,
+  ): void {
+    this.#downQueue.push(sent ? { bytes, sent } : { bytes });
     if (!this.#draining) this.#track(this.#drain(side));
   }
 
@@ -763,6 +791,7 @@ export class Relay {
           }
         }
         let bytes: Uint8Array;
+        let sent: (() => void) | undefined;
         const repair = this.#repairQueue.entries().next().value;
         if (repair) {
           // Repairs first: they unblock delivery.
@@ -771,12 +800,16 @@ export class Relay {
           this.stats.repaired += 1;
           bytes = repair[1];
         } else {
-          bytes = this.#downQueue.shift()!;
+          ({ bytes, sent } = this.#downQueue.shift()!);
         }
         this.#sentInTick += 1;
-        if (side.raw.trySend?.(bytes, to)) continue;
+        if (side.raw.trySend?.(bytes, to)) {
+          sent?.();
+          continue;
+        }
         try {
           await side.raw.send(bytes, to);
+          sent?.();
         } catch (error) {
           if (!this.#stopped) {
             this.#options.onEvent({
@@ -840,36 +873,55 @@ export class Relay {
         return;
       }
       if (datagram === undefined || this.#stopped) return;
-      this.#fromPipe(datagram);
-      this.#track(source.done(datagram));
+      const handled = datagram;
+      this.#fromPipe(datagram, () => this.#track(source.done(handled)));
     }
   }
 
-  #fromPipe(datagram: PipeDatagram): void {
+  /**
+   * A datagram from a pipe: forwarded, then `handled` (the pipe's `done`)
+   * once the downstream leg holds it, or at once when it is dropped.
+   */
+  #fromPipe(datagram: PipeDatagram, handled: () => void): void {
     if (datagram.hops <= 0 && this.#options.downstream.kind === "pipe") {
       this.stats.loops += 1;
+      handled();
       return;
     }
     const head = peekSealed(datagram.bytes);
     if (!head) {
       if (hasMagic(datagram.bytes)) {
         this.stats.dropped.malformed += 1;
+        handled();
         return;
       }
-      this.#forward({ bytes: datagram.bytes, type: 0, hops: datagram.hops });
+      this.#forward({
+        bytes: datagram.bytes,
+        type: 0,
+        hops: datagram.hops,
+        handled,
+      });
       return;
     }
     if (![1, 4, 7].includes(head.type)) {
       this.stats.dropped.unexpected += 1;
+      handled();
       return;
     }
-    if (head.type === 1) {
-      if (head.session !== this.#hold.session) this.#pipeHigh = 0;
-      if (head.seq > this.#pipeHigh) this.#pipeHigh = head.seq;
-      if (this.#hold.get(head.session, head.seq)) {
-        this.stats.duplicates += 1;
-        return;
+    if (head.type === 1 || head.type === 4) {
+      // How far the session got, from DATA and from the sender's
+      // heartbeats (its highest sequence sent): a far receiver missing
+      // anything up to there is asked for through the pipe.
+      if (head.session !== this.#pipeSession) {
+        this.#pipeSession = head.session;
+        this.#pipeHigh = 0;
       }
+      if (head.seq > this.#pipeHigh) this.#pipeHigh = head.seq;
+    }
+    if (head.type === 1 && this.#hold.get(head.session, head.seq)) {
+      this.stats.duplicates += 1;
+      handled();
+      return;
     }
     this.#forward({
       bytes: datagram.bytes,
@@ -877,6 +929,7 @@ export class Relay {
       session: head.session,
       seq: head.seq,
       hops: datagram.hops,
+      handled,
     });
   }
 
@@ -986,14 +1039,26 @@ export class Relay {
     if (upstream.kind !== "multicast" || decoded.kind !== "frame") return;
     const frame = decoded.frame;
     if (
-      (frame.type !== "hello" && frame.type !== "ack" &&
-        frame.type !== "bye") || frame.session !== this.#tracker.session
+      frame.type === "data" || frame.type === "heartbeat" ||
+      frame.type === "gone" || frame.session !== this.#tracker.session
     ) {
       this.stats.dropped.unexpected += 1;
       return;
     }
     this.stats.feedback += 1;
-    this.#feedback(upstream, frame);
+    if (frame.type !== "nack") {
+      this.#feedback(upstream, frame);
+      return;
+    }
+    // What the far bridge no longer holds: asked for upstream, put into
+    // the pipe again when the sender's repair comes.
+    const now = performance.now();
+    for (const seq of rangeNumbers(frame.ranges)) {
+      if (seq < this.#tracker.next && !this.#wanted.has(seq)) {
+        this.stats.asked += 1;
+        this.#wanted.set(seq, now);
+      }
+    }
   }
 
   #repair(side: MulticastSide, session: string, ranges: SeqRange[]): void {
@@ -1021,10 +1086,29 @@ export class Relay {
         if (now - at >= REPAIR_HOLDOFF_MS) this.#repairedAt.delete(seq);
       }
     }
-    for (const seq of plan.ask) {
-      if (!this.#wanted.has(seq)) {
-        this.stats.asked += 1;
-        this.#wanted.set(seq, now);
+    const source = this.#options.upstream;
+    if (source.kind === "pipe") {
+      // Behind a pipe: the near bridge asks the sender for them.
+      if (plan.ask.length > 0 && source.pipe.report) {
+        this.stats.asked += plan.ask.length;
+        try {
+          source.pipe.report(encodeFrame({
+            type: "nack",
+            session,
+            seq: 0,
+            name: this.#options.name,
+            ranges: toRanges(plan.ask, 256),
+          }));
+        } catch {
+          // Out of bounds: nothing to ask.
+        }
+      }
+    } else {
+      for (const seq of plan.ask) {
+        if (!this.#wanted.has(seq)) {
+          this.stats.asked += 1;
+          this.#wanted.set(seq, now);
+        }
       }
     }
     if (plan.gone.length > 0) {

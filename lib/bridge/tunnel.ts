@@ -332,7 +332,10 @@ export interface TunnelSinkOptions {
 }
 
 interface InFlight {
+  datagram: PipeDatagram;
   frame: Uint8Array;
+  /** The `low` the frame carries. */
+  low: number;
   sentAt: number;
   resolve: () => void;
 }
@@ -405,7 +408,13 @@ export class TunnelSink implements PipeSink {
       bytes: datagram.bytes,
     }));
     const held = new Promise<void>((resolve) => {
-      this.#inFlight.set(seq, { frame, sentAt: performance.now(), resolve });
+      this.#inFlight.set(seq, {
+        datagram,
+        frame,
+        low,
+        sentAt: performance.now(),
+        resolve,
+      });
     });
     this.#send(frame);
     await held;
@@ -421,14 +430,37 @@ export class TunnelSink implements PipeSink {
   #resend(afterMs: number): void {
     const now = performance.now();
     let budget = 256;
-    for (const entry of this.#inFlight.values()) {
+    for (const [seq, entry] of this.#inFlight) {
       if (budget <= 0) break;
       if (now - entry.sentAt < afterMs) continue;
       entry.sentAt = now;
       this.stats.resent += 1;
       budget -= 1;
-      this.#send(entry.frame);
+      const low = this.#outstanding.values().next().value;
+      if (low === undefined || low === entry.low) {
+        this.#send(entry.frame);
+        continue;
+      }
+      // Sealed again with the current low: a far end that restarted
+      // starts there, not below what its predecessor already held.
+      void this.#reseal(seq, entry, low);
     }
+  }
+
+  async #reseal(seq: number, entry: InFlight, low: number): Promise<void> {
+    const frame = await this.#options.auth.seal(encodeTunnelFrame({
+      type: "datum",
+      link: this.#link,
+      seq,
+      low,
+      hops: entry.datagram.hops,
+      id: entry.datagram.id,
+      bytes: entry.datagram.bytes,
+    }));
+    if (this.#closed || !this.#inFlight.has(seq)) return;
+    entry.frame = frame;
+    entry.low = low;
+    this.#send(frame);
   }
 
   async #read(): Promise<void> {
@@ -632,6 +664,22 @@ export class TunnelSource implements PipeSource {
       }
       state.from = datagram.from;
       this.#lastLink = frame.link;
+      // Everything below the near end's low is held (by this end, or by
+      // the one before it restarted): nothing there to wait for.
+      if (frame.low - 1 > state.delivered) {
+        for (let seq = state.delivered + 1; seq < frame.low; seq++) {
+          const waiting = state.waiting.get(seq);
+          if (waiting) this.#ready.push(waiting);
+          state.waiting.delete(seq);
+        }
+        state.delivered = frame.low - 1;
+        if (state.done < state.delivered) {
+          for (const seq of state.doneAbove) {
+            if (seq <= state.delivered) state.doneAbove.delete(seq);
+          }
+          state.done = Math.max(state.done, frame.low - 1);
+        }
+      }
       if (frame.seq <= state.delivered || state.waiting.has(frame.seq)) {
         // A repeat: the HELD was lost, or it is still being handled.
         if (frame.seq <= state.done || state.doneAbove.has(frame.seq)) {

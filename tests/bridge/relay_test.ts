@@ -13,7 +13,10 @@ import {
   peekSealed,
   Relay,
 } from "../../lib/bridge/relay.ts";
-import { encodeFrame } from "../../lib/wire/frame.ts";
+import { decodeFrame, encodeFrame, type Frame } from "../../lib/wire/frame.ts";
+import type { PipeDatagram, PipeSource } from "../../lib/bridge/pipe.ts";
+import { datagramKey } from "../../lib/bridge/downstream.ts";
+import { until } from "../_wait.ts";
 import type { SenderReport } from "../../lib/reliable/stats.ts";
 import { groupKey, signingKey } from "../_fakes.ts";
 import type { GroupKey, SigningKey } from "../../lib/security/keys.ts";
@@ -200,4 +203,120 @@ Deno.test("relay: peekSealed reads a sealed frame's header", () => {
     ranges: [{ first: 1, last: 2 }],
   });
   assert.equal(peekSealed(encoder.encode("very important data")), undefined);
+});
+
+/** A pipe source fed by the test, keeping what the relay reports back. */
+class FakeSource {
+  readonly name = "fake://source";
+  readonly reports: Frame[] = [];
+  readonly done: PipeDatagram[] = [];
+  #queue: PipeDatagram[] = [];
+  #wake: (() => void) | undefined;
+  #closed = false;
+
+  push(bytes: Uint8Array): void {
+    this.#queue.push({ id: datagramKey(bytes), bytes, hops: 8 });
+    this.#wake?.();
+  }
+
+  async next(): Promise<PipeDatagram | undefined> {
+    for (;;) {
+      const next = this.#queue.shift();
+      if (next) return next;
+      if (this.#closed) return undefined;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  markDone(datagram: PipeDatagram): Promise<void> {
+    this.done.push(datagram);
+    return Promise.resolve();
+  }
+
+  report(frame: Uint8Array): void {
+    const decoded = decodeFrame(frame);
+    if (decoded.kind === "frame") this.reports.push(decoded.frame);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.#closed = true;
+    this.#wake?.();
+    return Promise.resolve();
+  }
+}
+
+Deno.test("relay: behind a pipe, what a far receiver misses and the bridge never held is asked for through the pipe", async () => {
+  const network = new MemoryNetwork();
+  const source = new FakeSource();
+  const pipe: PipeSource = {
+    name: source.name,
+    next: () => source.next(),
+    done: (d) => source.markDone(d),
+    report: (f) => source.report(f),
+    [Symbol.asyncDispose]: () => source[Symbol.asyncDispose](),
+  };
+  const down = network.open({ address: "127.0.0.2" });
+  const events: BridgeEvent[] = [];
+  const relay = new Relay({
+    name: "far",
+    upstream: { kind: "pipe", pipe },
+    downstream: {
+      kind: "multicast",
+      endpoint: down,
+      raw: down,
+      to: { address: FAR, port: PORT },
+    },
+    legs: { from: "fake://source", to: "far" },
+    onEvent: (event) => events.push(event),
+  });
+  const stop = new AbortController();
+  const running = relay.run(stop.signal);
+  const session = "0123456789abcdef";
+  // The sender's heartbeat says it sent 1-5; this (restarted) bridge holds
+  // none of them.
+  source.push(encodeFrame({
+    type: "heartbeat",
+    session,
+    seq: 5,
+    final: false,
+    timestamp: 1,
+    low: 1,
+  }));
+  const receiver = network.open({ address: "127.0.0.3" });
+  await until(() => source.done.length === 1, 2_000, "heartbeat handled");
+  await receiver.send(
+    encodeFrame({
+      type: "nack",
+      session,
+      seq: 0,
+      name: "desk",
+      ranges: [{ first: 1, last: 5 }],
+    }),
+    down.local,
+  );
+  await until(
+    () => source.reports.some((f) => f.type === "nack"),
+    2_000,
+    "a NACK reported",
+  );
+  const hello = source.reports.find((f) => f.type === "hello");
+  assert.deepEqual(hello, {
+    type: "hello",
+    session,
+    seq: 0,
+    name: "desk via far",
+    fromStart: false,
+  });
+  assert.deepEqual(source.reports.find((f) => f.type === "nack"), {
+    type: "nack",
+    session,
+    seq: 0,
+    name: "far",
+    ranges: [{ first: 1, last: 5 }],
+  });
+  stop.abort();
+  await running;
+  receiver.close();
+  network.close();
+  assert.ok(events.some((e) => e.type === "far-receiver"));
 });
