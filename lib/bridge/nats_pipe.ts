@@ -1,0 +1,687 @@
+/**
+ * Pipes over a NATS broker: the leg of `mcast-bridge` for sites without a
+ * multicast path between them (`--to nats://HOST:PORT/SUBJECT` near the
+ * sender, `--from nats://…` at the far site).
+ *
+ * Two modes, chosen by the URL:
+ *
+ * - `nats://HOST:PORT/SUBJECT`: core NATS, at most once. A datagram put
+ *   while no far bridge is subscribed is gone; `put` resolves once the
+ *   server has read it (a PING after it was answered), which is all core
+ *   NATS can tell.
+ * - `nats://HOST:PORT/SUBJECT?stream=NAME`: JetStream. The stream `NAME`
+ *   (created on first use, file storage, taking `SUBJECT`) keeps every
+ *   datagram; `put` resolves only on the stream's publish acknowledgement,
+ *   with `Nats-Msg-Id` set to the datagram's id so that a restarted bridge's
+ *   re-publishes are dropped by the server (within the stream's duplicate
+ *   window). The far side reads through a durable pull consumer (named by
+ *   the bridge, `?durable=NAME` or {@linkcode NatsPipeOptions.durable}):
+ *   {@linkcode PipeSource.done} acknowledges a datagram (and waits for the
+ *   server to confirm it), so a far bridge that stopped, or was offline for
+ *   a while, resumes at the first datagram it had not finished.
+ *
+ * The datagram's id and hops travel in the headers `Mcast-Id` and
+ * `Mcast-Hops`; its bytes are the message's payload, verbatim (sealed when
+ * the group is keyed: the broker never sees plaintext).
+ *
+ * The client (`@nats-io/transport-node`, `@nats-io/jetstream`) is loaded
+ * when a pipe is opened, so tools that never open one do not load it.
+ *
+ * @module
+ */
+
+import type {
+  Msg,
+  MsgHdrs,
+  NatsConnection,
+  Subscription,
+} from "@nats-io/transport-node";
+import type {
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+} from "@nats-io/jetstream";
+import { errorLine, NetworkError, UsageError } from "../errors.ts";
+import type { PipeDatagram, PipeSink, PipeSource } from "./pipe.ts";
+
+/** Header that carries {@linkcode PipeDatagram.id}. */
+export const ID_HEADER = "Mcast-Id";
+/** Header that carries {@linkcode PipeDatagram.hops}. */
+export const HOPS_HEADER = "Mcast-Hops";
+
+/** Port of a `nats://` URL without one. */
+export const DEFAULT_NATS_PORT = 4222;
+
+/** Default of {@linkcode NatsPipeOptions.timeoutMs}. */
+const DEFAULT_TIMEOUT_MS = 5_000;
+/** Default of {@linkcode NatsPipeOptions.duplicateWindowMs}: two minutes. */
+const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
+/** Default of {@linkcode NatsPipeOptions.durable}. */
+const DEFAULT_DURABLE = "mcast-bridge";
+/**
+ * How long the server waits for a delivered datagram's acknowledgement
+ * before it delivers it again (the source drops such a second copy while
+ * it runs; after a restart the consumer resumes at its acknowledgement
+ * floor at once).
+ */
+const ACK_WAIT_MS = 60_000;
+/** Most datagrams delivered to a far bridge and not yet done. */
+const MAX_ACK_PENDING = 8_192;
+/** Datagrams one pull asks for. */
+const PULL_BATCH = 256;
+
+/** Where a NATS pipe leads, from its URL. */
+export interface NatsTarget {
+  /** The server, `HOST:PORT` (`[ADDRESS]:PORT` for IPv6). */
+  server: string;
+  /** The subject the datagrams are published on (no wildcards). */
+  subject: string;
+  /** The JetStream stream, when the pipe is durable. */
+  stream?: string;
+  /** The far side's durable consumer, when the URL names one. */
+  durable?: string;
+}
+
+/** Options of {@linkcode openNatsSink} and {@linkcode openNatsSource}. */
+export interface NatsPipeOptions {
+  /**
+   * The JetStream stream: makes the pipe durable (overrides the URL's
+   * `?stream=`).
+   */
+  stream?: string;
+  /**
+   * The far side's durable consumer name, e.g. the bridge's `--name`
+   * (overrides the URL's `?durable=`; default `mcast-bridge`). Each far
+   * site needs its own.
+   */
+  durable?: string;
+  /**
+   * Longest wait for the server: connecting, a publish acknowledgement, a
+   * `done` confirmation (default 5,000 ms). `put` and `done` reject with a
+   * {@linkcode NetworkError} after it.
+   */
+  timeoutMs?: number;
+  /**
+   * The duplicate window of a stream this pipe creates: re-publishes of an
+   * id within it are dropped (default 120,000 ms).
+   */
+  duplicateWindowMs?: number;
+}
+
+/** Stream and consumer names: no dots, wildcards, white space or slashes. */
+const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** A subject token: no wildcards, no white space. */
+const TOKEN_PATTERN = /^[^\s.*>]+$/;
+
+/**
+ * Reads a `nats://HOST:PORT/SUBJECT[?stream=NAME][&durable=NAME]` URL.
+ *
+ * @param url The URL.
+ * @returns Where it leads.
+ * @throws {UsageError} When it is not such a URL.
+ *
+ * @example A JetStream pipe
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseNatsUrl } from "./nats_pipe.ts";
+ * assert.deepEqual(
+ *   parseNatsUrl("nats://127.0.0.1:4222/mcast.news?stream=NEWS"),
+ *   { server: "127.0.0.1:4222", subject: "mcast.news", stream: "NEWS" },
+ * );
+ * ```
+ */
+export function parseNatsUrl(url: string): NatsTarget {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`not a URL: ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== "nats:") {
+    throw new UsageError(`not a nats:// URL: ${JSON.stringify(url)}`);
+  }
+  if (parsed.username !== "" || parsed.password !== "" || parsed.hash !== "") {
+    throw new UsageError(
+      `a nats:// URL takes no user, password or fragment: ${
+        JSON.stringify(url)
+      }`,
+    );
+  }
+  if (parsed.hostname === "") {
+    throw new UsageError(`no broker host in ${JSON.stringify(url)}`);
+  }
+  const port = parsed.port === "" ? DEFAULT_NATS_PORT : Number(parsed.port);
+  const subject = decodeURIComponent(parsed.pathname.replace(/^\//, ""));
+  if (subject === "") {
+    throw new UsageError(
+      `no subject in ${JSON.stringify(url)} (nats://HOST:PORT/SUBJECT)`,
+    );
+  }
+  checkSubject(subject);
+  const target: NatsTarget = { server: `${parsed.hostname}:${port}`, subject };
+  for (const [key, value] of parsed.searchParams) {
+    if (key === "stream" || key === "durable") {
+      checkName(key, value);
+      target[key] = value;
+    } else {
+      throw new UsageError(
+        `unknown parameter ${JSON.stringify(key)} in ${
+          JSON.stringify(url)
+        } (stream, durable)`,
+      );
+    }
+  }
+  return target;
+}
+
+function checkSubject(subject: string): void {
+  if (!subject.split(".").every((token) => TOKEN_PATTERN.test(token))) {
+    throw new UsageError(
+      `bad NATS subject ${
+        JSON.stringify(subject)
+      }: dot-separated tokens, no wildcards or spaces`,
+    );
+  }
+}
+
+function checkName(what: string, name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new UsageError(
+      `bad ${what} name ${
+        JSON.stringify(name)
+      }: 1 to 64 letters, digits, "-" or "_"`,
+    );
+  }
+}
+
+/** What a pipe resolves from its URL and options. */
+interface Resolved {
+  target: NatsTarget;
+  stream: string | undefined;
+  durable: string;
+  timeoutMs: number;
+  duplicateWindowMs: number;
+  name: string;
+}
+
+function resolve(url: string, options: NatsPipeOptions): Resolved {
+  const target = parseNatsUrl(url);
+  const stream = options.stream ?? target.stream;
+  if (stream !== undefined) checkName("stream", stream);
+  const durable = options.durable ?? target.durable ?? DEFAULT_DURABLE;
+  checkName("durable", durable);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const duplicateWindowMs = options.duplicateWindowMs ??
+    DEFAULT_DUPLICATE_WINDOW_MS;
+  for (
+    const [what, value] of [["timeout", timeoutMs], [
+      "duplicate window",
+      duplicateWindowMs,
+    ]] as const
+  ) {
+    if (!Number.isInteger(value) || value <= 0) {
+      throw new UsageError(`the ${what} must be a positive number of ms`);
+    }
+  }
+  const name = `nats://${target.server}/${target.subject}${
+    stream === undefined ? "" : `?stream=${stream}`
+  }`;
+  return { target, stream, durable, timeoutMs, duplicateWindowMs, name };
+}
+
+type Core = typeof import("@nats-io/transport-node");
+type Jet = typeof import("@nats-io/jetstream");
+
+/** Loads the client (on first use only). */
+async function loadClient(): Promise<{ core: Core; jet: Jet }> {
+  const [core, jet] = await Promise.all([
+    import("@nats-io/transport-node"),
+    import("@nats-io/jetstream"),
+  ]);
+  return { core, jet };
+}
+
+async function connectTo(
+  core: Core,
+  resolved: Resolved,
+): Promise<NatsConnection> {
+  try {
+    return await core.connect({
+      servers: resolved.target.server,
+      name: "mcast-bridge",
+      timeout: resolved.timeoutMs,
+      // A bridge outlives broker restarts: it reconnects for ever, and its
+      // puts fail (after timeoutMs) while the broker is away.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+  } catch (error) {
+    throw new NetworkError(
+      `cannot reach the broker at nats://${resolved.target.server}: ${
+        errorLine(error)
+      }`,
+    );
+  }
+}
+
+/** Runs `promise`; rejects with a NetworkError saying `what` after `ms`. */
+async function within<T>(
+  ms: number,
+  what: string,
+  promise: Promise<T>,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new NetworkError(`${what}: no answer within ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } catch (error) {
+    if (error instanceof NetworkError) throw error;
+    throw new NetworkError(`${what}: ${errorLine(error)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Whether `subject` is matched by a stream's subject `filter`. */
+function subjectMatches(filter: string, subject: string): boolean {
+  const want = filter.split(".");
+  const have = subject.split(".");
+  for (const [i, token] of want.entries()) {
+    if (token === ">") return have.length > i;
+    if (i >= have.length || (token !== "*" && token !== have[i])) return false;
+  }
+  return want.length === have.length;
+}
+
+function isNotFound(error: unknown, jet: Jet): boolean {
+  return error instanceof jet.JetStreamApiError &&
+    (error.code === 404 || /not found/i.test(error.message));
+}
+
+/**
+ * Makes sure the stream exists and takes the pipe's subject: creates it
+ * (file storage, limits retention) when it is missing.
+ */
+async function ensureStream(
+  jet: Jet,
+  jsm: JetStreamManager,
+  resolved: Resolved,
+  stream: string,
+): Promise<void> {
+  const subject = resolved.target.subject;
+  const what = `stream ${stream} on nats://${resolved.target.server}`;
+  for (let attempt = 0;; attempt++) {
+    try {
+      const info = await jsm.streams.info(stream);
+      if (!info.config.subjects?.some((s) => subjectMatches(s, subject))) {
+        throw new UsageError(
+          `${what} does not take subject ${subject} (it takes ${
+            info.config.subjects?.join(", ") || "none"
+          })`,
+        );
+      }
+      return;
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      if (!isNotFound(error, jet)) {
+        throw new NetworkError(`${what}: ${errorLine(error)}`);
+      }
+    }
+    try {
+      await jsm.streams.add({
+        name: stream,
+        subjects: [subject],
+        storage: jet.StorageType.File,
+        retention: jet.RetentionPolicy.Limits,
+        duplicate_window: resolved.duplicateWindowMs * 1_000_000,
+      });
+      return;
+    } catch (error) {
+      // The far bridge may have created it meanwhile: look again, once.
+      if (attempt > 0) {
+        throw new NetworkError(`cannot create ${what}: ${errorLine(error)}`);
+      }
+    }
+  }
+}
+
+function datagramHeaders(core: Core, datagram: PipeDatagram): MsgHdrs {
+  const headers = core.headers();
+  headers.set(ID_HEADER, datagram.id);
+  headers.set(HOPS_HEADER, String(datagram.hops));
+  return headers;
+}
+
+/**
+ * Reads a message's datagram.
+ *
+ * @returns The datagram, or `undefined` when the message lacks the headers
+ * (not published by a bridge).
+ */
+function readDatagram(
+  headers: MsgHdrs | undefined,
+  data: Uint8Array,
+): PipeDatagram | undefined {
+  const id = headers?.get(ID_HEADER) ?? "";
+  const hopsText = headers?.get(HOPS_HEADER) ?? "";
+  const hops = Number(hopsText);
+  if (id === "" || !/^[0-9]+$/.test(hopsText) || !Number.isSafeInteger(hops)) {
+    return undefined;
+  }
+  // A copy: the client hands out views of its read buffer (Node Buffers).
+  return { id, bytes: new Uint8Array(data), hops };
+}
+
+function checkDatagram(datagram: PipeDatagram): void {
+  if (
+    datagram.id === "" || /[\r\n]/.test(datagram.id) ||
+    !Number.isSafeInteger(datagram.hops) || datagram.hops < 0
+  ) {
+    throw new UsageError(
+      `not a pipe datagram: id ${JSON.stringify(datagram.id)}, hops ${
+        String(datagram.hops)
+      }`,
+    );
+  }
+}
+
+/** The sending end over core NATS or JetStream. */
+class NatsSink implements PipeSink {
+  readonly name: string;
+  readonly #core: Core;
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient | undefined;
+  readonly #resolved: Resolved;
+  #closed = false;
+
+  constructor(
+    core: Core,
+    nc: NatsConnection,
+    js: JetStreamClient | undefined,
+    resolved: Resolved,
+  ) {
+    this.#core = core;
+    this.#nc = nc;
+    this.#js = js;
+    this.#resolved = resolved;
+    this.name = resolved.name;
+  }
+
+  async put(datagram: PipeDatagram): Promise<void> {
+    if (this.#closed) throw new NetworkError(`${this.name} is closed`);
+    checkDatagram(datagram);
+    const { subject } = this.#resolved.target;
+    const headers = datagramHeaders(this.#core, datagram);
+    const what = `${this.name}: put ${datagram.id}`;
+    const js = this.#js;
+    const stream = this.#resolved.stream;
+    if (js === undefined || stream === undefined) {
+      try {
+        this.#nc.publish(subject, datagram.bytes, { headers });
+      } catch (error) {
+        throw new NetworkError(`${what}: ${errorLine(error)}`);
+      }
+      await within(this.#resolved.timeoutMs, what, this.#nc.flush());
+      return;
+    }
+    const ack = await within(
+      this.#resolved.timeoutMs,
+      what,
+      js.publish(subject, datagram.bytes, {
+        msgID: datagram.id,
+        headers,
+        expect: { streamName: stream },
+        timeout: this.#resolved.timeoutMs,
+      }),
+    );
+    if (ack.stream !== stream) {
+      throw new NetworkError(`${what}: acknowledged by stream ${ack.stream}`);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#nc.close();
+  }
+}
+
+/**
+ * Opens the sending end of a NATS pipe: connects, and in JetStream mode
+ * creates the stream when it is missing.
+ *
+ * @param url `nats://HOST:PORT/SUBJECT`, `?stream=NAME` for JetStream.
+ * @param options Stream, timeout, duplicate window.
+ * @returns The sink; dispose it to close the connection.
+ * @throws {UsageError} For a bad URL or a stream that does not take the
+ * subject.
+ * @throws {NetworkError} When the broker cannot be reached.
+ */
+export async function openNatsSink(
+  url: string,
+  options: NatsPipeOptions = {},
+): Promise<PipeSink> {
+  const resolved = resolve(url, options);
+  const { core, jet } = await loadClient();
+  const nc = await connectTo(core, resolved);
+  try {
+    let js: JetStreamClient | undefined;
+    if (resolved.stream !== undefined) {
+      const jsm = await within(
+        resolved.timeoutMs,
+        `JetStream on nats://${resolved.target.server}`,
+        jet.jetstreamManager(nc, { timeout: resolved.timeoutMs }),
+      );
+      await ensureStream(jet, jsm, resolved, resolved.stream);
+      js = jsm.jetstream();
+    }
+    return new NatsSink(core, nc, js, resolved);
+  } catch (error) {
+    await nc.close();
+    throw error;
+  }
+}
+
+function isJsMsg(_message: Msg | JsMsg, durable: boolean): _message is JsMsg {
+  return durable;
+}
+
+/** The receiving end over core NATS or JetStream. */
+class NatsSource implements PipeSource {
+  readonly name: string;
+  readonly #nc: NatsConnection;
+  readonly #resolved: Resolved;
+  readonly #subscription: Subscription | undefined;
+  readonly #messages: ConsumerMessages | undefined;
+  /** One iterator for the source's life (a `for await` would end it). */
+  readonly #iterator: AsyncIterator<Msg | JsMsg>;
+  readonly #pending = new WeakMap<PipeDatagram, JsMsg>();
+  /** Highest stream sequence returned: a redelivery of one is dropped. */
+  #highest = 0;
+  #closed = false;
+  /** Messages dropped because a bridge did not publish them. */
+  skipped = 0;
+
+  constructor(
+    nc: NatsConnection,
+    resolved: Resolved,
+    from: Subscription | ConsumerMessages,
+    durable: boolean,
+  ) {
+    this.#nc = nc;
+    this.#resolved = resolved;
+    this.name = durable
+      ? `${resolved.name}&durable=${resolved.durable}`
+      : resolved.name;
+    if (durable) this.#messages = from as ConsumerMessages;
+    else this.#subscription = from as Subscription;
+    this.#iterator = from[Symbol.asyncIterator]();
+  }
+
+  async next(): Promise<PipeDatagram | undefined> {
+    for (;;) {
+      if (this.#closed) return undefined;
+      const result = await this.#iterator.next();
+      if (result.done || this.#closed) return undefined;
+      const message = result.value;
+      if (!isJsMsg(message, this.#messages !== undefined)) {
+        const datagram = readDatagram(message.headers, message.data);
+        if (datagram !== undefined) return datagram;
+        this.skipped++;
+        continue;
+      }
+      const sequence = message.info.streamSequence;
+      if (sequence <= this.#highest) continue;
+      this.#highest = sequence;
+      const datagram = readDatagram(message.headers, message.data);
+      if (datagram !== undefined) {
+        this.#pending.set(datagram, message);
+        return datagram;
+      }
+      this.skipped++;
+      message.ack();
+    }
+  }
+
+  async done(datagram: PipeDatagram): Promise<void> {
+    if (this.#messages === undefined) return;
+    const message = this.#pending.get(datagram);
+    if (message === undefined) {
+      throw new UsageError(
+        `${this.name}: done for a datagram this source did not return (or twice): ${datagram.id}`,
+      );
+    }
+    this.#pending.delete(datagram);
+    await within(
+      this.#resolved.timeoutMs,
+      `${this.name}: done ${datagram.id}`,
+      message.ackAck({ timeout: this.#resolved.timeoutMs }),
+    );
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscription?.unsubscribe();
+    // Not close(): it waits until the iterator took every buffered message.
+    this.#messages?.stop();
+    await this.#nc.close();
+  }
+}
+
+/**
+ * Makes sure the durable consumer exists and resumes at its first
+ * datagram not done. The server would deliver datagrams that a stopped
+ * bridge had received but not finished only after their acknowledgement
+ * wait, after newer ones; so a consumer with such datagrams is recreated
+ * to start right after its acknowledgement floor.
+ */
+async function ensureConsumer(
+  jet: Jet,
+  jsm: JetStreamManager,
+  resolved: Resolved,
+  stream: string,
+): Promise<void> {
+  const { durable, target } = resolved;
+  const what = `consumer ${durable} of stream ${stream}`;
+  const base = {
+    "durable_name": durable,
+    "ack_policy": jet.AckPolicy.Explicit,
+    "filter_subject": target.subject,
+    "ack_wait": ACK_WAIT_MS * 1_000_000,
+    "max_ack_pending": MAX_ACK_PENDING,
+  };
+  try {
+    let info;
+    try {
+      info = await jsm.consumers.info(stream, durable);
+    } catch (error) {
+      if (!isNotFound(error, jet)) throw error;
+      await jsm.consumers.add(stream, {
+        ...base,
+        "deliver_policy": jet.DeliverPolicy.All,
+      });
+      return;
+    }
+    if (info.config.filter_subject !== target.subject) {
+      throw new UsageError(
+        `${what} reads ${
+          info.config.filter_subject ?? "every subject"
+        }, not ${target.subject}: pick another --name`,
+      );
+    }
+    const floor = info.ack_floor.stream_seq;
+    if (info.delivered.stream_seq > floor || info.num_ack_pending > 0) {
+      await jsm.consumers.delete(stream, durable);
+      await jsm.consumers.add(stream, {
+        ...base,
+        "deliver_policy": jet.DeliverPolicy.StartSequence,
+        "opt_start_seq": floor + 1,
+      });
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new NetworkError(`${what}: ${errorLine(error)}`);
+  }
+}
+
+/**
+ * Opens the receiving end of a NATS pipe. In core mode it subscribes to
+ * the subject (datagrams published before that are not seen). In JetStream
+ * mode it creates the stream and the durable consumer when missing, and
+ * resumes at the consumer's first datagram not done.
+ *
+ * @param url `nats://HOST:PORT/SUBJECT`, `?stream=NAME` for JetStream,
+ * `&durable=NAME` for the consumer.
+ * @param options Stream, consumer, timeout, duplicate window.
+ * @returns The source; dispose it to close the connection (datagrams not
+ * done are delivered again to the next source of that consumer).
+ * @throws {UsageError} For a bad URL, or a stream or consumer that does not
+ * fit the subject.
+ * @throws {NetworkError} When the broker cannot be reached.
+ */
+export async function openNatsSource(
+  url: string,
+  options: NatsPipeOptions = {},
+): Promise<PipeSource> {
+  const resolved = resolve(url, options);
+  const { core, jet } = await loadClient();
+  const nc = await connectTo(core, resolved);
+  try {
+    const stream = resolved.stream;
+    if (stream === undefined) {
+      const subscription = nc.subscribe(resolved.target.subject);
+      // The subscription is registered with the server before any put
+      // made after this returns.
+      await within(
+        resolved.timeoutMs,
+        `subscribe on nats://${resolved.target.server}`,
+        nc.flush(),
+      );
+      return new NatsSource(nc, resolved, subscription, false);
+    }
+    const jsm = await within(
+      resolved.timeoutMs,
+      `JetStream on nats://${resolved.target.server}`,
+      jet.jetstreamManager(nc, { timeout: resolved.timeoutMs }),
+    );
+    await ensureStream(jet, jsm, resolved, stream);
+    await ensureConsumer(jet, jsm, resolved, stream);
+    const consumer = await within(
+      resolved.timeoutMs,
+      `consumer ${resolved.durable} of stream ${stream}`,
+      jsm.jetstream().consumers.get(stream, resolved.durable),
+    );
+    const messages = await consumer.consume({ max_messages: PULL_BATCH });
+    return new NatsSource(nc, resolved, messages, true);
+  } catch (error) {
+    await nc.close();
+    throw error;
+  }
+}
