@@ -43,15 +43,13 @@ import type {
   JsMsg,
 } from "@nats-io/jetstream";
 import { errorLine, NetworkError, UsageError } from "../errors.ts";
+import { checkName, type NatsTarget, parseNatsUrl } from "./nats_url.ts";
 import type { PipeDatagram, PipeSink, PipeSource } from "./pipe.ts";
 
 /** Header that carries {@linkcode PipeDatagram.id}. */
 export const ID_HEADER = "Mcast-Id";
 /** Header that carries {@linkcode PipeDatagram.hops}. */
 export const HOPS_HEADER = "Mcast-Hops";
-
-/** Port of a `nats://` URL without one. */
-export const DEFAULT_NATS_PORT = 4222;
 
 /** Default of {@linkcode NatsPipeOptions.timeoutMs}. */
 const DEFAULT_TIMEOUT_MS = 5_000;
@@ -70,18 +68,6 @@ const ACK_WAIT_MS = 60_000;
 const MAX_ACK_PENDING = 8_192;
 /** Datagrams one pull asks for. */
 const PULL_BATCH = 256;
-
-/** Where a NATS pipe leads, from its URL. */
-export interface NatsTarget {
-  /** The server, `HOST:PORT` (`[ADDRESS]:PORT` for IPv6). */
-  server: string;
-  /** The subject the datagrams are published on (no wildcards). */
-  subject: string;
-  /** The JetStream stream, when the pipe is durable. */
-  stream?: string;
-  /** The far side's durable consumer, when the URL names one. */
-  durable?: string;
-}
 
 /** Options of {@linkcode openNatsSink} and {@linkcode openNatsSource}. */
 export interface NatsPipeOptions {
@@ -107,92 +93,6 @@ export interface NatsPipeOptions {
    * id within it are dropped (default 120,000 ms).
    */
   duplicateWindowMs?: number;
-}
-
-/** Stream and consumer names: no dots, wildcards, white space or slashes. */
-const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-/** A subject token: no wildcards, no white space. */
-const TOKEN_PATTERN = /^[^\s.*>]+$/;
-
-/**
- * Reads a `nats://HOST:PORT/SUBJECT[?stream=NAME][&durable=NAME]` URL.
- *
- * @param url The URL.
- * @returns Where it leads.
- * @throws {UsageError} When it is not such a URL.
- *
- * @example A JetStream pipe
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseNatsUrl } from "./nats_pipe.ts";
- * assert.deepEqual(
- *   parseNatsUrl("nats://127.0.0.1:4222/mcast.news?stream=NEWS"),
- *   { server: "127.0.0.1:4222", subject: "mcast.news", stream: "NEWS" },
- * );
- * ```
- */
-export function parseNatsUrl(url: string): NatsTarget {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new UsageError(`not a URL: ${JSON.stringify(url)}`);
-  }
-  if (parsed.protocol !== "nats:") {
-    throw new UsageError(`not a nats:// URL: ${JSON.stringify(url)}`);
-  }
-  if (parsed.username !== "" || parsed.password !== "" || parsed.hash !== "") {
-    throw new UsageError(
-      `a nats:// URL takes no user, password or fragment: ${
-        JSON.stringify(url)
-      }`,
-    );
-  }
-  if (parsed.hostname === "") {
-    throw new UsageError(`no broker host in ${JSON.stringify(url)}`);
-  }
-  const port = parsed.port === "" ? DEFAULT_NATS_PORT : Number(parsed.port);
-  const subject = decodeURIComponent(parsed.pathname.replace(/^\//, ""));
-  if (subject === "") {
-    throw new UsageError(
-      `no subject in ${JSON.stringify(url)} (nats://HOST:PORT/SUBJECT)`,
-    );
-  }
-  checkSubject(subject);
-  const target: NatsTarget = { server: `${parsed.hostname}:${port}`, subject };
-  for (const [key, value] of parsed.searchParams) {
-    if (key === "stream" || key === "durable") {
-      checkName(key, value);
-      target[key] = value;
-    } else {
-      throw new UsageError(
-        `unknown parameter ${JSON.stringify(key)} in ${
-          JSON.stringify(url)
-        } (stream, durable)`,
-      );
-    }
-  }
-  return target;
-}
-
-function checkSubject(subject: string): void {
-  if (!subject.split(".").every((token) => TOKEN_PATTERN.test(token))) {
-    throw new UsageError(
-      `bad NATS subject ${
-        JSON.stringify(subject)
-      }: dot-separated tokens, no wildcards or spaces`,
-    );
-  }
-}
-
-function checkName(what: string, name: string): void {
-  if (!NAME_PATTERN.test(name)) {
-    throw new UsageError(
-      `bad ${what} name ${
-        JSON.stringify(name)
-      }: 1 to 64 letters, digits, "-" or "_"`,
-    );
-  }
 }
 
 /** What a pipe resolves from its URL and options. */
