@@ -100,6 +100,13 @@ function checkSubject(subject: string): void {
   }
 }
 
+/**
+ * Checks a stream or consumer name: 1 to 64 letters, digits, `-` or `_`.
+ *
+ * @param what `stream` or `durable`, for the message.
+ * @param name The name.
+ * @throws {UsageError} When it is not such a name.
+ */
 export function checkName(what: string, name: string): void {
   if (!NAME_PATTERN.test(name)) {
     throw new UsageError(
