@@ -1,8 +1,11 @@
 /**
  * A NATS server for tests: Debian's `nats-server`, started on 127.0.0.1 (or
  * inside a test's network namespace) on a free port, with JetStream on
- * request (its store in a temporary directory), and killed, with its store
- * removed, in every outcome (`await using server = await startNats()`).
+ * request, and killed, with its directory removed, in every outcome
+ * (`await using server = await startNats()`). Each server has a temporary
+ * directory `mcast-nats-<test pid>-…` (its pid file, its JetStream store):
+ * a server whose test process was killed before it could stop it is killed
+ * by the next {@linkcode startNats}.
  *
  * @module
  */
@@ -39,6 +42,8 @@ export interface NatsServer extends AsyncDisposable {
   port: number;
   /** Its JetStream store, when JetStream is on. */
   storeDir: string | undefined;
+  /** Its directory (pid file, store), removed by disposing. */
+  dir: string;
   /** Whether it runs. */
   readonly running: boolean;
   /** Everything it logged so far. */
@@ -79,6 +84,43 @@ export function natsUnavailable(): string | undefined {
   return natsServerPath() === undefined
     ? "nats-server is not installed (apt-get install nats-server)"
     : undefined;
+}
+
+/** What a server directory of this module is named: `mcast-nats-<pid>-…`. */
+const DIR_PATTERN = /^mcast-nats-([0-9]+)-/;
+
+function processAlive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Kills the servers that a killed test run left behind (their test process
+ * is gone) and removes their directories.
+ */
+async function removeStale(): Promise<void> {
+  const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
+  for await (const entry of Deno.readDir(tmp)) {
+    const match = DIR_PATTERN.exec(entry.name);
+    if (!entry.isDirectory || !match || processAlive(Number(match[1]))) {
+      continue;
+    }
+    const dir = `${tmp}/${entry.name}`;
+    try {
+      const pid = Number(await Deno.readTextFile(`${dir}/server.pid`));
+      const command = await Deno.readTextFile(`/proc/${pid}/cmdline`);
+      if (command.includes("nats-server") && command.includes(dir)) {
+        Deno.kill(pid, "SIGKILL");
+      }
+    } catch {
+      // No pid file, or the server is gone.
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
 }
 
 /** A free TCP port on 127.0.0.1 (free when asked; the server takes it next). */
@@ -176,9 +218,9 @@ export async function startNats(
   if (program === undefined) throw new Error(natsUnavailable());
   const host = options.host ?? "127.0.0.1";
   const port = freePort();
-  const storeDir = options.jetstream
-    ? await Deno.makeTempDir({ prefix: "mcast-nats-" })
-    : undefined;
+  await removeStale();
+  const dir = await Deno.makeTempDir({ prefix: `mcast-nats-${Deno.pid}-` });
+  const storeDir = options.jetstream ? `${dir}/store` : undefined;
   const command = [
     ...(options.prefix ?? []),
     program,
@@ -186,6 +228,9 @@ export async function startNats(
     host,
     "-p",
     String(port),
+    // Names the directory, so that a stale server can be told apart.
+    "-P",
+    `${dir}/server.pid`,
     ...(storeDir === undefined ? [] : ["-js", "-sd", storeDir]),
   ];
   let process: ServerProcess | undefined;
@@ -202,9 +247,7 @@ export async function startNats(
   try {
     await launch();
   } catch (error) {
-    if (storeDir !== undefined) {
-      await Deno.remove(storeDir, { recursive: true }).catch(() => {});
-    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw error;
   }
   let log = "";
@@ -213,6 +256,7 @@ export async function startNats(
     host,
     port,
     storeDir,
+    dir,
     get running() {
       return process !== undefined && !process.ended;
     },
@@ -239,9 +283,7 @@ export async function startNats(
       try {
         await process?.stop("SIGKILL");
       } finally {
-        if (storeDir !== undefined) {
-          await Deno.remove(storeDir, { recursive: true }).catch(() => {});
-        }
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
       }
     },
   };
