@@ -21,6 +21,13 @@ export interface Datagram {
   payload: Uint8Array;
   /** Where it came from. */
   from: Peer;
+  /**
+   * The datagram exactly as it arrived, before a guard opened it (its
+   * trailer removed, its records decrypted): set by a
+   * `GuardedEndpoint` made with `keepSealed`, for a bridge that
+   * checks frames but forwards them verbatim.
+   */
+  sealed?: Uint8Array;
 }
 
 /** A bound UDP socket, as the sender and receiver logic use it. */
@@ -324,4 +331,22 @@ export async function openGroupSocket(
     throw socketError(error, `Cannot join ${group.address} on ${on}`);
   }
   return new DenoEndpoint(conn, group.family === 4 ? 0 : iface.index);
+}
+
+/**
+ * Opens a unicast UDP socket bound to `address:port` (port 0: an ephemeral
+ * one), e.g. one end of a bridge's tunnel.
+ *
+ * @param address The local address to bind.
+ * @param port The local port.
+ * @returns The endpoint.
+ * @throws {NetworkError} When binding fails.
+ * @throws {PermissionError} When network access is not granted.
+ */
+export function openUnicastSocket(
+  address: string,
+  port: number,
+): DatagramEndpoint {
+  const conn = listen(address, port, { reuseAddress: false, loopback: false });
+  return new DenoEndpoint(conn, 0);
 }

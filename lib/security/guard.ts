@@ -122,6 +122,11 @@ export interface GuardOptions {
   /** The clock, in µs since the Unix epoch (for tests). */
   nowMicros?: () => number;
   /**
+   * Keep each opened frame's bytes as they arrived, in
+   * {@linkcode Datagram.sealed} (a bridge forwards them verbatim).
+   */
+  keepSealed?: boolean;
+  /**
    * The cryptography (default {@linkcode WEB_CRYPTO}). Its owner closes it,
    * after the guard; the guard never does.
    */
@@ -778,6 +783,8 @@ export class GuardedEndpoint implements DatagramEndpoint {
       return null;
     }
     const body = bytes.length - trailer;
+    // Opening rewrites the flags and tag length in place.
+    const sealed = this.#options.keepSealed ? bytes.slice() : undefined;
     const encrypted = type === DATA_TYPE && (flags & FLAGS.encrypted) !== 0;
     if (encrypted && body < PAYLOAD_AT) {
       this.#dropped.auth += 1;
@@ -815,7 +822,9 @@ export class GuardedEndpoint implements DatagramEndpoint {
     }
     plain[6] = flags & ~SECURITY_FLAGS;
     plain[7] = 0;
-    const result: Datagram = { payload: plain, from: datagram.from };
+    const result: Datagram = sealed
+      ? { payload: plain, from: datagram.from, sealed }
+      : { payload: plain, from: datagram.from };
     if (type !== DATA_TYPE || !this.#trusting) return result;
     if ((flags & FLAGS.chained) === 0 || body < PAYLOAD_AT) {
       this.#dropped.forged += 1;

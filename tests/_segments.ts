@@ -1,0 +1,148 @@
+/**
+ * Two network segments and a host between them, for the bridge's tests:
+ * host A (`mcast<pid>ga`) on segment A, host B (`mcast<pid>gb`) on segment
+ * B, and the bridge host (`mcast<pid>gm`) with a veth link into each. There
+ * is no route between A's and B's segments: each host knows only its
+ * connected /25 of TEST-NET-2, and the bridge host does not forward (a new
+ * namespace's `ip_forward` is 0). Everything lives in namespaces the
+ * builder creates; disposing the result deletes them, and a later run
+ * deletes what a killed run left behind (names of this module's pattern
+ * whose process is gone).
+ *
+ * | host | link | address |
+ * |---|---|---|
+ * | A | `veth-a` | 198.51.100.1/25 |
+ * | bridge | `veth-a` | 198.51.100.2/25 |
+ * | bridge | `veth-b` | 198.51.100.129/25 |
+ * | B | `veth-b` | 198.51.100.130/25 |
+ *
+ * @module
+ */
+
+import { ip, listNamespaces } from "./_netns.ts";
+
+/** What a namespace name of this module looks like. */
+const NAME_PATTERN = /^mcast([0-9]+)g[amb]$/;
+
+/** One host of the two segments. */
+export interface SegmentHost {
+  /** Namespace name, for `ip netns exec`. */
+  ns: string;
+  /** Its link(s) and their IPv4 addresses. */
+  links: Record<string, string>;
+}
+
+/** The network; disposing it deletes every namespace. */
+export interface Segments extends AsyncDisposable {
+  /** Host A, on segment A. */
+  a: SegmentHost;
+  /** The bridge host, on both. */
+  bridge: SegmentHost;
+  /** Host B, on segment B. */
+  b: SegmentHost;
+  /** Every namespace created. */
+  namespaces: string[];
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function run(args: string[]): Promise<string> {
+  const output = await new Deno.Command("ip", {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(5_000),
+  }).output();
+  return new TextDecoder().decode(output.stdout);
+}
+
+async function removeStale(): Promise<void> {
+  for (const name of await listNamespaces()) {
+    const match = NAME_PATTERN.exec(name);
+    if (!match || processAlive(Number(match[1]))) continue;
+    const pids = await run(["netns", "pids", name]);
+    for (const pid of pids.split("\n").filter((p) => /^[0-9]+$/.test(p))) {
+      try {
+        Deno.kill(Number(pid), "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+    await run(["netns", "delete", name]);
+  }
+}
+
+async function deleteAll(namespaces: string[]): Promise<void> {
+  for (const name of namespaces) {
+    // Tools a failed test left running inside go first.
+    const pids = await run(["netns", "pids", name]);
+    for (const pid of pids.split("\n").filter((p) => /^[0-9]+$/.test(p))) {
+      try {
+        Deno.kill(Number(pid), "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+    await ip(`netns delete ${name}`);
+  }
+}
+
+/**
+ * Creates the two segments and the bridge host (see the module's table).
+ *
+ * @returns The network; `await using` deletes it.
+ */
+export async function createSegments(): Promise<Segments> {
+  await removeStale();
+  const prefix = `mcast${Deno.pid}`;
+  const a = `${prefix}ga`;
+  const bridge = `${prefix}gm`;
+  const b = `${prefix}gb`;
+  const created: string[] = [];
+  try {
+    for (const name of [a, bridge, b]) {
+      await ip(`netns add ${name}`);
+      created.push(name);
+      await ip(`-n ${name} link set lo up`);
+    }
+    await ip(
+      `link add veth-a netns ${a} type veth peer name veth-a netns ${bridge}`,
+    );
+    await ip(
+      `link add veth-b netns ${b} type veth peer name veth-b netns ${bridge}`,
+    );
+    const addresses: [string, string, string][] = [
+      [a, "veth-a", "198.51.100.1/25"],
+      [bridge, "veth-a", "198.51.100.2/25"],
+      [bridge, "veth-b", "198.51.100.129/25"],
+      [b, "veth-b", "198.51.100.130/25"],
+    ];
+    for (const [ns, link, address] of addresses) {
+      await ip(`-n ${ns} addr add ${address} dev ${link}`);
+      await ip(`-n ${ns} link set ${link} up`);
+    }
+    return {
+      a: { ns: a, links: { "veth-a": "198.51.100.1" } },
+      bridge: {
+        ns: bridge,
+        links: { "veth-a": "198.51.100.2", "veth-b": "198.51.100.129" },
+      },
+      b: { ns: b, links: { "veth-b": "198.51.100.130" } },
+      namespaces: [...created],
+      async [Symbol.asyncDispose]() {
+        await deleteAll(created);
+      },
+    };
+  } catch (error) {
+    await deleteAll(created).catch(() => {});
+    throw error;
+  }
+}

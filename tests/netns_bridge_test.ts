@@ -1,0 +1,407 @@
+/**
+ * `mcast-bridge` across two segments with no route between them (see
+ * `_segments.ts`): host A sends, the bridge host relays, host B receives.
+ * Plain and reliable modes, a bridge killed and restarted mid-feed, only
+ * the named group, keyed frames crossing sealed, the unicast tunnel
+ * between two bridges, and (where the kernel routes multicast) smcroute.
+ *
+ * Runs only as root with `ip netns`; otherwise each test is skipped with
+ * the reason printed.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { netnsUnavailable } from "./_netns.ts";
+import { createSegments, type Segments } from "./_segments.ts";
+import { MESSAGE, WAITING } from "./_exercise.ts";
+import {
+  type RunningProcess,
+  spawnTool,
+  testPort,
+  withTempDir,
+} from "./_tools.ts";
+import { multicastRoutingUnavailable } from "../lib/bridge/mroute.ts";
+
+const skip = await netnsUnavailable();
+if (skip !== undefined) console.log(`skipped: ${skip}`);
+
+const BULLETINS = 1000;
+const GROUP = "224.1.1.1";
+
+function segmentsTest(
+  name: string,
+  body: (net: Segments) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: skip !== undefined,
+    async fn() {
+      await using net = await createSegments();
+      await body(net);
+    },
+  });
+}
+
+function inNs(ns: string): { prefix: string[] } {
+  return { prefix: ["ip", "netns", "exec", ns] };
+}
+
+function feed(count = BULLETINS): string {
+  return Array.from({ length: count }, (_, k) => `bulletin ${k + 1}\n`).join(
+    "",
+  );
+}
+
+/** Asserts every bulletin once, in order, from the bridge's far address. */
+function assertBulletins(stdout: string, count = BULLETINS): void {
+  const received = stdout.split("\n").filter((line) =>
+    line.startsWith("received bulletin ")
+  );
+  const expected = Array.from({ length: count }, (_, k) => k + 1);
+  const numbers = received.map((line) =>
+    Number(/^received bulletin ([0-9]+) /.exec(line)?.[1])
+  );
+  assert.deepEqual(numbers, expected, "bulletins once each, in order");
+  for (const [k, line] of received.entries()) {
+    assert.match(
+      line,
+      new RegExp(
+        `^received bulletin ${
+          k + 1
+        } \\([0-9]+ bytes\\) from \\('198\\.51\\.100\\.129', [0-9]+\\) : bulletin ${
+          k + 1
+        }$`,
+      ),
+    );
+  }
+}
+
+function startBridge(net: Segments, args: string[]): RunningProcess {
+  return spawnTool("bridge", args, inNs(net.bridge.ns));
+}
+
+function legs(port: number): string[] {
+  return [
+    "--from",
+    `${GROUP}:${port}@veth-a`,
+    "--to",
+    `${GROUP}:${port}@veth-b`,
+  ];
+}
+
+/** Stops a bridge with SIGTERM and returns its statistics line. */
+async function stopBridge(bridge: RunningProcess): Promise<string> {
+  bridge.kill("SIGTERM");
+  const done = await bridge.finish(5_000);
+  assert.equal(done.stderr, "", "bridge stderr");
+  assert.equal(done.code, 0, `bridge exit code:\n${done.stdout}`);
+  const last = done.stdout.trimEnd().split("\n").at(-1)!;
+  assert.match(last, /^statistics: forwarded /);
+  return last;
+}
+
+segmentsTest(
+  "bridge: plain datagrams cross, only the group named",
+  async (net) => {
+    // No route between the segments: A cannot reach B.
+    const route = await new Deno.Command("ip", {
+      args: ["-n", net.a.ns, "route", "get", "198.51.100.130"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(route.success, false);
+    assert.match(new TextDecoder().decode(route.stderr), /unreachable/);
+
+    const port = testPort();
+    await using bridge = startBridge(net, [
+      ...legs(port),
+      "--name",
+      "bridge-1",
+    ]);
+    await bridge.waitForOutput(
+      `bridge bridge-1: ${GROUP}:${port}@veth-a -> ${GROUP}:${port}@veth-b\n`,
+    );
+    await using far = spawnTool("recv", [
+      "-g",
+      GROUP,
+      "-p",
+      `${port}`,
+      "-i",
+      "veth-b",
+      "--count",
+      "1",
+    ], inNs(net.b.ns));
+    await using other = spawnTool("recv", [
+      "-g",
+      "224.1.1.2",
+      "-p",
+      `${port}`,
+      "-i",
+      "veth-b",
+    ], inNs(net.b.ns));
+    await far.waitForOutput(WAITING);
+    await other.waitForOutput(WAITING);
+    const sent = await spawnTool("send", [
+      "-g",
+      GROUP,
+      "-p",
+      `${port}`,
+      "-i",
+      "veth-a",
+      "--expect",
+      "1",
+    ], inNs(net.a.ns)).finish(10_000);
+    assert.equal(sent.stderr, "");
+    assert.equal(sent.code, 0, sent.stdout);
+    // The far receiver's acknowledgement comes back through the bridge.
+    assert.equal(
+      sent.stdout,
+      `sending "${MESSAGE}"\nwaiting to receive\nreceived "ack" from ('198.51.100.2', ${port})\nclosing socket\n`,
+    );
+    const got = await far.finish(5_000);
+    assert.equal(got.code, 0);
+    assert.match(
+      got.stdout,
+      new RegExp(
+        `^${WAITING}\nreceived 19 bytes from \\('198\\.51\\.100\\.129', ([0-9]+)\\) : ${MESSAGE}\nsending acknowledgement to \\('198\\.51\\.100\\.129', \\1\\)\n`,
+      ),
+    );
+    // Another group on A's segment is not forwarded.
+    const unrelayed = await spawnTool("send", [
+      "-g",
+      "224.1.1.2",
+      "-p",
+      `${port}`,
+      "-i",
+      "veth-a",
+      "--wait",
+      "0.5",
+    ], inNs(net.a.ns)).finish(10_000);
+    assert.equal(
+      unrelayed.stdout,
+      `sending "${MESSAGE}"\nwaiting to receive\nclosing socket\n`,
+    );
+    other.kill("SIGTERM");
+    const silent = await other.finish(5_000);
+    assert.equal(silent.stdout, `${WAITING}\n`);
+    assert.match(
+      await stopBridge(bridge),
+      /^statistics: forwarded 1 datagram \(0 DATA, 0 heartbeats, 0 GONE, 1 plain\), 0 repaired, /,
+    );
+  },
+);
+
+/** A reliable session from A to B through the bridge; returns the outputs. */
+async function reliableSession(
+  net: Segments,
+  options: {
+    sender?: string[];
+    receiver?: string[];
+    bridge?: string[];
+    roster?: string;
+    rate?: number;
+    during?: (far: RunningProcess) => Promise<void>;
+    bridges?: (port: number) => RunningProcess[];
+  } = {},
+): Promise<{ sender: string; receiver: string; port: number }> {
+  const port = testPort();
+  const bridges = options.bridges?.(port) ??
+    [startBridge(net, [
+      ...legs(port),
+      "--name",
+      "bridge-1",
+      ...(options.bridge ?? []),
+    ])];
+  try {
+    for (const bridge of bridges) await bridge.waitForOutput("bridge ");
+    await using far = spawnTool("recv", [
+      "-g",
+      GROUP,
+      "-p",
+      `${port}`,
+      "-i",
+      "veth-b",
+      "--name",
+      "desk-b",
+      "--count",
+      `${BULLETINS}`,
+      ...(options.receiver ?? []),
+    ], inNs(net.b.ns));
+    await far.waitForOutput(WAITING);
+    await using send = spawnTool("send", [
+      "-g",
+      GROUP,
+      "-p",
+      `${port}`,
+      "-i",
+      "veth-a",
+      "--reliable",
+      "--lines",
+      "--receivers",
+      options.roster ?? "bridge-1,desk-b via bridge-1",
+      "--deadline",
+      "20",
+      ...(options.rate ? ["--rate", `${options.rate}`] : []),
+      ...(options.sender ?? []),
+    ], { ...inNs(net.a.ns), stdin: feed() });
+    await options.during?.(far);
+    const sent = await send.finish(30_000);
+    const got = await far.finish(10_000);
+    assert.equal(got.stderr, "", "receiver stderr");
+    assert.equal(got.code, 0, `receiver:\n${got.stdout}`);
+    assert.equal(sent.stderr, "", `sender stderr:\n${sent.stdout}`);
+    assert.equal(sent.code, 0, `sender:\n${sent.stdout}`);
+    assertBulletins(got.stdout);
+    return { sender: sent.stdout, receiver: got.stdout, port };
+  } finally {
+    for (const bridge of bridges) await bridge[Symbol.asyncDispose]();
+  }
+}
+
+function reportLines(sender: string, port: number, names: string[]): void {
+  for (const name of names) {
+    assert.ok(
+      sender.includes(
+        `\n  ${name} ('198.51.100.2', ${port}): complete, has ${BULLETINS} bulletins\n`,
+      ),
+      `report line of ${name} in:\n${sender}`,
+    );
+  }
+  assert.match(sender, /: delivered to every receiver in [0-9.]+ s\n/);
+}
+
+segmentsTest(
+  "bridge: 1,000 bulletins cross exactly once, in order",
+  async (net) => {
+    const { sender, port } = await reliableSession(net);
+    reportLines(sender, port, ["bridge-1", "desk-b via bridge-1"]);
+  },
+);
+
+segmentsTest(
+  "bridge: killed and restarted mid-feed, nothing lost or repeated",
+  async (net) => {
+    await withTempDir("mcast-bridge-", async (dir) => {
+      const args = (port: number) => [
+        ...legs(port),
+        "--name",
+        "bridge-1",
+        "--state",
+        `${dir}/bridge.state`,
+      ];
+      let restarted: RunningProcess | undefined;
+      let port = 0;
+      const { sender } = await reliableSession(net, {
+        rate: 500,
+        bridges(p) {
+          port = p;
+          return [startBridge(net, args(p))];
+        },
+        async during(far) {
+          await far.waitForOutput("received bulletin 300 ", {
+            timeoutMs: 15_000,
+          });
+          // The first bridge is killed (its process handle is disposed later).
+          const killer = await new Deno.Command("ip", {
+            args: ["netns", "pids", net.bridge.ns],
+            stdout: "piped",
+          }).output();
+          const pids = new TextDecoder().decode(killer.stdout).trim().split(
+            "\n",
+          );
+          assert.equal(pids.length, 1, `one bridge process: ${pids}`);
+          Deno.kill(Number(pids[0]), "SIGKILL");
+        const before = far.stdout.split("\nreceived bulletin ").length - 1;
+        assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
+          restarted = startBridge(net, args(port));
+          await restarted.waitForLine(
+            /^resumed session [0-9a-f]{16} from \('198\.51\.100\.1', [0-9]+\) at sequence [0-9]+$/,
+            { timeoutMs: 10_000 },
+          );
+        },
+      });
+      assert.ok(restarted);
+      await using second = restarted;
+      await second.waitForOutput("far receiver desk-b left");
+      const stats = await stopBridge(second);
+      assert.match(
+        stats,
+        /^statistics: forwarded [0-9]+ datagrams \([1-9][0-9]* DATA/,
+      );
+      reportLines(sender, port, ["bridge-1", "desk-b via bridge-1"]);
+    });
+  },
+);
+
+segmentsTest(
+  "bridge: keyed, encrypted, signed frames cross sealed",
+  async (net) => {
+    await withTempDir("mcast-bridge-keys-", async (dir) => {
+      const key = `${dir}/group.key`;
+      const sign = `${dir}/sign.key`;
+      for (const args of [["--gen-key", key], ["--gen-sign-key", sign]]) {
+        const made = await spawnTool("send", args).finish(10_000);
+        assert.equal(made.code, 0, made.stderr);
+      }
+      const { sender, port } = await reliableSession(net, {
+        sender: ["--key-file", key, "--encrypt", "--sign-key", sign],
+        receiver: ["--key-file", key, "--trust", `${sign}.pub`],
+        bridge: ["--key-file", key],
+      });
+      reportLines(sender, port, ["bridge-1", "desk-b via bridge-1"]);
+    });
+  },
+);
+
+segmentsTest("bridge: two bridges joined by the udp:// tunnel", async (net) => {
+  await withTempDir("mcast-bridge-tunnel-", async (dir) => {
+    const key = `${dir}/group.key`;
+    const made = await spawnTool("send", ["--gen-key", key]).finish(10_000);
+    assert.equal(made.code, 0, made.stderr);
+    const tunnel = testPort();
+    const { sender, port } = await reliableSession(net, {
+      sender: ["--key-file", key],
+      receiver: ["--key-file", key],
+      roster: "near",
+      bridges: (p) => [
+        startBridge(net, [
+          "--from",
+          `${GROUP}:${p}@veth-a`,
+          "--to",
+          `udp://127.0.0.1:${tunnel}`,
+          "--name",
+          "near",
+          "--key-file",
+          key,
+        ]),
+        startBridge(net, [
+          "--from",
+          `udp://127.0.0.1:${tunnel}`,
+          "--to",
+          `${GROUP}:${p}@veth-b`,
+          "--name",
+          "far",
+          "--key-file",
+          key,
+        ]),
+      ],
+    });
+    reportLines(sender, port, ["near"]);
+  });
+});
+
+const mrouteSkip = skip ?? multicastRoutingUnavailable();
+if (skip === undefined && mrouteSkip !== undefined) {
+  console.log(`skipped: smcroute test: ${mrouteSkip}`);
+}
+
+Deno.test({
+  name: "bridge: through smcroute where the kernel routes multicast",
+  ignore: mrouteSkip !== undefined,
+  fn() {
+    // Reached only where MRT_INIT works and smcroute is installed; this
+    // machine has neither, so the routed path is not exercised here.
+    throw new Error("multicast routing available: smcroute test not written");
+  },
+});
