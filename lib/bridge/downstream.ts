@@ -162,8 +162,13 @@ export class DownstreamHold {
         const held = this.#held.get(seq);
         if (held && context.now - held.at <= this.#freshMs) {
           plan.resend.push({ seq, bytes: held.bytes });
-        } else if (seq >= context.next) {
-          // Not here yet: it is forwarded when it comes.
+        } else if (
+          seq >= context.next || (!context.upstream && !held && seq > this.#low)
+        ) {
+          // Not here yet: it is forwarded when it comes. From a pipe, a
+          // repair may come after newer datagrams (a near bridge restarted
+          // mid-stream puts the sender's repairs behind what it heard
+          // since); only what was evicted (below the lowest held) is gone.
           continue;
         } else if (context.upstream) {
           plan.ask.push(seq);

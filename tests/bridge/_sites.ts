@@ -1,7 +1,7 @@
 /**
  * Two sites with no multicast path between them, and a broker between:
- * three network namespaces, site A (`mcast<pid>s`), site B (`mcast<pid>r1`)
- * and the broker (`mcast<pid>br`), each site joined to the broker by one
+ * three network namespaces, site A (`mcast<pid>r97`), site B
+ * (`mcast<pid>r98`) and the broker (`mcast<pid>r99`), each site joined to the broker by one
  * veth pair on its own /25 of TEST-NET-2. The broker does not forward, so
  * the sites reach the broker's address and nothing else of each other; each
  * site's multicast stays on its own loopback. Disposing the result deletes
@@ -27,16 +27,17 @@ export interface Sites extends AsyncDisposable {
 }
 
 /**
- * Creates the sites. Namespaces are named as `_netns.ts` names its own, so
- * that a killed run's leftovers are removed by the next lab.
+ * Creates the sites. Namespaces are named as `_netns.ts` names its own
+ * (roles it never gives), so that a killed run's leftovers are removed by
+ * the next lab.
  *
  * @returns The network; dispose it (`await using`).
  */
 export async function createSites(): Promise<Sites> {
   const prefix = `mcast${Deno.pid}`;
-  const a = `${prefix}s`;
-  const b = `${prefix}r1`;
-  const broker = `${prefix}br`;
+  const a = `${prefix}r97`;
+  const b = `${prefix}r98`;
+  const broker = `${prefix}r99`;
   const created: string[] = [];
   const removeAll = async () => {
     const failures: string[] = [];

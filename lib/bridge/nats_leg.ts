@@ -1,0 +1,40 @@
+/**
+ * The `nats://` leg of `mcast-bridge`: a broker between sites without a
+ * multicast path (`--to nats://HOST:PORT/SUBJECT[?stream=NAME]` near the
+ * sender, `--from` the same URL at the far site). The URL is checked when
+ * the command line is read; the NATS client is loaded only when the leg is
+ * opened (`nats_pipe.ts`), so that the other tools never load it.
+ *
+ * @module
+ */
+
+import { McastError } from "../errors.ts";
+import type { PipeContext, PipeScheme } from "./legs.ts";
+import type { PipeSink, PipeSource } from "./pipe.ts";
+import { durableName, parseNatsUrl } from "./nats_url.ts";
+
+/** How the bridge opens `nats://` legs (see `nats_pipe.ts`). */
+export const NATS_SCHEME: PipeScheme = {
+  check(url: URL): string | undefined {
+    try {
+      parseNatsUrl(url.href);
+      return undefined;
+    } catch (error) {
+      if (error instanceof McastError) return error.message;
+      throw error;
+    }
+  },
+  async openSink(context: PipeContext): Promise<PipeSink> {
+    const { openNatsSink } = await import("./nats_pipe.ts");
+    return await openNatsSink(context.url.href);
+  },
+  async openSource(context: PipeContext): Promise<PipeSource> {
+    const { openNatsSource } = await import("./nats_pipe.ts");
+    // The far site's durable consumer is the bridge's name (unless the URL
+    // names one): a restarted bridge of that name resumes where it stopped.
+    return await openNatsSource(context.url.href, {
+      durable: parseNatsUrl(context.url.href).durable ??
+        durableName(context.name),
+    });
+  },
+};
