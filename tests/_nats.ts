@@ -48,8 +48,12 @@ export interface NatsServer extends AsyncDisposable {
   readonly running: boolean;
   /** Everything it logged so far. */
   readonly log: string;
-  /** Freezes it (SIGSTOP): connections stay open, nothing is answered. */
-  pause(): void;
+  /**
+   * Freezes it (SIGSTOP): connections stay open, nothing is answered.
+   * Resolves once every thread of it is stopped (a signal takes a moment
+   * to stop a process that runs on another CPU).
+   */
+  pause(): Promise<void>;
   /** Lets a paused server go on (SIGCONT). */
   resume(): void;
   /** Stops it (SIGTERM, SIGKILL after 5 s), keeping the store. */
@@ -120,6 +124,32 @@ async function removeStale(): Promise<void> {
       // No pid file, or the server is gone.
     }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Waits (up to 5 s) until every thread of `pid` is stopped (state T). */
+async function allStopped(pid: number): Promise<void> {
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  for (;;) {
+    let running = 0;
+    for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
+      const stat = await Deno.readTextFile(
+        `/proc/${pid}/task/${task.name}/stat`,
+      ).catch(() => "");
+      // The state follows the command name in parentheses.
+      const state = stat.slice(
+        stat.lastIndexOf(")") + 2,
+        stat.lastIndexOf(")") + 3,
+      );
+      if (state !== "T" && state !== "t" && state !== "") running++;
+    }
+    if (running === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `nats-server (${pid}) did not stop: ${running} threads run`,
+      );
+    }
+    await new Promise((wake) => setTimeout(wake, 5));
   }
 }
 
@@ -263,8 +293,10 @@ export async function startNats(
     get log() {
       return log + (process?.log ?? "");
     },
-    pause() {
-      process?.signal("SIGSTOP");
+    async pause() {
+      if (process === undefined) return;
+      process.signal("SIGSTOP");
+      await allStopped(process.child.pid);
     },
     resume() {
       process?.signal("SIGCONT");

@@ -18,7 +18,9 @@
  *   the bridge, `?durable=NAME` or {@linkcode NatsPipeOptions.durable}):
  *   {@linkcode PipeSource.done} acknowledges a datagram (and waits for the
  *   server to confirm it), so a far bridge that stopped, or was offline for
- *   a while, resumes at the first datagram it had not finished.
+ *   a while, resumes at the first datagram it had not finished (after the
+ *   last {@linkcode NatsPipeOptions.replay} it had, which it holds again
+ *   for its far receivers' repairs).
  *
  * The datagram's id and hops travel in the headers `Mcast-Id` and
  * `Mcast-Hops`; its bytes are the message's payload, verbatim (sealed when
@@ -53,6 +55,8 @@ export const HOPS_HEADER = "Mcast-Hops";
 
 /** Default of {@linkcode NatsPipeOptions.timeoutMs}. */
 const DEFAULT_TIMEOUT_MS = 5_000;
+/** Default of {@linkcode NatsPipeOptions.replay}. */
+const DEFAULT_REPLAY = 1_024;
 /** Default of {@linkcode NatsPipeOptions.duplicateWindowMs}: two minutes. */
 const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
 /** Default of {@linkcode NatsPipeOptions.durable}. */
@@ -89,6 +93,12 @@ export interface NatsPipeOptions {
    */
   timeoutMs?: number;
   /**
+   * How many datagrams before its first not done a restarted far bridge
+   * reads again, to hold them for its far receivers' repairs (they drop
+   * the copies they have); default 1,024, 0 for none. JetStream only.
+   */
+  replay?: number;
+  /**
    * The duplicate window of a stream this pipe creates: re-publishes of an
    * id within it are dropped (default 120,000 ms).
    */
@@ -102,6 +112,7 @@ interface Resolved {
   durable: string;
   timeoutMs: number;
   duplicateWindowMs: number;
+  replay: number;
   name: string;
 }
 
@@ -124,10 +135,22 @@ function resolve(url: string, options: NatsPipeOptions): Resolved {
       throw new UsageError(`the ${what} must be a positive number of ms`);
     }
   }
+  const replay = options.replay ?? DEFAULT_REPLAY;
+  if (!Number.isSafeInteger(replay) || replay < 0) {
+    throw new UsageError("the replay must be a whole number of datagrams");
+  }
   const name = `nats://${target.server}/${target.subject}${
     stream === undefined ? "" : `?stream=${stream}`
   }`;
-  return { target, stream, durable, timeoutMs, duplicateWindowMs, name };
+  return {
+    target,
+    stream,
+    durable,
+    timeoutMs,
+    duplicateWindowMs,
+    replay,
+    name,
+  };
 }
 
 type Core = typeof import("@nats-io/transport-node");
@@ -477,10 +500,15 @@ class NatsSource implements PipeSource {
 
 /**
  * Makes sure the durable consumer exists and resumes at its first
- * datagram not done. The server would deliver datagrams that a stopped
- * bridge had received but not finished only after their acknowledgement
- * wait, after newer ones; so a consumer with such datagrams is recreated
- * to start right after its acknowledgement floor.
+ * datagram not done, less {@linkcode NatsPipeOptions.replay} datagrams.
+ *
+ * The server would deliver datagrams that a stopped bridge had received
+ * but not finished only after their acknowledgement wait, after newer
+ * ones; and the datagrams it had finished (multicast) are what its far
+ * receivers may still ask it to repair, which a restarted bridge no longer
+ * holds. So a consumer that was used is recreated to start `replay`
+ * datagrams before its acknowledgement floor: the restarted bridge holds
+ * them again for repairs, and the far receivers drop the copies they have.
  */
 async function ensureConsumer(
   jet: Jet,
@@ -517,12 +545,16 @@ async function ensureConsumer(
       );
     }
     const floor = info.ack_floor.stream_seq;
-    if (info.delivered.stream_seq > floor || info.num_ack_pending > 0) {
+    const start = Math.max(1, floor + 1 - resolved.replay);
+    if (
+      start <= floor || info.delivered.stream_seq > floor ||
+      info.num_ack_pending > 0
+    ) {
       await jsm.consumers.delete(stream, durable);
       await jsm.consumers.add(stream, {
         ...base,
         "deliver_policy": jet.DeliverPolicy.StartSequence,
-        "opt_start_seq": floor + 1,
+        "opt_start_seq": start,
       });
     }
   } catch (error) {

@@ -165,14 +165,17 @@ natsTest(
 );
 
 natsTest(
-  "JetStream: a durable consumer resumes at its first datagram not done",
+  "JetStream: a durable consumer resumes at its first datagram not done (no replay)",
   async () => {
     await using server = await startNats({ jetstream: true });
     const url = `${server.url}/mcast.resume?stream=RESUME`;
     await using sink = await openNatsSink(url);
     for (let seq = 0; seq < 10; seq++) await sink.put(datagram(seq));
     {
-      await using source = await openNatsSource(url, { durable: "far" });
+      await using source = await openNatsSource(url, {
+        durable: "far",
+        replay: 0,
+      });
       assert.deepEqual(
         (await readDone(source, 4)).map((d) => d.id),
         [0, 1, 2, 3].map((s) => `${SESSION}:${s}`),
@@ -184,7 +187,10 @@ natsTest(
     for (let seq = 10; seq < 15; seq++) await sink.put(datagram(seq));
     {
       // At once (not after the server's 60 s acknowledgement wait): 4 first.
-      await using source = await openNatsSource(url, { durable: "far" });
+      await using source = await openNatsSource(url, {
+        durable: "far",
+        replay: 0,
+      });
       const got = await readDone(source, 11);
       assert.deepEqual(
         got,
@@ -194,7 +200,10 @@ natsTest(
     }
     {
       // Everything was done: a third run gets nothing.
-      await using source = await openNatsSource(url, { durable: "far" });
+      await using source = await openNatsSource(url, {
+        durable: "far",
+        replay: 0,
+      });
       assert.equal(await nothingWithin(source, 300), "nothing");
     }
     {
@@ -208,12 +217,48 @@ natsTest(
   },
 );
 
+natsTest(
+  "JetStream: a restarted source first reads its last datagrams again (replay)",
+  async () => {
+    await using server = await startNats({ jetstream: true });
+    const url = `${server.url}/mcast.replay?stream=REPLAY`;
+    await using sink = await openNatsSink(url);
+    for (let seq = 0; seq < 10; seq++) await sink.put(datagram(seq));
+    {
+      await using source = await openNatsSource(url, { durable: "far" });
+      await readDone(source, 10);
+    }
+    await sink.put(datagram(10));
+    {
+      // The last three done, again (to hold for repairs), then the new one.
+      await using source = await openNatsSource(url, {
+        durable: "far",
+        replay: 3,
+      });
+      assert.deepEqual(
+        await readDone(source, 4),
+        [7, 8, 9, 10].map((s) => datagram(s)),
+      );
+      assert.equal(await nothingWithin(source, 300), "nothing");
+    }
+    {
+      // The default replays up to 1,024: here all 11.
+      await using source = await openNatsSource(url, { durable: "far" });
+      assert.deepEqual(
+        await readDone(source, 11),
+        Array.from({ length: 11 }, (_, i) => datagram(i)),
+      );
+      assert.equal(await nothingWithin(source, 300), "nothing");
+    }
+  },
+);
+
 natsTest("JetStream: put resolves only on the acknowledgement", async () => {
   await using server = await startNats({ jetstream: true });
   const url = `${server.url}/mcast.ack?stream=ACK`;
   await using sink = await openNatsSink(url, { timeoutMs: 3_000 });
   await sink.put(datagram(0));
-  server.pause();
+  await server.pause();
   let settled = "no";
   const put = sink.put(datagram(1)).then(
     () => settled = "resolved",
