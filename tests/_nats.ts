@@ -30,6 +30,8 @@ export interface NatsOptions {
   prefix?: string[];
   /** Address to listen on (default 127.0.0.1). */
   host?: string;
+  /** Port to listen on (default: a free one). */
+  port?: number;
 }
 
 /** A running server; disposing it kills it and removes its store. */
@@ -247,7 +249,7 @@ export async function startNats(
   const program = natsServerPath();
   if (program === undefined) throw new Error(natsUnavailable());
   const host = options.host ?? "127.0.0.1";
-  const port = freePort();
+  const port = options.port ?? freePort();
   await removeStale();
   const dir = await Deno.makeTempDir({ prefix: `mcast-nats-${Deno.pid}-` });
   const storeDir = options.jetstream ? `${dir}/store` : undefined;
