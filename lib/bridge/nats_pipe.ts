@@ -55,6 +55,8 @@ export const HOPS_HEADER = "Mcast-Hops";
 
 /** Default of {@linkcode NatsPipeOptions.timeoutMs}. */
 const DEFAULT_TIMEOUT_MS = 5_000;
+/** Pause between two publishes of a datagram the stream did not acknowledge. */
+const RETRY_WAIT_MS = 250;
 /** Default of {@linkcode NatsPipeOptions.replay}. */
 const DEFAULT_REPLAY = 1_024;
 /** Default of {@linkcode NatsPipeOptions.duplicateWindowMs}: two minutes. */
@@ -88,10 +90,18 @@ export interface NatsPipeOptions {
   durable?: string;
   /**
    * Longest wait for the server: connecting, a publish acknowledgement, a
-   * `done` confirmation (default 5,000 ms). `put` and `done` reject with a
-   * {@linkcode NetworkError} after it.
+   * `done` confirmation (default 5,000 ms). `done` and a core NATS `put`
+   * reject with a {@linkcode NetworkError} after it; a JetStream `put`
+   * publishes again (see {@linkcode NatsPipeOptions.retryMs}).
    */
   timeoutMs?: number;
+  /**
+   * How long a JetStream `put` keeps publishing a datagram the stream does
+   * not acknowledge (each try waits {@linkcode NatsPipeOptions.timeoutMs})
+   * before it rejects; default: until the sink is closed, so that a broker
+   * that is away holds the bridge back instead of losing datagrams.
+   */
+  retryMs?: number;
   /**
    * How many datagrams before its first not done a restarted far bridge
    * reads again, to hold them for its far receivers' repairs (they drop
@@ -113,6 +123,7 @@ interface Resolved {
   timeoutMs: number;
   duplicateWindowMs: number;
   replay: number;
+  retryMs: number;
   name: string;
 }
 
@@ -135,6 +146,10 @@ function resolve(url: string, options: NatsPipeOptions): Resolved {
       throw new UsageError(`the ${what} must be a positive number of ms`);
     }
   }
+  const retryMs = options.retryMs ?? Infinity;
+  if (!(retryMs >= 0)) {
+    throw new UsageError("the retry time must be a number of ms");
+  }
   const replay = options.replay ?? DEFAULT_REPLAY;
   if (!Number.isSafeInteger(replay) || replay < 0) {
     throw new UsageError("the replay must be a whole number of datagrams");
@@ -149,6 +164,7 @@ function resolve(url: string, options: NatsPipeOptions): Resolved {
     timeoutMs,
     duplicateWindowMs,
     replay,
+    retryMs,
     name,
   };
 }
@@ -321,6 +337,7 @@ class NatsSink implements PipeSink {
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient | undefined;
   readonly #resolved: Resolved;
+  readonly #sleepers = new Set<() => void>();
   #closed = false;
 
   constructor(
@@ -353,24 +370,56 @@ class NatsSink implements PipeSink {
       await within(this.#resolved.timeoutMs, what, this.#nc.flush());
       return;
     }
-    const ack = await within(
-      this.#resolved.timeoutMs,
-      what,
-      js.publish(subject, datagram.bytes, {
-        msgID: datagram.id,
-        headers,
-        expect: { streamName: stream },
-        timeout: this.#resolved.timeoutMs,
-      }),
-    );
-    if (ack.stream !== stream) {
-      throw new NetworkError(`${what}: acknowledged by stream ${ack.stream}`);
+    // Published again (same Nats-Msg-Id: the stream keeps one) until the
+    // stream acknowledges it, for up to retryMs: a broker that is away
+    // holds the put back instead of losing the datagram.
+    const giveUp = performance.now() + this.#resolved.retryMs;
+    for (;;) {
+      try {
+        const ack = await within(
+          this.#resolved.timeoutMs,
+          what,
+          js.publish(subject, datagram.bytes, {
+            msgID: datagram.id,
+            headers,
+            expect: { streamName: stream },
+            timeout: this.#resolved.timeoutMs,
+          }),
+        );
+        if (ack.stream !== stream) {
+          throw new UsageError(`${what}: acknowledged by stream ${ack.stream}`);
+        }
+        return;
+      } catch (error) {
+        if (
+          error instanceof UsageError || this.#closed ||
+          performance.now() + RETRY_WAIT_MS >= giveUp
+        ) {
+          throw error;
+        }
+      }
+      await this.#pause(RETRY_WAIT_MS);
+      if (this.#closed) throw new NetworkError(`${what}: the pipe closed`);
     }
+  }
+
+  /** Waits `ms`, or until the sink is closed. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((wake) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#sleepers.delete(done);
+        wake();
+      };
+      const timer = setTimeout(done, ms);
+      this.#sleepers.add(done);
+    });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const wake of [...this.#sleepers]) wake();
     await this.#nc.close();
   }
 }

@@ -276,11 +276,11 @@ natsTest("JetStream: put resolves only on the acknowledgement", async () => {
 });
 
 natsTest(
-  "JetStream: put rejects within its timeout while the broker is down, and works once it is back",
+  "JetStream: with retryMs 0, put rejects within its timeout while the broker is down, and works once it is back",
   async () => {
     await using server = await startNats({ jetstream: true });
     const url = `${server.url}/mcast.down?stream=DOWN`;
-    await using sink = await openNatsSink(url, { timeoutMs: 700 });
+    await using sink = await openNatsSink(url, { timeoutMs: 700, retryMs: 0 });
     await sink.put(datagram(0));
     await server.stop();
     const started = performance.now();
@@ -302,6 +302,52 @@ natsTest(
       [0, 1, 2].map((s) => datagram(s)),
     );
     assert.equal(await nothingWithin(source, 300), "nothing");
+  },
+);
+
+natsTest(
+  "JetStream: put waits while the broker is down and resolves once it is back, stored once",
+  async () => {
+    await using server = await startNats({ jetstream: true });
+    const url = `${server.url}/mcast.wait?stream=WAIT`;
+    await using sink = await openNatsSink(url, { timeoutMs: 500 });
+    await sink.put(datagram(0));
+    await server.stop();
+    let settled = "no";
+    const put = sink.put(datagram(1)).then(
+      () => settled = "resolved",
+      (error) => settled = `rejected: ${error}`,
+    );
+    // Several tries (500 ms each) go unanswered.
+    await delay(1_500);
+    assert.equal(settled, "no");
+    await server.restart();
+    await bounded(10_000, put, () => {});
+    assert.equal(settled, "resolved");
+    assert.equal(await streamMessages(server, "WAIT"), 2);
+    await using source = await openNatsSource(url, { durable: "far" });
+    assert.deepEqual(await readDone(source, 2), [datagram(0), datagram(1)]);
+    assert.equal(await nothingWithin(source, 300), "nothing");
+  },
+);
+
+natsTest(
+  "JetStream: closing the sink ends a put that waits for the broker",
+  async () => {
+    await using server = await startNats({ jetstream: true });
+    const url = `${server.url}/mcast.close?stream=CLOSE`;
+    const sink = await openNatsSink(url, { timeoutMs: 300 });
+    await sink.put(datagram(0));
+    await server.stop();
+    const put = sink.put(datagram(1));
+    await delay(500);
+    const started = performance.now();
+    await sink[Symbol.asyncDispose]();
+    await assert.rejects(
+      bounded(2_000, put, () => {}),
+      (error: unknown) => error instanceof NetworkError,
+    );
+    assert.ok(performance.now() - started < 1_000);
   },
 );
 

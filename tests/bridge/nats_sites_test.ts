@@ -20,6 +20,7 @@ import {
   testPort,
   withTempDir,
 } from "../_tools.ts";
+import { delay } from "../_wait.ts";
 import { createSites, type Sites } from "./_sites.ts";
 
 const skip = await netnsUnavailable() ?? natsUnavailable();
@@ -149,7 +150,7 @@ interface Run {
    * Kill this bridge with SIGKILL mid-stream and restart it (the far one
    * once the sender is done: it catches up from the stream).
    */
-  kill?: "near" | "far";
+  kill?: "near" | "far" | "broker";
   /** Core NATS instead of the JetStream stream `NEWS`. */
   core?: boolean;
   /** Bulletin text tag. */
@@ -233,6 +234,13 @@ async function relayFeed(
       if (run.kill === "far") {
         far.kill("SIGKILL");
         assert.equal((await far.finish()).signal, "SIGKILL");
+      }
+      if (run.kill === "broker") {
+        // Two seconds without a broker: the near bridge's puts wait.
+        await server.stop();
+        await delay(2_000);
+        assert.ok(sender.running, "the sender ended without the broker");
+        await server.restart();
       }
       if (run.kill === "near") {
         near.kill("SIGKILL");
@@ -394,6 +402,21 @@ Deno.test({
         sender: [],
         core: true,
         tag: "core",
+      });
+    }),
+});
+
+Deno.test({
+  name:
+    "bridge through JetStream: the broker stopped mid-stream and restarted, nothing lost or twice",
+  ignore: skip !== undefined,
+  fn: () =>
+    withBroker(async (sites, server, dir) => {
+      await relayFeed(sites, server, dir, {
+        keyed: [],
+        sender: ["--rate", "400"],
+        kill: "broker",
+        tag: "outage",
       });
     }),
 });
