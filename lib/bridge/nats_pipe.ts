@@ -12,7 +12,7 @@
  * - `nats://HOST:PORT/SUBJECT?stream=NAME`: JetStream. The stream `NAME`
  *   (created on first use, file storage, taking `SUBJECT`) keeps every
  *   datagram; `put` resolves only on the stream's publish acknowledgement,
- *   with `Nats-Msg-Id` set to the datagram's id so that a restarted bridge's
+ *   with `Nats-Msg-Id` set to a DATA frame's id so that a restarted bridge's
  *   re-publishes are dropped by the server (within the stream's duplicate
  *   window). The far side reads through a durable pull consumer (named by
  *   the bridge, `?durable=NAME` or {@linkcode NatsPipeOptions.durable}):
@@ -317,6 +317,21 @@ function readDatagram(
   return { id, bytes: new Uint8Array(data), hops };
 }
 
+/** A DATA frame's id: `<session>:<seq>` (see {@linkcode PipeDatagram.id}). */
+const DATA_ID = /^[0-9a-f]{16}:[0-9]+$/;
+
+/**
+ * The `Nats-Msg-Id` of a datagram: a DATA frame's id, so that the stream
+ * keeps one copy of a datagram however often it is put (a restarted
+ * bridge puts again what the sender repairs); for anything else (a
+ * heartbeat, a plain datagram that may well be sent twice with the same
+ * bytes) the id and a nonce of this put, so that only its own re-publishes
+ * are dropped.
+ */
+function messageId(id: string): string {
+  return DATA_ID.test(id) ? id : `${id}/${crypto.randomUUID()}`;
+}
+
 function checkDatagram(datagram: PipeDatagram): void {
   if (
     datagram.id === "" || /[\r\n]/.test(datagram.id) ||
@@ -373,6 +388,7 @@ class NatsSink implements PipeSink {
     // Published again (same Nats-Msg-Id: the stream keeps one) until the
     // stream acknowledges it, for up to retryMs: a broker that is away
     // holds the put back instead of losing the datagram.
+    const msgID = messageId(datagram.id);
     const giveUp = performance.now() + this.#resolved.retryMs;
     for (;;) {
       try {
@@ -380,7 +396,7 @@ class NatsSink implements PipeSink {
           this.#resolved.timeoutMs,
           what,
           js.publish(subject, datagram.bytes, {
-            msgID: datagram.id,
+            msgID,
             headers,
             expect: { streamName: stream },
             timeout: this.#resolved.timeoutMs,

@@ -165,6 +165,26 @@ natsTest(
 );
 
 natsTest(
+  "JetStream: a datagram that is not DATA crosses each time it is put",
+  async () => {
+    await using server = await startNats({ jetstream: true });
+    const url = `${server.url}/mcast.plain?stream=PLAIN`;
+    await using sink = await openNatsSink(url);
+    // The exercise's sender, run twice: the same bytes, the same id.
+    const plain = {
+      id: "plain:19:0123456789abcdef",
+      bytes: new TextEncoder().encode("very important data"),
+      hops: 8,
+    };
+    await sink.put(plain);
+    await sink.put(plain);
+    assert.equal(await streamMessages(server, "PLAIN"), 2);
+    await using source = await openNatsSource(url, { durable: "far" });
+    assert.deepEqual(await readDone(source, 2), [plain, plain]);
+  },
+);
+
+natsTest(
   "JetStream: a durable consumer resumes at its first datagram not done (no replay)",
   async () => {
     await using server = await startNats({ jetstream: true });
