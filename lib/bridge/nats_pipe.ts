@@ -59,6 +59,8 @@ const DEFAULT_TIMEOUT_MS = 5_000;
 const RETRY_WAIT_MS = 250;
 /** Default of {@linkcode NatsPipeOptions.replay}. */
 const DEFAULT_REPLAY = 1_024;
+/** Default of {@linkcode NatsPipeOptions.replayMs}. */
+const DEFAULT_REPLAY_MS = 60_000;
 /** Default of {@linkcode NatsPipeOptions.duplicateWindowMs}: two minutes. */
 const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
 /** Default of {@linkcode NatsPipeOptions.durable}. */
@@ -109,6 +111,12 @@ export interface NatsPipeOptions {
    */
   replay?: number;
   /**
+   * Of those, only the ones stored this recently (default 60,000 ms): older
+   * ones are past repairing, and a far receiver without a state file would
+   * show them again.
+   */
+  replayMs?: number;
+  /**
    * The duplicate window of a stream this pipe creates: re-publishes of an
    * id within it are dropped (default 120,000 ms).
    */
@@ -123,6 +131,7 @@ interface Resolved {
   timeoutMs: number;
   duplicateWindowMs: number;
   replay: number;
+  replayMs: number;
   retryMs: number;
   name: string;
 }
@@ -150,6 +159,10 @@ function resolve(url: string, options: NatsPipeOptions): Resolved {
   if (!(retryMs >= 0)) {
     throw new UsageError("the retry time must be a number of ms");
   }
+  const replayMs = options.replayMs ?? DEFAULT_REPLAY_MS;
+  if (!(replayMs >= 0)) {
+    throw new UsageError("the replay time must be a number of ms");
+  }
   const replay = options.replay ?? DEFAULT_REPLAY;
   if (!Number.isSafeInteger(replay) || replay < 0) {
     throw new UsageError("the replay must be a whole number of datagrams");
@@ -164,6 +177,7 @@ function resolve(url: string, options: NatsPipeOptions): Resolved {
     timeoutMs,
     duplicateWindowMs,
     replay,
+    replayMs,
     retryMs,
     name,
   };
@@ -564,8 +578,33 @@ class NatsSource implements PipeSource {
 }
 
 /**
+ * The first stream sequence from `low` to `high` stored at `since` or
+ * later (`high + 1` when none is), by bisection over the stored times; a
+ * sequence no longer stored counts as older.
+ */
+async function firstSince(
+  jsm: JetStreamManager,
+  stream: string,
+  low: number,
+  high: number,
+  since: number,
+): Promise<number> {
+  let lo = low;
+  let hi = high + 1;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const message = await jsm.streams.getMessage(stream, { seq: mid })
+      .catch(() => null);
+    if (message !== null && message.time.getTime() >= since) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/**
  * Makes sure the durable consumer exists and resumes at its first
- * datagram not done, less {@linkcode NatsPipeOptions.replay} datagrams.
+ * datagram not done, less {@linkcode NatsPipeOptions.replay} datagrams
+ * (those stored in the last {@linkcode NatsPipeOptions.replayMs}).
  *
  * The server would deliver datagrams that a stopped bridge had received
  * but not finished only after their acknowledgement wait, after newer
@@ -610,7 +649,13 @@ async function ensureConsumer(
       );
     }
     const floor = info.ack_floor.stream_seq;
-    const start = Math.max(1, floor + 1 - resolved.replay);
+    const start = await firstSince(
+      jsm,
+      stream,
+      Math.max(1, floor + 1 - resolved.replay),
+      floor,
+      Date.now() - resolved.replayMs,
+    );
     if (
       start <= floor || info.delivered.stream_seq > floor ||
       info.num_ack_pending > 0

@@ -273,6 +273,32 @@ natsTest(
   },
 );
 
+natsTest(
+  "JetStream: a restarted source replays only what was stored within replayMs",
+  async () => {
+    await using server = await startNats({ jetstream: true });
+    const url = `${server.url}/mcast.recent?stream=RECENT`;
+    await using sink = await openNatsSink(url);
+    for (let seq = 0; seq < 5; seq++) await sink.put(datagram(seq));
+    await delay(2_000);
+    for (let seq = 5; seq < 10; seq++) await sink.put(datagram(seq));
+    {
+      await using source = await openNatsSource(url, { durable: "far" });
+      await readDone(source, 10);
+    }
+    // 0-4 are two seconds old: past the 1.5 s, not read again.
+    await using source = await openNatsSource(url, {
+      durable: "far",
+      replayMs: 1_500,
+    });
+    assert.deepEqual(
+      await readDone(source, 5),
+      [5, 6, 7, 8, 9].map((s) => datagram(s)),
+    );
+    assert.equal(await nothingWithin(source, 300), "nothing");
+  },
+);
+
 natsTest("JetStream: put resolves only on the acknowledgement", async () => {
   await using server = await startNats({ jetstream: true });
   const url = `${server.url}/mcast.ack?stream=ACK`;
