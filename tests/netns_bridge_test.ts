@@ -12,7 +12,7 @@
  */
 
 import assert from "node:assert/strict";
-import { netnsUnavailable } from "./_netns.ts";
+import { netnsUnavailable, tc } from "./_netns.ts";
 import { createSegments, type Segments } from "./_segments.ts";
 import { MESSAGE, WAITING } from "./_exercise.ts";
 import {
@@ -47,14 +47,17 @@ function inNs(ns: string): { prefix: string[] } {
   return { prefix: ["ip", "netns", "exec", ns] };
 }
 
-function feed(count = BULLETINS): string {
-  return Array.from({ length: count }, (_, k) => `bulletin ${k + 1}\n`).join(
-    "",
-  );
+function feed(pad = ""): string {
+  return Array.from(
+    { length: BULLETINS },
+    (_, k) => `bulletin ${k + 1}${pad}\n`,
+  )
+    .join("");
 }
 
 /** Asserts every bulletin once, in order, from the bridge's far address. */
-function assertBulletins(stdout: string, count = BULLETINS): void {
+function assertBulletins(stdout: string, pad = ""): void {
+  const count = BULLETINS;
   const received = stdout.split("\n").filter((line) =>
     line.startsWith("received bulletin ")
   );
@@ -71,7 +74,7 @@ function assertBulletins(stdout: string, count = BULLETINS): void {
           k + 1
         } \\([0-9]+ bytes\\) from \\('198\\.51\\.100\\.129', [0-9]+\\) : bulletin ${
           k + 1
-        }$`,
+        }${pad}$`,
       ),
     );
   }
@@ -201,10 +204,14 @@ async function reliableSession(
     bridge?: string[];
     roster?: string;
     rate?: number;
+    /** Appended to every bulletin. */
+    pad?: string;
     during?: (far: RunningProcess) => Promise<void>;
     bridges?: (port: number) => RunningProcess[];
   } = {},
-): Promise<{ sender: string; receiver: string; port: number }> {
+): Promise<
+  { sender: string; receiver: string; port: number; bridges: string[] }
+> {
   const port = testPort();
   const bridges = options.bridges?.(port) ??
     [startBridge(net, [
@@ -244,7 +251,7 @@ async function reliableSession(
       "20",
       ...(options.rate ? ["--rate", `${options.rate}`] : []),
       ...(options.sender ?? []),
-    ], { ...inNs(net.a.ns), stdin: feed() });
+    ], { ...inNs(net.a.ns), stdin: feed(options.pad) });
     await options.during?.(far);
     const sent = await send.finish(30_000);
     const got = await far.finish(10_000);
@@ -252,8 +259,12 @@ async function reliableSession(
     assert.equal(got.code, 0, `receiver:\n${got.stdout}`);
     assert.equal(sent.stderr, "", `sender stderr:\n${sent.stdout}`);
     assert.equal(sent.code, 0, `sender:\n${sent.stdout}`);
-    assertBulletins(got.stdout);
-    return { sender: sent.stdout, receiver: got.stdout, port };
+    assertBulletins(got.stdout, options.pad);
+    const stats: string[] = [];
+    for (const bridge of bridges) {
+      if (bridge.running) stats.push(await stopBridge(bridge));
+    }
+    return { sender: sent.stdout, receiver: got.stdout, port, bridges: stats };
   } finally {
     for (const bridge of bridges) await bridge[Symbol.asyncDispose]();
   }
@@ -312,8 +323,8 @@ segmentsTest(
           );
           assert.equal(pids.length, 1, `one bridge process: ${pids}`);
           Deno.kill(Number(pids[0]), "SIGKILL");
-        const before = far.stdout.split("\nreceived bulletin ").length - 1;
-        assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
+          const before = far.stdout.split("\nreceived bulletin ").length - 1;
+          assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
           restarted = startBridge(net, args(port));
           await restarted.waitForLine(
             /^resumed session [0-9a-f]{16} from \('198\.51\.100\.1', [0-9]+\) at sequence [0-9]+$/,
@@ -390,6 +401,36 @@ segmentsTest("bridge: two bridges joined by the udp:// tunnel", async (net) => {
     reportLines(sender, port, ["near"]);
   });
 });
+
+segmentsTest(
+  "bridge: far receivers' losses are repaired by the bridge",
+  async (net) => {
+    // The bridge's link to B drops what exceeds 4 Mbit/s; A's segment loses
+    // nothing, so every repair B needs comes from the bridge's hold.
+    await tc(
+      `-n ${net.bridge.ns} qdisc add dev veth-b root tbf rate 4mbit burst 4kb latency 20ms`,
+    );
+    const { sender, port, bridges } = await reliableSession(net, {
+      pad: " " + "x".repeat(900),
+    });
+    reportLines(sender, port, ["bridge-1", "desk-b via bridge-1"]);
+    const figures =
+      /^statistics: [0-9]+ bulletins \([0-9]+ bytes\) in [0-9]+ datagrams, ([0-9]+) retransmitted, /m
+        .exec(sender);
+    assert.ok(figures, sender);
+    assert.equal(figures[1], "0", "the sender repaired nothing itself");
+    const repaired =
+      /^statistics: forwarded [0-9]+ datagrams \(([0-9]+) DATA, .*\), ([0-9]+) repaired, 0 asked upstream, /
+        .exec(bridges[0]!);
+    assert.ok(repaired, bridges[0]);
+    assert.ok(Number(repaired[2]) > 0, `the bridge repaired: ${bridges[0]}`);
+    console.log(
+      `shaped far link: ${repaired[1]} DATA forwarded, ${
+        repaired[2]
+      } repaired by the bridge, 0 by the sender`,
+    );
+  },
+);
 
 const mrouteSkip = skip ?? multicastRoutingUnavailable();
 if (skip === undefined && mrouteSkip !== undefined) {

@@ -179,6 +179,8 @@ const TICK_MS = 20;
 const KEYED_FRESH_MS = 1500;
 /** How long a plain datagram's fingerprint is kept for the loop rule. */
 const PLAIN_LOOP_MS = 1000;
+/** A sequence repaired downstream is not repaired again this soon, in ms. */
+const REPAIR_HOLDOFF_MS = 100;
 /** How often the position is saved at most, in ms. */
 const SAVE_MS = 50;
 
@@ -243,6 +245,8 @@ export class Relay {
   readonly #roster: FarRoster;
   readonly #seenDown = new SeenSet();
   readonly #plainSeen = new Map<string, { source: string; at: number }>();
+  /** When each sequence was last repaired downstream. */
+  readonly #repairedAt = new Map<number, number>();
   /** Sequences far receivers wait for that the bridge asked for upstream. */
   readonly #wanted = new Map<number, number>();
   #sender: Peer | undefined;
@@ -879,11 +883,21 @@ export class Relay {
       upstream,
       next: upstream ? this.#tracker.next : this.#pipeHigh + 1,
     });
-    for (const { bytes } of plan.resend) {
+    const now = performance.now();
+    for (const { seq, bytes } of plan.resend) {
+      // Several receivers (or one, repeating itself) ask for the same
+      // datagram: one repair answers them all for a while.
+      const last = this.#repairedAt.get(seq);
+      if (last !== undefined && now - last < REPAIR_HOLDOFF_MS) continue;
+      this.#repairedAt.set(seq, now);
       this.stats.repaired += 1;
       this.#sendDown(side, bytes);
     }
-    const now = performance.now();
+    if (this.#repairedAt.size > 65536) {
+      for (const [seq, at] of this.#repairedAt) {
+        if (now - at >= REPAIR_HOLDOFF_MS) this.#repairedAt.delete(seq);
+      }
+    }
     for (const seq of plan.ask) {
       if (!this.#wanted.has(seq)) {
         this.stats.asked += 1;

@@ -47,6 +47,11 @@ export type TunnelFrame =
     link: string;
     /** Its number on the link, from 1. */
     seq: number;
+    /**
+     * The lowest number the sink still waits on (not yet held): a far
+     * bridge that meets the link mid-way (it restarted) starts there.
+     */
+    low: number;
     /** Hops it may still be relayed. */
     hops: number;
     /** The pipe id. */
@@ -110,7 +115,7 @@ export function encodeTunnelFrame(frame: TunnelFrame): Uint8Array {
   if (frame.type === "datum") {
     id = encoder.encode(frame.id);
     if (id.length > 255) throw new RangeError("pipe id longer than 255 bytes");
-    size += 1 + id.length + frame.bytes.length;
+    size += 8 + 1 + id.length + frame.bytes.length;
   } else {
     size += 2 + 16 * frame.ranges.length;
   }
@@ -126,6 +131,8 @@ export function encodeTunnelFrame(frame: TunnelFrame): Uint8Array {
   putU64(bytes, 16, frame.seq);
   let at = TUNNEL_HEADER_SIZE;
   if (frame.type === "datum") {
+    putU64(bytes, at, frame.low);
+    at += 8;
     bytes[at] = id!.length;
     bytes.set(id!, at + 1);
     bytes.set(frame.bytes, at + 1 + id!.length);
@@ -159,9 +166,12 @@ export function decodeTunnelFrame(bytes: Uint8Array): TunnelFrame | undefined {
   const link = linkText(bytes.subarray(8, 16));
   const seq = getU64(bytes, 16);
   if (!Number.isSafeInteger(seq)) return undefined;
-  const at = TUNNEL_HEADER_SIZE;
+  let at = TUNNEL_HEADER_SIZE;
   if (bytes[5] === DATUM) {
-    if (seq < 1 || bytes.length < at + 1) return undefined;
+    if (seq < 1 || bytes.length < at + 9) return undefined;
+    const low = getU64(bytes, at);
+    if (low < 1 || low > seq) return undefined;
+    at += 8;
     const length = bytes[at]!;
     if (bytes.length < at + 1 + length) return undefined;
     let id: string;
@@ -174,6 +184,7 @@ export function decodeTunnelFrame(bytes: Uint8Array): TunnelFrame | undefined {
       type: "datum",
       link,
       seq,
+      low,
       hops: bytes[6]!,
       id,
       bytes: bytes.slice(at + 1 + length),
@@ -319,6 +330,8 @@ export class TunnelSink implements PipeSink {
   readonly #link: string;
   #seq = 0;
   #inFlight = new Map<number, InFlight>();
+  /** Numbers given out and not yet held, ascending. */
+  #outstanding = new Set<number>();
   #room: (() => void)[] = [];
   #timer: ReturnType<typeof setInterval>;
   #reading: Promise<void>;
@@ -358,10 +371,13 @@ export class TunnelSink implements PipeSink {
     }
     if (this.#closed) throw new Error("tunnel closed");
     const seq = ++this.#seq;
+    this.#outstanding.add(seq);
+    const low = this.#outstanding.values().next().value!;
     const frame = await this.#options.auth.seal(encodeTunnelFrame({
       type: "datum",
       link: this.#link,
       seq,
+      low,
       hops: datagram.hops,
       id: datagram.id,
       bytes: datagram.bytes,
@@ -416,6 +432,7 @@ export class TunnelSink implements PipeSink {
           frame.ranges.some((r) => r.first <= seq && seq <= r.last)
         ) {
           this.#inFlight.delete(seq);
+          this.#outstanding.delete(seq);
           entry.resolve();
         }
       }
@@ -560,10 +577,11 @@ export class TunnelSource implements PipeSource {
           this.#links.delete(this.#links.keys().next().value!);
         }
         state = {
-          // A link met mid-way (this bridge restarted) starts where it is.
-          delivered: frame.seq - 1,
+          // A link met mid-way (this bridge restarted) starts at the
+          // lowest datum the sink still waits on.
+          delivered: frame.low - 1,
           waiting: new Map(),
-          done: frame.seq - 1,
+          done: frame.low - 1,
           doneAbove: new Set(),
           from: datagram.from,
         };
