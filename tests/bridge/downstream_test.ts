@@ -35,7 +35,9 @@ Deno.test("downstream: NACKs are answered from the hold, asked upstream, or GONE
     next: 7,
   });
   assert.deepEqual(piped.ask, []);
-  assert.deepEqual(piped.gone, [{ first: 1, last: 2 }, { first: 5, last: 5 }]);
+  // Below the lowest held: gone. 5, above it, may still come through the
+  // pipe (a repair behind newer datagrams): waited for.
+  assert.deepEqual(piped.gone, [{ first: 1, last: 2 }]);
   assert.deepEqual(
     hold.plan("fedcba9876543210", [{ first: 3, last: 3 }], {
       now: 10,
