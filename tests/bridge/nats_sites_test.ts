@@ -146,6 +146,8 @@ interface Run {
   keyed: string[];
   /** Extra options of the sender. */
   sender: string[];
+  /** Extra options of the receivers. */
+  receivers?: string[];
   /**
    * Kill this bridge with SIGKILL mid-stream and restart it (the far one
    * once the sender is done: it catches up from the stream).
@@ -198,6 +200,7 @@ async function relayFeed(
         "--state",
         `${dir}/${name}.state`,
         ...run.keyed,
+        ...run.receivers ?? [],
       ], inNs(sites.b));
       receivers.push(receiver);
       await receiver.waitForOutput("waiting to receive message");
@@ -355,6 +358,41 @@ Deno.test({
       );
     }),
 });
+
+/**
+ * Why the signed run is ignored: the relay does not put the sender's signed
+ * re-send of a datagram into a pipe (`Relay.#repairFromUpstream` returns
+ * for a pipe downstream), and a far bridge drops it as a duplicate of the
+ * unsigned copy it holds (`Relay.#fromPipe`), so far receivers that
+ * `--trust` the signer never see the signature. The udp:// tunnel shows the
+ * same. Remove once the relay forwards it.
+ */
+const SIGNED_THROUGH_PIPES: string | undefined =
+  "the relay drops the sender's signed re-send at a pipe (udp:// too)";
+
+Deno.test({
+  name:
+    "bridge through JetStream, keyed and signed: far receivers that trust the signer get everything",
+  ignore: skip !== undefined || SIGNED_THROUGH_PIPES !== undefined,
+  fn: () =>
+    withBroker(async (sites, server, dir) => {
+      const key = `${dir}/group.key`;
+      const signKey = `${dir}/sign.key`;
+      for (const args of [["--gen-key", key], ["--gen-sign-key", signKey]]) {
+        const made = await spawnTool("send", args).finish();
+        assert.equal(made.code, 0, made.stderr);
+      }
+      await relayFeed(sites, server, dir, {
+        keyed: ["--key-file", key],
+        sender: ["--encrypt", "--sign-key", signKey],
+        receivers: ["--trust", `${signKey}.pub`],
+        tag: "signed",
+      });
+    }),
+});
+if (skip === undefined && SIGNED_THROUGH_PIPES !== undefined) {
+  console.log(`ignored: the signed run: ${SIGNED_THROUGH_PIPES}`);
+}
 
 /** Whether a file of the broker's JetStream store contains `needle`. */
 async function storeHas(
