@@ -46,6 +46,7 @@ import type {
 } from "@nats-io/jetstream";
 import { errorLine, NetworkError, UsageError } from "../errors.ts";
 import { checkName, type NatsTarget, parseNatsUrl } from "./nats_url.ts";
+import { FLAGS, FRAME_TYPES, hasMagic } from "../wire/frame.ts";
 import type { PipeDatagram, PipeSink, PipeSource } from "./pipe.ts";
 
 /** Header that carries {@linkcode PipeDatagram.id}. */
@@ -337,13 +338,21 @@ const DATA_ID = /^[0-9a-f]{16}:[0-9]+$/;
 /**
  * The `Nats-Msg-Id` of a datagram: a DATA frame's id, so that the stream
  * keeps one copy of a datagram however often it is put (a restarted
- * bridge puts again what the sender repairs); for anything else (a
- * heartbeat, a plain datagram that may well be sent twice with the same
- * bytes) the id and a nonce of this put, so that only its own re-publishes
- * are dropped.
+ * bridge puts again what the sender repairs); `:signed` added when the
+ * frame carries the sender's signature, so that the signed re-send of a
+ * datagram first sent unsigned (the sender signs when it pauses) is not
+ * taken for a copy. For anything else (a heartbeat, a plain datagram that
+ * may well be sent twice with the same bytes): the id and a nonce of this
+ * put, so that only its own re-publishes are dropped.
  */
-function messageId(id: string): string {
-  return DATA_ID.test(id) ? id : `${id}/${crypto.randomUUID()}`;
+function messageId(datagram: PipeDatagram): string {
+  if (!DATA_ID.test(datagram.id)) {
+    return `${datagram.id}/${crypto.randomUUID()}`;
+  }
+  const bytes = datagram.bytes;
+  const signed = bytes.length >= 24 && hasMagic(bytes) &&
+    bytes[5] === FRAME_TYPES.data && (bytes[6]! & FLAGS.signed) !== 0;
+  return signed ? `${datagram.id}:signed` : datagram.id;
 }
 
 function checkDatagram(datagram: PipeDatagram): void {
@@ -402,7 +411,7 @@ class NatsSink implements PipeSink {
     // Published again (same Nats-Msg-Id: the stream keeps one) until the
     // stream acknowledges it, for up to retryMs: a broker that is away
     // holds the put back instead of losing the datagram.
-    const msgID = messageId(datagram.id);
+    const msgID = messageId(datagram);
     const giveUp = performance.now() + this.#resolved.retryMs;
     for (;;) {
       try {

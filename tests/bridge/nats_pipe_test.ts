@@ -185,6 +185,26 @@ natsTest(
 );
 
 natsTest(
+  "JetStream: the signed re-send of a DATA datagram is not taken for a copy",
+  async () => {
+    await using server = await startNats({ jetstream: true });
+    const url = `${server.url}/mcast.signed?stream=SIGNED`;
+    await using sink = await openNatsSink(url);
+    // A DATA frame's header: magic, version, type 1, flags, trailer size.
+    const frame = (flags: number): PipeDatagram => {
+      const bytes = new Uint8Array(40);
+      bytes.set([0x4d, 0x43, 0x53, 0x54, 1, 1, flags, 0]);
+      return { id: `${SESSION}:5`, bytes, hops: 3 };
+    };
+    await sink.put(frame(0x10)); // chained, unsigned
+    await sink.put(frame(0x30)); // chained and signed: the pause's re-send
+    await sink.put(frame(0x30)); // the same again: a copy
+    await sink.put(frame(0x10));
+    assert.equal(await streamMessages(server, "SIGNED"), 2);
+  },
+);
+
+natsTest(
   "JetStream: a durable consumer resumes at its first datagram not done (no replay)",
   async () => {
     await using server = await startNats({ jetstream: true });
