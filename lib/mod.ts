@@ -30,6 +30,8 @@ export * from "./version.ts";
 export * from "./bridge/downstream.ts";
 export * from "./bridge/legs.ts";
 export * from "./bridge/main.ts";
+export * from "./bridge/mroute.ts";
+export * from "./bridge/pacer.ts";
 export type * from "./bridge/pipe.ts";
 export * from "./bridge/relay.ts";
 export * from "./bridge/tunnel.ts";

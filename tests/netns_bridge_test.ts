@@ -12,7 +12,8 @@
  */
 
 import assert from "node:assert/strict";
-import { netnsUnavailable, tc } from "./_netns.ts";
+import { ip, netnsUnavailable, tc } from "./_netns.ts";
+import { until } from "./_wait.ts";
 import { createSegments, type Segments } from "./_segments.ts";
 import { MESSAGE, WAITING } from "./_exercise.ts";
 import {
@@ -290,59 +291,92 @@ segmentsTest(
   },
 );
 
+/** Generates a group key and a signing key in `dir`. */
+async function makeKeys(dir: string): Promise<{ key: string; sign: string }> {
+  const key = `${dir}/group.key`;
+  const sign = `${dir}/sign.key`;
+  for (const args of [["--gen-key", key], ["--gen-sign-key", sign]]) {
+    const made = await spawnTool("send", args).finish(10_000);
+    assert.equal(made.code, 0, made.stderr);
+  }
+  return { key, sign };
+}
+
+/** A session whose bridge is SIGKILLed at bulletin 300 and started again. */
+async function restartSession(net: Segments, keyed: boolean): Promise<void> {
+  await withTempDir("mcast-bridge-", async (dir) => {
+    const keys = keyed ? await makeKeys(dir) : undefined;
+    const args = (port: number) => [
+      ...legs(port),
+      "--name",
+      "bridge-1",
+      "--state",
+      `${dir}/bridge.state`,
+      ...(keys ? ["--key-file", keys.key] : []),
+    ];
+    let restarted: RunningProcess | undefined;
+    let port = 0;
+    const { sender } = await reliableSession(net, {
+      rate: 500,
+      ...(keys
+        ? {
+          sender: [
+            "--key-file",
+            keys.key,
+            "--encrypt",
+            "--sign-key",
+            keys.sign,
+          ],
+          receiver: ["--key-file", keys.key, "--trust", `${keys.sign}.pub`],
+        }
+        : {}),
+      bridges(p) {
+        port = p;
+        return [startBridge(net, args(p))];
+      },
+      async during(far) {
+        await far.waitForOutput("received bulletin 300 ", {
+          timeoutMs: 15_000,
+        });
+        // The first bridge is killed (its process handle is disposed later).
+        const killer = await new Deno.Command("ip", {
+          args: ["netns", "pids", net.bridge.ns],
+          stdout: "piped",
+        }).output();
+        const pids = new TextDecoder().decode(killer.stdout).trim().split(
+          "\n",
+        );
+        assert.equal(pids.length, 1, `one bridge process: ${pids}`);
+        Deno.kill(Number(pids[0]), "SIGKILL");
+        const before = far.stdout.split("\nreceived bulletin ").length - 1;
+        assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
+        restarted = startBridge(net, args(port));
+        await restarted.waitForLine(
+          /^resumed session [0-9a-f]{16} from \('198\.51\.100\.1', [0-9]+\) at sequence [0-9]+$/,
+          { timeoutMs: 10_000 },
+        );
+      },
+    });
+    assert.ok(restarted);
+    await using second = restarted;
+    await second.waitForOutput("far receiver desk-b left");
+    const stats = await stopBridge(second);
+    assert.match(
+      stats,
+      /^statistics: forwarded [0-9]+ datagrams \([1-9][0-9]* DATA/,
+    );
+    reportLines(sender, port, ["bridge-1", "desk-b via bridge-1"]);
+  });
+}
+
 segmentsTest(
   "bridge: killed and restarted mid-feed, nothing lost or repeated",
-  async (net) => {
-    await withTempDir("mcast-bridge-", async (dir) => {
-      const args = (port: number) => [
-        ...legs(port),
-        "--name",
-        "bridge-1",
-        "--state",
-        `${dir}/bridge.state`,
-      ];
-      let restarted: RunningProcess | undefined;
-      let port = 0;
-      const { sender } = await reliableSession(net, {
-        rate: 500,
-        bridges(p) {
-          port = p;
-          return [startBridge(net, args(p))];
-        },
-        async during(far) {
-          await far.waitForOutput("received bulletin 300 ", {
-            timeoutMs: 15_000,
-          });
-          // The first bridge is killed (its process handle is disposed later).
-          const killer = await new Deno.Command("ip", {
-            args: ["netns", "pids", net.bridge.ns],
-            stdout: "piped",
-          }).output();
-          const pids = new TextDecoder().decode(killer.stdout).trim().split(
-            "\n",
-          );
-          assert.equal(pids.length, 1, `one bridge process: ${pids}`);
-          Deno.kill(Number(pids[0]), "SIGKILL");
-          const before = far.stdout.split("\nreceived bulletin ").length - 1;
-          assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
-          restarted = startBridge(net, args(port));
-          await restarted.waitForLine(
-            /^resumed session [0-9a-f]{16} from \('198\.51\.100\.1', [0-9]+\) at sequence [0-9]+$/,
-            { timeoutMs: 10_000 },
-          );
-        },
-      });
-      assert.ok(restarted);
-      await using second = restarted;
-      await second.waitForOutput("far receiver desk-b left");
-      const stats = await stopBridge(second);
-      assert.match(
-        stats,
-        /^statistics: forwarded [0-9]+ datagrams \([1-9][0-9]* DATA/,
-      );
-      reportLines(sender, port, ["bridge-1", "desk-b via bridge-1"]);
-    });
-  },
+  (net) => restartSession(net, false),
+);
+
+segmentsTest(
+  "bridge: keyed, killed and restarted mid-feed, nothing lost or repeated",
+  (net) => restartSession(net, true),
 );
 
 segmentsTest(
@@ -374,7 +408,8 @@ segmentsTest("bridge: two bridges joined by the udp:// tunnel", async (net) => {
     const { sender, port } = await reliableSession(net, {
       sender: ["--key-file", key],
       receiver: ["--key-file", key],
-      roster: "near",
+      // The far bridge's receiver, reported back through the tunnel.
+      roster: "near,desk-b via far",
       bridges: (p) => [
         startBridge(net, [
           "--from",
@@ -398,7 +433,7 @@ segmentsTest("bridge: two bridges joined by the udp:// tunnel", async (net) => {
         ]),
       ],
     });
-    reportLines(sender, port, ["near"]);
+    reportLines(sender, port, ["near", "desk-b via far"]);
   });
 });
 
@@ -432,17 +467,231 @@ segmentsTest(
   },
 );
 
-const mrouteSkip = skip ?? multicastRoutingUnavailable();
+segmentsTest("bridge: a loop of two bridges ends", async (net) => {
+  const port = testPort();
+  // One bridge each way between the same group on both segments.
+  await using forth = startBridge(net, [...legs(port), "--name", "forth"]);
+  await using back = startBridge(net, [
+    "--from",
+    `${GROUP}:${port}@veth-b`,
+    "--to",
+    `${GROUP}:${port}@veth-a`,
+    "--name",
+    "back",
+  ]);
+  await forth.waitForOutput("bridge forth: ");
+  await back.waitForOutput("bridge back: ");
+  await using far = spawnTool("recv", [
+    "-g",
+    GROUP,
+    "-p",
+    `${port}`,
+    "-i",
+    "veth-b",
+    "--no-ack",
+  ], inNs(net.b.ns));
+  await far.waitForOutput(WAITING);
+  const sent = await spawnTool("send", [
+    "-g",
+    GROUP,
+    "-p",
+    `${port}`,
+    "-i",
+    "veth-a",
+    "--wait",
+    "0.5",
+  ], inNs(net.a.ns)).finish(10_000);
+  assert.equal(sent.code, 0, sent.stderr);
+  // B got it once; A got it back once (through "back"); "forth" heard the
+  // echo on A and stopped it.
+  await far.waitForOutput(`: ${MESSAGE}\n`);
+  const stats = {
+    forth: await stopBridge(forth),
+    back: await stopBridge(back),
+  };
+  assert.match(
+    stats.forth,
+    /^statistics: forwarded 1 datagram \(0 DATA, 0 heartbeats, 0 GONE, 1 plain\), .*, 1 loop stopped, /,
+  );
+  assert.match(
+    stats.back,
+    /^statistics: forwarded 1 datagram \(0 DATA, 0 heartbeats, 0 GONE, 1 plain\), /,
+  );
+  far.kill("SIGTERM");
+  const got = await far.finish(5_000);
+  assert.equal(got.stdout.split(`: ${MESSAGE}\n`).length - 1, 1, got.stdout);
+});
+
+segmentsTest(
+  "bridge: forged frames are dropped, not forwarded",
+  async (net) => {
+    await withTempDir("mcast-bridge-forged-", async (dir) => {
+      const key = `${dir}/group.key`;
+      const other = `${dir}/other.key`;
+      for (const path of [key, other]) {
+        const made = await spawnTool("send", ["--gen-key", path]).finish(
+          10_000,
+        );
+        assert.equal(made.code, 0, made.stderr);
+      }
+      const port = testPort();
+      await using bridge = startBridge(net, [
+        ...legs(port),
+        "--name",
+        "bridge-1",
+        "--key-file",
+        key,
+      ]);
+      await bridge.waitForOutput("bridge bridge-1: ");
+      // A sender with another key: every frame fails authentication.
+      const sent = await spawnTool("send", [
+        "-g",
+        GROUP,
+        "-p",
+        `${port}`,
+        "-i",
+        "veth-a",
+        "--reliable",
+        "--key-file",
+        other,
+        "-m",
+        "forged",
+        "--deadline",
+        "0.5",
+      ], inNs(net.a.ns)).finish(10_000);
+      // Nobody answers: the bridge dropped every frame.
+      assert.match(sent.stdout, /: no receiver answered in /);
+      const stats = await stopBridge(bridge);
+      assert.match(
+        stats,
+        /^statistics: forwarded 0 datagrams .* [1-9][0-9]* dropped \(auth [1-9][0-9]*\)$/,
+      );
+    });
+  },
+);
+
+segmentsTest(
+  "bridge: a reliable session crosses a loop of two bridges once",
+  async (net) => {
+    const { sender, port, bridges } = await reliableSession(net, {
+      roster: "forth,desk-b via forth",
+      bridges: (p) => [
+        startBridge(net, [...legs(p), "--name", "forth"]),
+        startBridge(net, [
+          "--from",
+          `${GROUP}:${p}@veth-b`,
+          "--to",
+          `${GROUP}:${p}@veth-a`,
+          "--name",
+          "back",
+        ]),
+      ],
+    });
+    reportLines(sender, port, ["forth", "desk-b via forth"]);
+    // "forth" stopped every datagram "back" sent round again.
+    const loops = /, ([0-9]+) loops? stopped, /.exec(bridges[0]!);
+    assert.ok(loops && Number(loops[1]) > 0, bridges[0]);
+  },
+);
+
+/** Why the smcroute test cannot run here, or `undefined`. */
+async function smcrouteUnavailable(): Promise<string | undefined> {
+  if (skip !== undefined) return skip;
+  const mroute = multicastRoutingUnavailable();
+  if (mroute !== undefined) return mroute;
+  try {
+    await new Deno.Command("smcrouted", {
+      args: ["-v"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return undefined;
+  } catch {
+    return "smcrouted is not installed";
+  }
+}
+
+const mrouteSkip = await smcrouteUnavailable();
 if (skip === undefined && mrouteSkip !== undefined) {
   console.log(`skipped: smcroute test: ${mrouteSkip}`);
 }
 
 Deno.test({
-  name: "bridge: through smcroute where the kernel routes multicast",
+  name: "bridge: the routed way, smcroute: TTL 1 stays, TTL 2 crosses",
   ignore: mrouteSkip !== undefined,
-  fn() {
-    // Reached only where MRT_INIT works and smcroute is installed; this
-    // machine has neither, so the routed path is not exercised here.
-    throw new Error("multicast routing available: smcroute test not written");
+  async fn() {
+    await using net = await createSegments();
+    await withTempDir("mcast-smcroute-", async (dir) => {
+      const port = testPort();
+      await ip(
+        `netns exec ${net.bridge.ns} sysctl -q -w net.ipv4.ip_forward=1`,
+      );
+      await Deno.writeTextFile(
+        `${dir}/smcroute.conf`,
+        `phyint veth-a enable\nphyint veth-b enable\nmroute from veth-a group ${GROUP} to veth-b\n`,
+      );
+      const router = new Deno.Command("ip", {
+        args: [
+          "netns",
+          "exec",
+          net.bridge.ns,
+          "smcrouted",
+          "-n",
+          "-N",
+          "-f",
+          `${dir}/smcroute.conf`,
+          "-u",
+          `${dir}/smcroute.sock`,
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      try {
+        await until(
+          () => {
+            try {
+              Deno.statSync(`${dir}/smcroute.sock`);
+              return true;
+            } catch {
+              return false;
+            }
+          },
+          5_000,
+          "smcrouted's control socket",
+        );
+        await using far = spawnTool("recv", [
+          "-g",
+          GROUP,
+          "-p",
+          `${port}`,
+          "-i",
+          "veth-b",
+          "--no-ack",
+        ], inNs(net.b.ns));
+        await far.waitForOutput(WAITING);
+        for (const ttl of ["1", "2"]) {
+          const sent = await spawnTool("send", [
+            "-g",
+            GROUP,
+            "-p",
+            `${port}`,
+            "-i",
+            "veth-a",
+            "--ttl",
+            ttl,
+            "-m",
+            `ttl ${ttl}`,
+            "--wait",
+            "0.5",
+          ], inNs(net.a.ns)).finish(10_000);
+          assert.equal(sent.code, 0, sent.stderr);
+        }
+        await far.waitForOutput(": ttl 2\n");
+        assert.ok(!far.stdout.includes(": ttl 1\n"), far.stdout);
+      } finally {
+        router.kill("SIGTERM");
+        await router.status;
+      }
+    });
   },
 });

@@ -43,6 +43,13 @@ export interface PipeSink extends AsyncDisposable {
    * @returns Once the far side holds it durably.
    */
   put(datagram: PipeDatagram): Promise<void>;
+  /**
+   * Optional: receives the far bridge's reports of its far receivers
+   * (HELLO, ACK and BYE frames named `NAME via BRIDGE`, encoded without a
+   * trailer), for the near bridge to pass upstream to the sender. Set by
+   * the relay core; a pipe that carries no reports never calls it.
+   */
+  onReport?: (frame: Uint8Array) => void;
 }
 
 /**
@@ -66,4 +73,11 @@ export interface PipeSource extends AsyncDisposable {
    * @returns Once recorded.
    */
   done(datagram: PipeDatagram): Promise<void>;
+  /**
+   * Optional: sends a report of a far receiver back to the near bridge
+   * (see {@linkcode PipeSink.onReport}); best effort.
+   *
+   * @param frame A HELLO, ACK or BYE frame, encoded without a trailer.
+   */
+  report?(frame: Uint8Array): void;
 }

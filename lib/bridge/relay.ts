@@ -37,6 +37,8 @@ import {
 } from "./downstream.ts";
 import type { PipeDatagram, PipeSink, PipeSource } from "./pipe.ts";
 import { errorLine } from "../errors.ts";
+import { adaptPace } from "./pacer.ts";
+import { Yielder } from "../reliable/schedule.ts";
 
 /** A multicast leg, opened. */
 export interface MulticastSide {
@@ -179,6 +181,8 @@ const TICK_MS = 20;
 const KEYED_FRESH_MS = 1500;
 /** How long a plain datagram's fingerprint is kept for the loop rule. */
 const PLAIN_LOOP_MS = 1000;
+/** The pace adapts every this many ticks. */
+const PACE_TICKS = 3;
 /** A sequence repaired downstream is not repaired again this soon, in ms. */
 const REPAIR_HOLDOFF_MS = 100;
 /** How often the position is saved at most, in ms. */
@@ -245,6 +249,16 @@ export class Relay {
   readonly #roster: FarRoster;
   readonly #seenDown = new SeenSet();
   readonly #plainSeen = new Map<string, { source: string; at: number }>();
+  #downQueue: Uint8Array[] = [];
+  /** Repairs waiting for the pace, by sequence: each queued once. */
+  #repairQueue = new Map<number, Uint8Array>();
+  #draining = false;
+  #pace = Infinity;
+  #paceNext = 0;
+  #sentInTick = 0;
+  #lostInTick = 0;
+  #tickCount = 0;
+  readonly #yielder = new Yielder();
   /** When each sequence was last repaired downstream. */
   readonly #repairedAt = new Map<number, number>();
   /** Sequences far receivers wait for that the bridge asked for upstream. */
@@ -326,6 +340,9 @@ export class Relay {
       signal.addEventListener("abort", () => resolve(), { once: true });
     });
     this.#tick = setInterval(() => this.#onTick(), TICK_MS);
+    if (downstream.kind === "pipe") {
+      downstream.pipe.onReport = (bytes) => this.#onReport(bytes);
+    }
     const loops: Promise<void>[] = [];
     loops.push(
       upstream.kind === "multicast"
@@ -349,6 +366,7 @@ export class Relay {
   async #close(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#tick);
+    this.#yielder.close();
     clearTimeout(this.#ackTimer);
     clearTimeout(this.#saveTimer);
     const upstream = this.#options.upstream;
@@ -459,8 +477,8 @@ export class Relay {
         return;
       }
       this.#join(side, frame, from);
+      this.#sender = from;
     }
-    this.#sender = from;
     const item: Item = {
       bytes,
       type: frame.type === "data" ? 1 : frame.type === "heartbeat" ? 4 : 7,
@@ -472,6 +490,9 @@ export class Relay {
       case "data": {
         const verdict = tracker.data(frame.session, frame.seq);
         if (verdict === "new") {
+          // Feedback goes where new datagrams come from: a loop's echo (a
+          // bridge sending them back) never brings a new one first.
+          this.#sender = from;
           this.#forward(item);
         } else if (verdict === "duplicate") {
           this.stats.duplicates += 1;
@@ -569,6 +590,15 @@ export class Relay {
   }
 
   #onTick(): void {
+    if (++this.#tickCount % PACE_TICKS === 0) {
+      this.#pace = adaptPace(this.#pace, {
+        sent: this.#sentInTick,
+        lost: this.#lostInTick,
+        intervalMs: PACE_TICKS * TICK_MS,
+      });
+      this.#sentInTick = 0;
+      this.#lostInTick = 0;
+    }
     const upstream = this.#options.upstream;
     const session = this.#tracker.session;
     if (upstream.kind !== "multicast" || session === undefined) return;
@@ -686,17 +716,59 @@ export class Relay {
     if (this.#tracker.confirm(item.seq!)) this.#scheduleSave();
   }
 
+  /** Queues a datagram for the far segment, sent at the pace. */
   #sendDown(side: MulticastSide, bytes: Uint8Array): void {
-    this.#track(
-      side.raw.send(bytes, side.to!).catch((error) => {
-        if (!this.#stopped) {
-          this.#options.onEvent({
-            type: "bridge-warning",
-            message: `cannot send downstream: ${errorLine(error)}`,
-          });
+    this.#downQueue.push(bytes);
+    if (!this.#draining) this.#track(this.#drain(side));
+  }
+
+  async #drain(side: MulticastSide): Promise<void> {
+    this.#draining = true;
+    const to = side.to!;
+    try {
+      while (
+        (this.#downQueue.length > 0 || this.#repairQueue.size > 0) &&
+        !this.#stopped
+      ) {
+        if (Number.isFinite(this.#pace)) {
+          let now = performance.now();
+          this.#paceNext = Math.max(this.#paceNext, now - 1) +
+            1000 / this.#pace;
+          while (this.#paceNext - now > 0.05 && !this.#stopped) {
+            const wait = this.#paceNext - now;
+            if (wait > 4) {
+              await new Promise((resolve) => setTimeout(resolve, wait));
+            } else await this.#yielder.yield();
+            now = performance.now();
+          }
         }
-      }),
-    );
+        let bytes: Uint8Array;
+        const repair = this.#repairQueue.entries().next().value;
+        if (repair) {
+          // Repairs first: they unblock delivery.
+          this.#repairQueue.delete(repair[0]);
+          this.#repairedAt.set(repair[0], performance.now());
+          this.stats.repaired += 1;
+          bytes = repair[1];
+        } else {
+          bytes = this.#downQueue.shift()!;
+        }
+        this.#sentInTick += 1;
+        if (side.raw.trySend?.(bytes, to)) continue;
+        try {
+          await side.raw.send(bytes, to);
+        } catch (error) {
+          if (!this.#stopped) {
+            this.#options.onEvent({
+              type: "bridge-warning",
+              message: `cannot send downstream: ${errorLine(error)}`,
+            });
+          }
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
   }
 
   #scheduleSave(): void {
@@ -848,32 +920,47 @@ export class Relay {
         acked: receiver.acked,
       });
     }
-    // Upstream, the far receiver's progress under its `via` name.
+    // Upstream, the far receiver's progress under its `via` name: a NACK
+    // as an ACK of its position (the bridge repairs it itself).
+    const via: Frame = frame.type === "nack"
+      ? {
+        type: "ack",
+        session: frame.session,
+        seq: frame.seq,
+        name: receiver.via,
+        ranges: [],
+      }
+      : { ...frame, name: receiver.via };
     const upstream = this.#options.upstream;
-    if (upstream.kind !== "multicast") return;
-    if (frame.session !== this.#tracker.session) return;
-    const via = receiver.via;
-    switch (frame.type) {
-      case "hello":
-        this.#feedback(upstream, { ...frame, name: via });
-        break;
-      case "ack":
-        this.#feedback(upstream, { ...frame, name: via });
-        break;
-      case "nack":
-        // Its position; the bridge repairs what it holds itself.
-        this.#feedback(upstream, {
-          type: "ack",
-          session: frame.session,
-          seq: frame.seq,
-          name: via,
-          ranges: [],
-        });
-        break;
-      case "bye":
-        this.#feedback(upstream, { ...frame, name: via });
-        break;
+    if (upstream.kind === "pipe") {
+      // Behind a pipe: back to the near bridge, which tells the sender.
+      if (!upstream.pipe.report) return;
+      try {
+        upstream.pipe.report(encodeFrame(via));
+      } catch {
+        // A frame out of bounds: nothing to report.
+      }
+      return;
     }
+    if (frame.session !== this.#tracker.session) return;
+    this.#feedback(upstream, via);
+  }
+
+  /** A far bridge's report of one of its far receivers: to the sender. */
+  #onReport(bytes: Uint8Array): void {
+    const upstream = this.#options.upstream;
+    const decoded = decodeFrame(bytes);
+    if (upstream.kind !== "multicast" || decoded.kind !== "frame") return;
+    const frame = decoded.frame;
+    if (
+      (frame.type !== "hello" && frame.type !== "ack" &&
+        frame.type !== "bye") || frame.session !== this.#tracker.session
+    ) {
+      this.stats.dropped.unexpected += 1;
+      return;
+    }
+    this.stats.feedback += 1;
+    this.#feedback(upstream, frame);
   }
 
   #repair(side: MulticastSide, session: string, ranges: SeqRange[]): void {
@@ -886,12 +973,15 @@ export class Relay {
     const now = performance.now();
     for (const { seq, bytes } of plan.resend) {
       // Several receivers (or one, repeating itself) ask for the same
-      // datagram: one repair answers them all for a while.
+      // datagram: one repair, queued once, answers them all for a while.
       const last = this.#repairedAt.get(seq);
       if (last !== undefined && now - last < REPAIR_HOLDOFF_MS) continue;
-      this.#repairedAt.set(seq, now);
-      this.stats.repaired += 1;
-      this.#sendDown(side, bytes);
+      if (this.#repairQueue.has(seq)) continue;
+      this.#lostInTick += 1;
+      this.#repairQueue.set(seq, bytes);
+    }
+    if (this.#repairQueue.size > 0 && !this.#draining) {
+      this.#track(this.#drain(side));
     }
     if (this.#repairedAt.size > 65536) {
       for (const [seq, at] of this.#repairedAt) {

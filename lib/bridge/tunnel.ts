@@ -34,6 +34,7 @@ export const DEFAULT_HOPS = 8;
 
 const DATUM = 1;
 const HELD = 2;
+const REPORT = 3;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const TUNNEL_INFO = encoder.encode("mcast-v1 tunnel authentication");
@@ -58,6 +59,14 @@ export type TunnelFrame =
     id: string;
     /** The datagram, verbatim. */
     bytes: Uint8Array;
+  }
+  | {
+    /** A far receiver's report, far to near. */
+    type: "report";
+    /** The link it answers. */
+    link: string;
+    /** The feedback frame (HELLO, ACK, BYE), encoded without a trailer. */
+    frame: Uint8Array;
   }
   | {
     /** The far side holds datagrams of a link. */
@@ -116,19 +125,25 @@ export function encodeTunnelFrame(frame: TunnelFrame): Uint8Array {
     id = encoder.encode(frame.id);
     if (id.length > 255) throw new RangeError("pipe id longer than 255 bytes");
     size += 8 + 1 + id.length + frame.bytes.length;
+  } else if (frame.type === "report") {
+    size += frame.frame.length;
   } else {
     size += 2 + 16 * frame.ranges.length;
   }
   const bytes = new Uint8Array(size);
   bytes.set(TUNNEL_MAGIC, 0);
   bytes[4] = TUNNEL_VERSION;
-  bytes[5] = frame.type === "datum" ? DATUM : HELD;
+  bytes[5] = frame.type === "datum"
+    ? DATUM
+    : frame.type === "report"
+    ? REPORT
+    : HELD;
   bytes[6] = frame.type === "datum"
     ? Math.max(0, Math.min(255, frame.hops))
     : 0;
   bytes[7] = 0;
   bytes.set(linkBytes(frame.link), 8);
-  putU64(bytes, 16, frame.seq);
+  putU64(bytes, 16, frame.type === "report" ? 0 : frame.seq);
   let at = TUNNEL_HEADER_SIZE;
   if (frame.type === "datum") {
     putU64(bytes, at, frame.low);
@@ -136,6 +151,8 @@ export function encodeTunnelFrame(frame: TunnelFrame): Uint8Array {
     bytes[at] = id!.length;
     bytes.set(id!, at + 1);
     bytes.set(frame.bytes, at + 1 + id!.length);
+  } else if (frame.type === "report") {
+    bytes.set(frame.frame, at);
   } else {
     bytes[at] = frame.ranges.length >>> 8;
     bytes[at + 1] = frame.ranges.length & 0xff;
@@ -189,6 +206,9 @@ export function decodeTunnelFrame(bytes: Uint8Array): TunnelFrame | undefined {
       id,
       bytes: bytes.slice(at + 1 + length),
     };
+  }
+  if (bytes[5] === REPORT) {
+    return { type: "report", link, frame: bytes.slice(at) };
   }
   if (bytes[5] === HELD) {
     if (bytes.length < at + 2) return undefined;
@@ -336,6 +356,8 @@ export class TunnelSink implements PipeSink {
   #timer: ReturnType<typeof setInterval>;
   #reading: Promise<void>;
   #closed = false;
+  /** Receives the far bridge's reports of its far receivers. */
+  onReport?: (frame: Uint8Array) => void;
 
   /**
    * Starts one (its reader and resend timer run until it is disposed).
@@ -421,8 +443,12 @@ export class TunnelSink implements PipeSink {
       if (datagram === null) return;
       const opened = await this.#options.auth.open(datagram.payload);
       const frame = opened && decodeTunnelFrame(opened);
-      if (!frame || frame.type !== "held" || frame.link !== this.#link) {
+      if (!frame || frame.type === "datum" || frame.link !== this.#link) {
         this.stats.rejected += 1;
+        continue;
+      }
+      if (frame.type === "report") {
+        this.onReport?.(frame.frame);
         continue;
       }
       this.stats.held += 1;
@@ -488,6 +514,7 @@ export class TunnelSource implements PipeSource {
   #reading: Promise<void>;
   #ended = false;
   #heldPending = new Set<string>();
+  #lastLink: string | undefined;
 
   /**
    * Starts one (its reader runs until it is disposed).
@@ -530,6 +557,22 @@ export class TunnelSource implements PipeSource {
     while (state.doneAbove.delete(state.done + 1)) state.done += 1;
     this.#scheduleHeld(origin.link);
     return Promise.resolve();
+  }
+
+  /**
+   * Sends a far receiver's report to the near bridge of the link heard
+   * from last.
+   *
+   * @param frame A HELLO, ACK or BYE frame, encoded without a trailer.
+   */
+  report(frame: Uint8Array): void {
+    const link = this.#lastLink;
+    const state = link === undefined ? undefined : this.#links.get(link);
+    if (link === undefined || !state) return;
+    void this.#options.auth.seal(
+      encodeTunnelFrame({ type: "report", link, frame }),
+    ).then((sealed) => this.#options.endpoint.send(sealed, state.from))
+      .catch(() => {});
   }
 
   #scheduleHeld(link: string): void {
@@ -588,6 +631,7 @@ export class TunnelSource implements PipeSource {
         this.#links.set(frame.link, state);
       }
       state.from = datagram.from;
+      this.#lastLink = frame.link;
       if (frame.seq <= state.delivered || state.waiting.has(frame.seq)) {
         // A repeat: the HELD was lost, or it is still being handled.
         if (frame.seq <= state.done || state.doneAbove.has(frame.seq)) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BRIDGE_HELP, bridgeMain } from "../../lib/bridge/main.ts";
-import { testPort } from "../_tools.ts";
+import { runTool, testPort } from "../_tools.ts";
 
 async function run(
   args: string[],
@@ -76,4 +76,55 @@ Deno.test("bridge main: stopped at once, it prints its statistics and exits 0", 
     ],
     stderr: [],
   });
+});
+
+Deno.test("bridge main: --json prints one JSON object per event", async () => {
+  const port = testPort();
+  const result = await run([
+    "--from",
+    `224.1.1.1:${port}@127.0.0.1`,
+    "--to",
+    `224.1.1.2:${port}@127.0.0.1`,
+    "--name",
+    "bridge-j",
+    "--io",
+    "deno",
+    "--json",
+  ]);
+  assert.equal(result.code, 0);
+  assert.deepEqual(result.stderr, []);
+  const events = result.stdout.map((line) => JSON.parse(line));
+  assert.deepEqual(events.map((e) => e.event), [
+    "bridge-start",
+    "bridge-stopped",
+  ]);
+  assert.match(events[0].time, /^\d{4}-\d\d-\d\dT/);
+  assert.deepEqual(
+    { name: events[0].name, from: events[0].from, to: events[0].to },
+    {
+      name: "bridge-j",
+      from: `224.1.1.1:${port}@127.0.0.1`,
+      to: `224.1.1.2:${port}@127.0.0.1`,
+    },
+  );
+  assert.equal(events[1].stats.name, "bridge-j");
+  assert.deepEqual(events[1].stats.forwarded, {
+    data: 0,
+    heartbeat: 0,
+    gone: 0,
+    plain: 0,
+  });
+});
+
+Deno.test("bridge process: an unknown interface is one line and exit 2", async () => {
+  const result = await runTool("bridge", [
+    "--from",
+    "224.1.1.1@no-such-if0",
+    "--to",
+    "224.1.1.2@127.0.0.1",
+  ]);
+  assert.equal(result.code, 2);
+  assert.equal(result.stdout, "");
+  assert.equal(result.stderr.split("\n").length, 2, result.stderr);
+  assert.match(result.stderr, /^mcast-bridge: .*no-such-if0.*\n$/);
 });

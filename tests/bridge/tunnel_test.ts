@@ -46,6 +46,12 @@ Deno.test("tunnel: frames encode and decode", () => {
     ranges: [{ first: 11, last: 12 }],
   };
   assert.deepEqual(decodeTunnelFrame(encodeTunnelFrame(held)), held);
+  const report = {
+    type: "report" as const,
+    link: LINK,
+    frame: new Uint8Array([1, 2]),
+  };
+  assert.deepEqual(decodeTunnelFrame(encodeTunnelFrame(report)), report);
   assert.equal(decodeTunnelFrame(encoded.subarray(0, 20)), undefined);
   const other = encoded.slice();
   other[5] = 9;
@@ -138,4 +144,8 @@ Deno.test("tunnel: a put resolves once the far end is done, lost datums are sent
   assert.equal(held, 3);
   assert.equal(sink.inFlight, 0);
   assert.ok(sink.stats.resent >= 2, `resent ${sink.stats.resent}`);
+  // Reports travel back, far to near.
+  const report = new Promise<Uint8Array>((resolve) => sink.onReport = resolve);
+  source.report(new Uint8Array([9, 8, 7]));
+  assert.deepEqual([...await report], [9, 8, 7]);
 });

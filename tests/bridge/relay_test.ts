@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import { parseGroup } from "../../lib/net/address.ts";
+import { MemoryNetwork } from "../../lib/net/memory_net.ts";
+import { withFaults } from "../../lib/net/fault.ts";
+import type { DatagramEndpoint } from "../../lib/net/socket.ts";
+import { GuardedEndpoint } from "../../lib/security/guard.ts";
+import { emptyDrops } from "../../lib/reliable/stats.ts";
+import { receiveBulletins } from "../../lib/receiver.ts";
+import { sendReliable } from "../../lib/reliable/sender.ts";
+import {
+  type BridgeEvent,
+  type BridgeStats,
+  peekSealed,
+  Relay,
+} from "../../lib/bridge/relay.ts";
+import { encodeFrame } from "../../lib/wire/frame.ts";
+import type { SenderReport } from "../../lib/reliable/stats.ts";
+import { groupKey, signingKey } from "../_fakes.ts";
+import type { GroupKey, SigningKey } from "../../lib/security/keys.ts";
+
+const NEAR = "239.42.10.1";
+const FAR = "239.42.10.2";
+const PORT = 17950;
+const encoder = new TextEncoder();
+
+interface Keys {
+  key: GroupKey;
+  signing: SigningKey;
+}
+
+/**
+ * A sender on the near group, a bridge from it to the far group, a
+ * receiver on the far group; seeded loss on the bridge's upstream socket
+ * and on the receiver's.
+ */
+async function session(
+  count: number,
+  options: { loss: number; keys?: Keys },
+): Promise<
+  {
+    numbers: number[];
+    payloads: string[];
+    report: SenderReport;
+    stats: BridgeStats;
+    events: BridgeEvent[];
+  }
+> {
+  const network = new MemoryNetwork();
+  const keys = options.keys;
+  function guard(
+    endpoint: DatagramEndpoint,
+    extra: { keepSealed?: boolean; sign?: boolean; trust?: boolean } = {},
+  ): DatagramEndpoint {
+    if (!keys) return endpoint;
+    return new GuardedEndpoint(endpoint, {
+      key: keys.key,
+      dropped: emptyDrops(),
+      ...(extra.keepSealed ? { keepSealed: true } : {}),
+      ...(extra.sign ? { encrypt: true, signingKey: keys.signing } : {}),
+      ...(extra.trust ? { trust: [keys.signing.publicKey] } : {}),
+    });
+  }
+  // The bridge.
+  const up = network.open({ address: NEAR, port: PORT });
+  up.join(NEAR);
+  const upRaw = withFaults(up, { seed: 7, loss: options.loss });
+  const down = network.open({ address: "127.0.0.2" });
+  const events: BridgeEvent[] = [];
+  let stats: BridgeStats | undefined;
+  const relay = new Relay({
+    name: "bridge-1",
+    upstream: {
+      kind: "multicast",
+      endpoint: guard(upRaw, { keepSealed: true }),
+      raw: upRaw,
+    },
+    downstream: {
+      kind: "multicast",
+      endpoint: guard(down, { keepSealed: true }),
+      raw: down,
+      to: { address: FAR, port: PORT },
+    },
+    legs: { from: "near", to: "far" },
+    keyed: keys !== undefined,
+    onEvent(event) {
+      if (event.type === "bridge-stopped") stats = event.stats;
+      else events.push(event);
+    },
+    random: () => 0.5,
+  });
+  const stop = new AbortController();
+  const running = relay.run(stop.signal);
+  // The far receiver.
+  const far = network.open({ address: FAR, port: PORT });
+  far.join(FAR);
+  const numbers: number[] = [];
+  const payloads: string[] = [];
+  const receiving = receiveBulletins(
+    guard(withFaults(far, { seed: 11, loss: options.loss }), { trust: true }),
+    {
+      group: parseGroup(FAR),
+      port: PORT,
+      ack: null,
+      count,
+      protocol: { name: "desk" },
+      onEvent(event) {
+        if (event.type === "bulletin") {
+          numbers.push(event.number);
+          payloads.push(new TextDecoder().decode(event.payload));
+        }
+      },
+    },
+  );
+  // The sender.
+  const sender = network.open({ address: "127.0.0.1" });
+  async function* bulletins() {
+    for (let n = 1; n <= count; n++) {
+      yield encoder.encode(`bulletin ${n} ${"x".repeat(n % 300)}`);
+    }
+  }
+  const report = await sendReliable(
+    guard(sender, { sign: true }),
+    bulletins(),
+    {
+      group: parseGroup(NEAR),
+      port: PORT,
+      receivers: ["bridge-1", "desk via bridge-1"],
+      deadlineMs: 20_000,
+      onEvent: () => {},
+    },
+  );
+  await receiving;
+  stop.abort();
+  await running;
+  network.close();
+  assert.ok(stats);
+  return { numbers, payloads, report, stats, events };
+}
+
+function assertSession(
+  result: Awaited<ReturnType<typeof session>>,
+  count: number,
+): void {
+  assert.deepEqual(
+    result.numbers,
+    Array.from({ length: count }, (_, k) => k + 1),
+  );
+  result.payloads.forEach((payload, k) => {
+    assert.equal(payload, `bulletin ${k + 1} ${"x".repeat((k + 1) % 300)}`);
+  });
+  assert.equal(
+    result.report.reason,
+    "complete",
+    JSON.stringify(result.report),
+  );
+  assert.deepEqual(
+    result.report.receivers.map((r) => [r.name, r.status]),
+    [["bridge-1", "complete"], ["desk via bridge-1", "complete"]],
+  );
+}
+
+Deno.test("relay: 1,000 bulletins through a bridge with 10% loss on both segments", async () => {
+  const result = await session(1000, { loss: 0.1 });
+  assertSession(result, 1000);
+  assert.ok(result.stats.nacks > 0, "the bridge asked the sender for repairs");
+  assert.ok(result.stats.repaired > 0, "the bridge repaired the far receiver");
+  assert.deepEqual(result.events.slice(0, 3).map((e) => e.type), [
+    "bridge-start",
+    "bridge-session",
+    "far-receiver",
+  ]);
+});
+
+Deno.test("relay: keyed, encrypted and signed frames cross sealed, with loss", async () => {
+  const keys = { key: groupKey(), signing: await signingKey() };
+  const result = await session(300, { loss: 0.05, keys });
+  assertSession(result, 300);
+  assert.equal(result.stats.dropped.auth, 0);
+});
+
+Deno.test("relay: peekSealed reads a sealed frame's header", () => {
+  const gone = encodeFrame({
+    type: "gone",
+    session: "0123456789abcdef",
+    seq: 3,
+    ranges: [{ first: 1, last: 2 }],
+  });
+  // As a guard seals it: a 24-byte trailer named in byte 7.
+  const sealed = new Uint8Array(gone.length + 24);
+  sealed.set(gone);
+  sealed[7] = 24;
+  const head = peekSealed(sealed);
+  assert.equal(head?.type, 7);
+  assert.equal(head?.session, "0123456789abcdef");
+  assert.equal(head?.seq, 3);
+  assert.deepEqual(head?.frame, {
+    type: "gone",
+    session: "0123456789abcdef",
+    seq: 3,
+    ranges: [{ first: 1, last: 2 }],
+  });
+  assert.equal(peekSealed(encoder.encode("very important data")), undefined);
+});
