@@ -549,7 +549,18 @@ export class Relay {
    */
   #repairFromUpstream(item: Item): void {
     const downstream = this.#options.downstream;
-    if (downstream.kind !== "multicast") return;
+    if (downstream.kind !== "multicast") {
+      // The sender's signed re-send (it signs when it pauses, and every
+      // repair) crosses a pipe too: trusting far receivers wait for it.
+      if ((item.bytes[6]! & FLAGS.signed) !== 0 && item.hops > 0) {
+        this.#put(downstream.pipe, {
+          id: datagramKey(item.bytes),
+          bytes: item.bytes,
+          hops: item.hops - 1,
+        }, item);
+      }
+      return;
+    }
     const seq = item.seq!;
     const before = this.#hold.get(item.session!, seq);
     this.#hold.hold(item.session!, seq, {
@@ -846,7 +857,24 @@ export class Relay {
     if (head.type === 1) {
       if (head.session !== this.#hold.session) this.#pipeHigh = 0;
       if (head.seq > this.#pipeHigh) this.#pipeHigh = head.seq;
-      if (this.#hold.get(head.session, head.seq)) {
+      const held = this.#hold.get(head.session, head.seq);
+      if (held) {
+        // A signed copy of a datagram held unsigned (the sender's re-send
+        // when it pauses) goes on: trusting far receivers wait for it.
+        const downstream = this.#options.downstream;
+        if (
+          downstream.kind === "multicast" &&
+          (datagram.bytes[6]! & FLAGS.signed) !== 0 &&
+          (held.bytes[6]! & FLAGS.signed) === 0
+        ) {
+          this.#hold.hold(head.session, head.seq, {
+            bytes: datagram.bytes,
+            at: performance.now(),
+          });
+          this.stats.repaired += 1;
+          this.#sendDown(downstream, datagram.bytes);
+          return;
+        }
         this.stats.duplicates += 1;
         return;
       }
