@@ -118,10 +118,49 @@ export interface NatsPipeOptions {
    */
   replayMs?: number;
   /**
+   * Seals and opens the far receivers' reports that travel back from the
+   * far bridge to the near one (`mcast-bridge` uses the tunnel's HMAC with
+   * the group key when it has one); without it reports travel as they are.
+   */
+  reportAuth?: ReportAuth;
+  /**
    * The duplicate window of a stream this pipe creates: re-publishes of an
    * id within it are dropped (default 120,000 ms).
    */
   duplicateWindowMs?: number;
+}
+
+/**
+ * Seals and opens reports (see {@linkcode NatsPipeOptions.reportAuth}); the
+ * bridge's `TunnelAuth` is one.
+ */
+export interface ReportAuth {
+  /**
+   * Seals an encoded frame.
+   *
+   * @param frame The frame.
+   * @returns What to send.
+   */
+  seal(frame: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Opens a sealed frame.
+   *
+   * @param bytes What arrived.
+   * @returns The frame, or `undefined` when it is forged or stale.
+   */
+  open(bytes: Uint8Array): Promise<Uint8Array | undefined>;
+}
+
+/**
+ * The subject the far bridges report their far receivers on (core NATS,
+ * best effort), for a pipe's subject: outside any stream that takes the
+ * datagrams' subject.
+ *
+ * @param subject The datagrams' subject.
+ * @returns The reports' subject.
+ */
+export function reportSubject(subject: string): string {
+  return `_MCAST.REPORT.${subject}`;
 }
 
 /** What a pipe resolves from its URL and options. */
@@ -134,6 +173,7 @@ interface Resolved {
   replay: number;
   replayMs: number;
   retryMs: number;
+  reportAuth: ReportAuth | undefined;
   name: string;
 }
 
@@ -180,6 +220,7 @@ function resolve(url: string, options: NatsPipeOptions): Resolved {
     replay,
     replayMs,
     retryMs,
+    reportAuth: options.reportAuth,
     name,
   };
 }
@@ -376,7 +417,11 @@ class NatsSink implements PipeSink {
   readonly #js: JetStreamClient | undefined;
   readonly #resolved: Resolved;
   readonly #sleepers = new Set<() => void>();
+  readonly #reports: Subscription;
+  readonly #reading: Promise<void>;
   #closed = false;
+  /** Receives the far bridges' reports (set by the relay core). */
+  onReport?: (frame: Uint8Array) => void;
 
   constructor(
     core: Core,
@@ -389,6 +434,20 @@ class NatsSink implements PipeSink {
     this.#js = js;
     this.#resolved = resolved;
     this.name = resolved.name;
+    this.#reports = nc.subscribe(reportSubject(resolved.target.subject));
+    this.#reading = this.#readReports();
+  }
+
+  /** Hands each report that opens to {@linkcode NatsSink.onReport}. */
+  async #readReports(): Promise<void> {
+    const auth = this.#resolved.reportAuth;
+    for await (const message of this.#reports) {
+      const bytes = new Uint8Array(message.data);
+      const frame = auth
+        ? await auth.open(bytes).catch(() => undefined)
+        : bytes;
+      if (frame !== undefined && !this.#closed) this.onReport?.(frame);
+    }
   }
 
   async put(datagram: PipeDatagram): Promise<void> {
@@ -459,7 +518,9 @@ class NatsSink implements PipeSink {
     if (this.#closed) return;
     this.#closed = true;
     for (const wake of [...this.#sleepers]) wake();
+    this.#reports.unsubscribe();
     await this.#nc.close();
+    await this.#reading;
   }
 }
 
@@ -516,6 +577,8 @@ class NatsSource implements PipeSource {
   /** Highest stream sequence returned: a redelivery of one is dropped. */
   #highest = 0;
   #closed = false;
+  /** Reports being sealed and sent. */
+  readonly #reporting = new Set<Promise<void>>();
   /** Messages dropped because a bridge did not publish them. */
   skipped = 0;
 
@@ -576,9 +639,28 @@ class NatsSource implements PipeSource {
     );
   }
 
+  /**
+   * Publishes a far receiver's report for the near bridge (core NATS,
+   * best effort), sealed when the pipe has a report authenticator.
+   *
+   * @param frame A HELLO, ACK or BYE frame, encoded without a trailer.
+   */
+  report(frame: Uint8Array): void {
+    if (this.#closed) return;
+    const auth = this.#resolved.reportAuth;
+    const subject = reportSubject(this.#resolved.target.subject);
+    const sent = (async () => {
+      const bytes = auth ? await auth.seal(frame) : frame;
+      if (!this.#closed) this.#nc.publish(subject, bytes);
+    })().catch(() => {});
+    this.#reporting.add(sent);
+    sent.finally(() => this.#reporting.delete(sent));
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await Promise.all(this.#reporting);
     this.#subscription?.unsubscribe();
     // Not close(): it waits until the iterator took every buffered message.
     this.#messages?.stop();

@@ -148,6 +148,8 @@ interface Run {
   sender: string[];
   /** Extra options of the receivers. */
   receivers?: string[];
+  /** The sender's `--receivers` (default `near`). */
+  expect?: string;
   /**
    * Kill this bridge with SIGKILL mid-stream and restart it (the far one
    * once the sender is done: it catches up from the stream).
@@ -222,7 +224,7 @@ async function relayFeed(
         "--reliable",
         "--lines",
         "--receivers",
-        "near",
+        run.expect ?? "near",
         "--deadline",
         "30",
         ...run.sender,
@@ -498,5 +500,32 @@ Deno.test({
         2,
         done.stdout,
       );
+    }),
+});
+
+Deno.test({
+  name:
+    "bridge through JetStream, keyed: the far receivers' reports come back through the broker to the sender's report",
+  ignore: skip !== undefined,
+  fn: () =>
+    withBroker(async (sites, server, dir) => {
+      const key = `${dir}/group.key`;
+      const made = await spawnTool("send", ["--gen-key", key]).finish();
+      assert.equal(made.code, 0, made.stderr);
+      const sent = await relayFeed(sites, server, dir, {
+        keyed: ["--key-file", key],
+        sender: ["--encrypt"],
+        expect: "near,desk-1 via far,desk-2 via far",
+        tag: "reported",
+      });
+      for (const name of ["near", "desk-1 via far", "desk-2 via far"]) {
+        assert.match(
+          sent,
+          new RegExp(
+            `^  ${name} \\(.*\\): complete, has ${COUNT} bulletins$`,
+            "m",
+          ),
+        );
+      }
     }),
 });
