@@ -11,11 +11,17 @@
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { openNatsSink, openNatsSource } from "../../lib/bridge/nats_pipe.ts";
+import {
+  openNatsSink,
+  openNatsSource,
+  reportSubject,
+} from "../../lib/bridge/nats_pipe.ts";
+import { TunnelAuth } from "../../lib/bridge/tunnel.ts";
+import { encodeFrame } from "../../lib/wire/frame.ts";
 import type { PipeDatagram, PipeSource } from "../../lib/bridge/pipe.ts";
 import { NetworkError, UsageError } from "../../lib/errors.ts";
 import { type NatsServer, natsUnavailable, startNats } from "../_nats.ts";
-import { bounded, delay } from "../_wait.ts";
+import { bounded, delay, until } from "../_wait.ts";
 
 const skip = natsUnavailable();
 if (skip !== undefined) console.log(`skipped: ${skip}`);
@@ -461,3 +467,63 @@ natsTest("a datagram without the bridge's headers is skipped", async () => {
   await using source = await openNatsSource(url, { durable: "far" });
   assert.deepEqual(await readDone(source, 1), [datagram(7)]);
 });
+
+natsTest(
+  "reports: a far bridge's sealed report reaches the near bridge; a forged one does not",
+  async () => {
+    await using server = await startNats();
+    const url = `${server.url}/mcast.report`;
+    const auth = new TunnelAuth({ bytes: new Uint8Array(32).fill(7) });
+    await using sink = await openNatsSink(url, { reportAuth: auth });
+    await using source = await openNatsSource(url, { reportAuth: auth });
+    const got: Uint8Array[] = [];
+    sink.onReport = (frame) => got.push(frame);
+    // A core put waits for the server: the sink's subscription is in place.
+    await sink.put(datagram(0));
+    const hello = (name: string) =>
+      encodeFrame({
+        type: "hello",
+        session: SESSION,
+        seq: 0,
+        name,
+        fromStart: false,
+      });
+    // Someone who may publish on the broker, without the group key.
+    const nc = await connect({ servers: `127.0.0.1:${server.port}` });
+    try {
+      nc.publish(reportSubject("mcast.report"), hello("forged via far"));
+      await nc.flush();
+    } finally {
+      await nc.close();
+    }
+    source.report!(hello("desk-1 via far"));
+    source.report!(hello("desk-2 via far"));
+    await until(() => got.length >= 2, 5_000, "two reports");
+    assert.deepEqual(got, [hello("desk-1 via far"), hello("desk-2 via far")]);
+  },
+);
+
+natsTest(
+  "reports: without an authenticator they travel as they are",
+  async () => {
+    await using server = await startNats({ jetstream: true });
+    const url = `${server.url}/mcast.plainreport?stream=PR`;
+    await using sink = await openNatsSink(url);
+    await using source = await openNatsSource(url, { durable: "far" });
+    const got: Uint8Array[] = [];
+    sink.onReport = (frame) => got.push(frame);
+    await sink.put(datagram(0));
+    const frame = encodeFrame({
+      type: "ack",
+      session: SESSION,
+      seq: 1,
+      name: "desk-1 via far",
+      ranges: [],
+    });
+    source.report!(frame);
+    await until(() => got.length >= 1, 5_000, "a report");
+    assert.deepEqual(got, [frame]);
+    // Reports are not datagrams: the stream holds the one put only.
+    assert.equal(await streamMessages(server, "PR"), 1);
+  },
+);
