@@ -577,8 +577,8 @@ class NatsSource implements PipeSource {
   /** Highest stream sequence returned: a redelivery of one is dropped. */
   #highest = 0;
   #closed = false;
-  /** Reports being sealed and sent. */
-  readonly #reporting = new Set<Promise<void>>();
+  /** The last report being sealed and sent. */
+  #reporting: Promise<void> = Promise.resolve();
   /** Messages dropped because a bridge did not publish them. */
   skipped = 0;
 
@@ -649,18 +649,17 @@ class NatsSource implements PipeSource {
     if (this.#closed) return;
     const auth = this.#resolved.reportAuth;
     const subject = reportSubject(this.#resolved.target.subject);
-    const sent = (async () => {
+    // One after the other, in the order reported (sealing is asynchronous).
+    this.#reporting = this.#reporting.then(async () => {
       const bytes = auth ? await auth.seal(frame) : frame;
       if (!this.#closed) this.#nc.publish(subject, bytes);
-    })().catch(() => {});
-    this.#reporting.add(sent);
-    sent.finally(() => this.#reporting.delete(sent));
+    }).catch(() => {});
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all(this.#reporting);
+    await this.#reporting;
     this.#subscription?.unsubscribe();
     // Not close(): it waits until the iterator took every buffered message.
     this.#messages?.stop();
