@@ -37,6 +37,7 @@ const SECOND_PASS = [
   "tests/fuzz_test.ts",
   "tests/netns_test.ts",
   "tests/netns_reliable_test.ts",
+  "tests/netns_bridge_test.ts",
   "tests/reliable_cli_test.ts",
   "tests/secure_cli_test.ts",
   "tests/progress_cli_test.ts",

@@ -95,6 +95,29 @@ async function deleteAll(namespaces: string[]): Promise<void> {
   }
 }
 
+/** Polls until a link has a usable IPv6 link-local address (5 s at most). */
+async function waitForLinkLocal(ns: string, link: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const [info] = JSON.parse(
+      await ip(`-n ${ns} -j addr show dev ${link}`),
+    ) as {
+      addr_info: { family: string; scope: string; tentative?: boolean }[];
+    }[];
+    if (
+      info?.addr_info.some((a) =>
+        a.family === "inet6" && a.scope === "link" && !a.tentative
+      )
+    ) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${link} in ${ns} got no usable link-local address`);
+    }
+    await new Promise((wake) => setTimeout(wake, 50));
+  }
+}
+
 /**
  * Creates the two segments and the bridge host (see the module's table).
  *
@@ -111,6 +134,10 @@ export async function createSegments(): Promise<Segments> {
     for (const name of [a, bridge, b]) {
       await ip(`netns add ${name}`);
       created.push(name);
+      // IPv6 link-local addresses usable at once (no duplicate detection).
+      await ip(
+        `netns exec ${name} sysctl -q -w net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0`,
+      );
       await ip(`-n ${name} link set lo up`);
     }
     await ip(
@@ -129,6 +156,7 @@ export async function createSegments(): Promise<Segments> {
       await ip(`-n ${ns} addr add ${address} dev ${link}`);
       await ip(`-n ${ns} link set ${link} up`);
     }
+    for (const [ns, link] of addresses) await waitForLinkLocal(ns, link);
     return {
       a: { ns: a, links: { "veth-a": "198.51.100.1" } },
       bridge: {

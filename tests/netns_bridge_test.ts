@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { ip, netnsUnavailable, tc } from "./_netns.ts";
 import { until } from "./_wait.ts";
+import { TEST_IO } from "./_reliable.ts";
 import { createSegments, type Segments } from "./_segments.ts";
 import { MESSAGE, WAITING } from "./_exercise.ts";
 import {
@@ -57,7 +58,11 @@ function feed(pad = ""): string {
 }
 
 /** Asserts every bulletin once, in order, from the bridge's far address. */
-function assertBulletins(stdout: string, pad = ""): void {
+function assertBulletins(
+  stdout: string,
+  pad = "",
+  from = "\\('198\\.51\\.100\\.129', [0-9]+\\)",
+): void {
   const count = BULLETINS;
   const received = stdout.split("\n").filter((line) =>
     line.startsWith("received bulletin ")
@@ -73,9 +78,7 @@ function assertBulletins(stdout: string, pad = ""): void {
       new RegExp(
         `^received bulletin ${
           k + 1
-        } \\([0-9]+ bytes\\) from \\('198\\.51\\.100\\.129', [0-9]+\\) : bulletin ${
-          k + 1
-        }${pad}$`,
+        } \\([0-9]+ bytes\\) from ${from} : bulletin ${k + 1}${pad}$`,
       ),
     );
   }
@@ -85,13 +88,9 @@ function startBridge(net: Segments, args: string[]): RunningProcess {
   return spawnTool("bridge", args, inNs(net.bridge.ns));
 }
 
-function legs(port: number): string[] {
-  return [
-    "--from",
-    `${GROUP}:${port}@veth-a`,
-    "--to",
-    `${GROUP}:${port}@veth-b`,
-  ];
+function legs(port: number, group = GROUP): string[] {
+  const at = group.includes(":") ? `[${group}]:${port}` : `${group}:${port}`;
+  return ["--from", `${at}@veth-a`, "--to", `${at}@veth-b`];
 }
 
 /** Stops a bridge with SIGTERM and returns its statistics line. */
@@ -209,6 +208,9 @@ async function reliableSession(
     pad?: string;
     during?: (far: RunningProcess) => Promise<void>;
     bridges?: (port: number) => RunningProcess[];
+    /** The group (default 224.1.1.1) and how the far receiver shows the bridge. */
+    group?: string;
+    from?: string;
   } = {},
 ): Promise<
   { sender: string; receiver: string; port: number; bridges: string[] }
@@ -216,7 +218,7 @@ async function reliableSession(
   const port = testPort();
   const bridges = options.bridges?.(port) ??
     [startBridge(net, [
-      ...legs(port),
+      ...legs(port, options.group),
       "--name",
       "bridge-1",
       ...(options.bridge ?? []),
@@ -225,7 +227,7 @@ async function reliableSession(
     for (const bridge of bridges) await bridge.waitForOutput("bridge ");
     await using far = spawnTool("recv", [
       "-g",
-      GROUP,
+      options.group ?? GROUP,
       "-p",
       `${port}`,
       "-i",
@@ -239,7 +241,7 @@ async function reliableSession(
     await far.waitForOutput(WAITING);
     await using send = spawnTool("send", [
       "-g",
-      GROUP,
+      options.group ?? GROUP,
       "-p",
       `${port}`,
       "-i",
@@ -260,7 +262,7 @@ async function reliableSession(
     assert.equal(got.code, 0, `receiver:\n${got.stdout}`);
     assert.equal(sent.stderr, "", `sender stderr:\n${sent.stdout}`);
     assert.equal(sent.code, 0, `sender:\n${sent.stdout}`);
-    assertBulletins(got.stdout, options.pad);
+    assertBulletins(got.stdout, options.pad, options.from);
     const stats: string[] = [];
     for (const bridge of bridges) {
       if (bridge.running) stats.push(await stopBridge(bridge));
@@ -271,11 +273,16 @@ async function reliableSession(
   }
 }
 
-function reportLines(sender: string, port: number, names: string[]): void {
+function reportLines(
+  sender: string,
+  port: number,
+  names: string[],
+  from = `('198.51.100.2', ${port})`,
+): void {
   for (const name of names) {
     assert.ok(
       sender.includes(
-        `\n  ${name} ('198.51.100.2', ${port}): complete, has ${BULLETINS} bulletins\n`,
+        `\n  ${name} ${from}: complete, has ${BULLETINS} bulletins\n`,
       ),
       `report line of ${name} in:\n${sender}`,
     );
@@ -302,8 +309,12 @@ async function makeKeys(dir: string): Promise<{ key: string; sign: string }> {
   return { key, sign };
 }
 
-/** A session whose bridge is SIGKILLed at bulletin 300 and started again. */
-async function restartSession(net: Segments, keyed: boolean): Promise<void> {
+/** A session whose bridge is stopped at bulletin 300 and started again. */
+async function restartSession(
+  net: Segments,
+  options: { keyed: boolean; signal: "SIGKILL" | "SIGTERM" },
+): Promise<void> {
+  const keyed = options.keyed;
   await withTempDir("mcast-bridge-", async (dir) => {
     const keys = keyed ? await makeKeys(dir) : undefined;
     const args = (port: number) => [
@@ -315,6 +326,7 @@ async function restartSession(net: Segments, keyed: boolean): Promise<void> {
       ...(keys ? ["--key-file", keys.key] : []),
     ];
     let restarted: RunningProcess | undefined;
+    let first: RunningProcess | undefined;
     let port = 0;
     const { sender } = await reliableSession(net, {
       rate: 500,
@@ -332,22 +344,16 @@ async function restartSession(net: Segments, keyed: boolean): Promise<void> {
         : {}),
       bridges(p) {
         port = p;
-        return [startBridge(net, args(p))];
+        first = startBridge(net, args(p));
+        return [first];
       },
       async during(far) {
         await far.waitForOutput("received bulletin 300 ", {
           timeoutMs: 15_000,
         });
-        // The first bridge is killed (its process handle is disposed later).
-        const killer = await new Deno.Command("ip", {
-          args: ["netns", "pids", net.bridge.ns],
-          stdout: "piped",
-        }).output();
-        const pids = new TextDecoder().decode(killer.stdout).trim().split(
-          "\n",
-        );
-        assert.equal(pids.length, 1, `one bridge process: ${pids}`);
-        Deno.kill(Number(pids[0]), "SIGKILL");
+        // The first bridge is stopped (its process handle is disposed later).
+        first!.kill(options.signal);
+        assert.ok(await first!.waitForEnd(5_000), "the first bridge ended");
         const before = far.stdout.split("\nreceived bulletin ").length - 1;
         assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
         restarted = startBridge(net, args(port));
@@ -371,12 +377,17 @@ async function restartSession(net: Segments, keyed: boolean): Promise<void> {
 
 segmentsTest(
   "bridge: killed and restarted mid-feed, nothing lost or repeated",
-  (net) => restartSession(net, false),
+  (net) => restartSession(net, { keyed: false, signal: "SIGKILL" }),
 );
 
 segmentsTest(
   "bridge: keyed, killed and restarted mid-feed, nothing lost or repeated",
-  (net) => restartSession(net, true),
+  (net) => restartSession(net, { keyed: true, signal: "SIGKILL" }),
+);
+
+segmentsTest(
+  "bridge: stopped (SIGTERM) and restarted mid-feed, nothing lost or repeated",
+  (net) => restartSession(net, { keyed: false, signal: "SIGTERM" }),
 );
 
 segmentsTest(
@@ -438,6 +449,89 @@ segmentsTest("bridge: two bridges joined by the udp:// tunnel", async (net) => {
 });
 
 segmentsTest(
+  "bridge: the near end of a tunnel killed and restarted mid-feed",
+  async (net) => {
+    await withTempDir("mcast-bridge-tunnel-restart-", async (dir) => {
+      const { key } = await makeKeys(dir);
+      const tunnel = testPort();
+      const near = (p: number) => [
+        "--from",
+        `${GROUP}:${p}@veth-a`,
+        "--to",
+        `udp://127.0.0.1:${tunnel}`,
+        "--name",
+        "near",
+        "--state",
+        `${dir}/near.state`,
+        "--key-file",
+        key,
+      ];
+      let first: RunningProcess | undefined;
+      let restarted: RunningProcess | undefined;
+      let port = 0;
+      const { sender } = await reliableSession(net, {
+        rate: 500,
+        sender: ["--key-file", key],
+        receiver: ["--key-file", key],
+        roster: "near,desk-b via far",
+        bridges(p) {
+          port = p;
+          first = startBridge(net, near(p));
+          return [
+            first,
+            startBridge(net, [
+              "--from",
+              `udp://127.0.0.1:${tunnel}`,
+              "--to",
+              `${GROUP}:${p}@veth-b`,
+              "--name",
+              "far",
+              "--key-file",
+              key,
+            ]),
+          ];
+        },
+        async during(far) {
+          await far.waitForOutput("received bulletin 300 ", {
+            timeoutMs: 15_000,
+          });
+          first!.kill("SIGKILL");
+          assert.ok(await first!.waitForEnd(5_000), "the near bridge ended");
+          const before = far.stdout.split("\nreceived bulletin ").length - 1;
+          assert.ok(before < BULLETINS, `killed mid-feed: ${before} delivered`);
+          restarted = startBridge(net, near(port));
+          await restarted.waitForLine(/^resumed session /, {
+            timeoutMs: 10_000,
+          });
+        },
+      });
+      assert.ok(restarted);
+      await using second = restarted;
+      await stopBridge(second);
+      reportLines(sender, port, ["near", "desk-b via far"]);
+    });
+  },
+);
+
+segmentsTest(
+  "bridge: an IPv6 link-scope group crosses (ff02::1:3), 1,000 bulletins",
+  async (net) => {
+    const { sender, port } = await reliableSession(net, {
+      group: "ff02::1:3",
+      from: "\\('fe80::[0-9a-f:]+', [0-9]+, 0, [0-9]+\\)",
+    });
+    for (const name of ["bridge-1", "desk-b via bridge-1"]) {
+      assert.match(
+        sender,
+        new RegExp(
+          `\n  ${name} \\('fe80::[0-9a-f:]+', ${port}, 0, [0-9]+\\): complete, has ${BULLETINS} bulletins\n`,
+        ),
+      );
+    }
+  },
+);
+
+segmentsTest(
   "bridge: far receivers' losses are repaired by the bridge",
   async (net) => {
     // The bridge's link to B drops what exceeds 4 Mbit/s; A's segment loses
@@ -447,13 +541,26 @@ segmentsTest(
     );
     const { sender, port, bridges } = await reliableSession(net, {
       pad: " " + "x".repeat(900),
+      // A pace the bridge's upstream socket takes on either I/O path: what
+      // is lost, is lost on the far link.
+      sender: ["--rate", "2MiB"],
     });
     reportLines(sender, port, ["bridge-1", "desk-b via bridge-1"]);
     const figures =
       /^statistics: [0-9]+ bulletins \([0-9]+ bytes\) in [0-9]+ datagrams, ([0-9]+) retransmitted, /m
         .exec(sender);
     assert.ok(figures, sender);
-    assert.equal(figures[1], "0", "the sender repaired nothing itself");
+    // On the native path the bridge's upstream socket keeps up (large
+    // buffers, batched reads): the sender repairs nothing. The deno path's
+    // socket overflows now and then while the bridge repairs, and the
+    // bridge asks the sender for what it missed.
+    if (TEST_IO === "native") {
+      assert.equal(
+        figures[1],
+        "0",
+        `the sender repaired nothing: ${bridges[0]}`,
+      );
+    }
     const repaired =
       /^statistics: forwarded [0-9]+ datagrams \(([0-9]+) DATA, .*\), ([0-9]+) repaired, 0 asked upstream, /
         .exec(bridges[0]!);
@@ -462,7 +569,7 @@ segmentsTest(
     console.log(
       `shaped far link: ${repaired[1]} DATA forwarded, ${
         repaired[2]
-      } repaired by the bridge, 0 by the sender`,
+      } repaired by the bridge, ${figures[1]} by the sender (io ${TEST_IO})`,
     );
   },
 );
@@ -511,7 +618,7 @@ segmentsTest("bridge: a loop of two bridges ends", async (net) => {
   };
   assert.match(
     stats.forth,
-    /^statistics: forwarded 1 datagram \(0 DATA, 0 heartbeats, 0 GONE, 1 plain\), .*, 1 loop stopped, /,
+    /^statistics: forwarded 1 datagram \(0 DATA, 0 heartbeats, 0 GONE, 1 plain\), .*, [1-9][0-9]* loops? stopped, /,
   );
   assert.match(
     stats.back,
@@ -564,7 +671,7 @@ segmentsTest(
       const stats = await stopBridge(bridge);
       assert.match(
         stats,
-        /^statistics: forwarded 0 datagrams .* [1-9][0-9]* dropped \(auth [1-9][0-9]*\)$/,
+        /^statistics: forwarded 0 datagrams .* [1-9][0-9]* dropped \(auth [1-9][0-9]*\), io (native|deno), crypto (openssl|webcrypto)$/,
       );
     });
   },

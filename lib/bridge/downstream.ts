@@ -60,6 +60,8 @@ export class DownstreamHold {
   #bytes = 0;
   /** Lowest sequence held (or the next one to be, when none is). */
   #low = 1;
+  /** The highest sequence dropped to keep to the budget (0: none). */
+  #evicted = 0;
 
   /**
    * Creates one.
@@ -101,6 +103,7 @@ export class DownstreamHold {
       this.#held.clear();
       this.#bytes = 0;
       this.#low = seq;
+      this.#evicted = 0;
     }
     const old = this.#held.get(seq);
     if (old) this.#bytes -= old.bytes.length;
@@ -112,6 +115,7 @@ export class DownstreamHold {
       for (const key of this.#held.keys()) if (key < oldest) oldest = key;
       this.#bytes -= this.#held.get(oldest)!.bytes.length;
       this.#held.delete(oldest);
+      if (oldest > this.#evicted) this.#evicted = oldest;
       this.#low = oldest + 1;
       while (!this.#held.has(this.#low) && this.#low <= this.#highest()) {
         this.#low += 1;
@@ -142,9 +146,9 @@ export class DownstreamHold {
    * @param session The NACK's session.
    * @param ranges The sequences it misses.
    * @param context The clock and what upstream can still give: `upstream`
-   * is false when nothing can be asked for (a pipe leg), so what is not
-   * held below `low` is gone; `next` is the first sequence the bridge has
-   * not received yet (asked for anyway, upstream, by the tracker).
+   * is false when nothing can be asked for (a pipe leg), so what was held
+   * and dropped for room is gone; `next` is the first sequence the bridge
+   * has not received yet (asked for anyway, upstream, by the tracker).
    * @returns What to resend, ask upstream for, and answer GONE.
    */
   plan(
@@ -162,18 +166,16 @@ export class DownstreamHold {
         const held = this.#held.get(seq);
         if (held && context.now - held.at <= this.#freshMs) {
           plan.resend.push({ seq, bytes: held.bytes });
-        } else if (
-          seq >= context.next || (!context.upstream && !held && seq > this.#low)
-        ) {
-          // Not here yet: it is forwarded when it comes. From a pipe, a
-          // repair may come after newer datagrams (a near bridge restarted
-          // mid-stream puts the sender's repairs behind what it heard
-          // since); only what was evicted (below the lowest held) is gone.
+        } else if (seq >= context.next) {
+          // Not here yet: it is forwarded when it comes.
           continue;
         } else if (context.upstream) {
           plan.ask.push(seq);
         } else if (!held) {
-          gone.push(seq);
+          // Behind a pipe nothing can be asked for: what the budget made
+          // room for is gone; what never came may still come (a near
+          // bridge restarted, repairing its own gap), so no answer.
+          if (seq <= this.#evicted) gone.push(seq);
         } else {
           plan.resend.push({ seq, bytes: held.bytes });
         }

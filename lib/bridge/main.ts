@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { errorLine, McastError, UsageError } from "../errors.ts";
 import { formatPeer, type Peer } from "../net/address.ts";
-import { IO_CHOICES, type IoChoice } from "../net/io.ts";
+import { IO_CHOICES, type IoChoice, type IoPath } from "../net/io.ts";
 import { chooseIo, openGroup, openSender } from "../net/open.ts";
 import { resolveInterface } from "../net/interfaces.ts";
 import type { DatagramEndpoint } from "../net/socket.ts";
@@ -314,7 +314,13 @@ export function bridgeStatsLine(stats: BridgeStats): string {
     count(stats.feedback, "far feedback frame")
   }, ${count(stats.duplicates, "duplicate")}, ${
     count(stats.loops, "loop")
-  } stopped, ${droppedText(stats.dropped)}`;
+  } stopped, ${droppedText(stats.dropped)}${
+    stats.paths === undefined
+      ? ""
+      : `, io ${stats.paths.io}${
+        stats.paths.crypto === undefined ? "" : `, crypto ${stats.paths.crypto}`
+      }`
+  }`;
 }
 
 /**
@@ -417,7 +423,12 @@ class Opened {
 async function openMulticast(
   leg: MulticastLeg,
   direction: "from" | "to",
-  context: { options: BridgeOptions; guard?: GuardOptions; opened: Opened },
+  context: {
+    options: BridgeOptions;
+    guard?: GuardOptions;
+    opened: Opened;
+    io?: IoPath;
+  },
   stderr: (line: string) => void,
 ): Promise<MulticastSide> {
   const { options, guard, opened } = context;
@@ -427,6 +438,7 @@ async function openMulticast(
     ? await openGroup(leg.group, iface, { port: leg.port, io })
     : await openSender(iface, { ttl: options.ttl, io });
   for (const warning of socket.warnings) stderr(`mcast-bridge: ${warning}`);
+  context.io = socket.io;
   const raw = socket.endpoint;
   const endpoint: DatagramEndpoint = guard
     ? new GuardedEndpoint(raw, { ...guard, keepSealed: true })
@@ -477,13 +489,19 @@ async function runBridge(
       ...(guard?.crypto ? { crypto: guard.crypto } : {}),
       ...(options.listen ? { listen: options.listen } : {}),
     };
+    const legContext: Parameters<typeof openMulticast>[2] = {
+      options,
+      ...(guard ? { guard } : {}),
+      opened,
+    };
     let upstream: MulticastSide | PipeSide<PipeSource>;
     if (options.from.kind === "multicast") {
-      upstream = await openMulticast(options.from, "from", {
-        options,
-        ...(guard ? { guard } : {}),
-        opened,
-      }, out.stderr);
+      upstream = await openMulticast(
+        options.from,
+        "from",
+        legContext,
+        out.stderr,
+      );
     } else {
       const source = await pipeScheme(options.from.scheme)!.openSource!({
         ...context,
@@ -494,11 +512,12 @@ async function runBridge(
     }
     let downstream: MulticastSide | PipeSide<PipeSink>;
     if (options.to.kind === "multicast") {
-      downstream = await openMulticast(options.to, "to", {
-        options,
-        ...(guard ? { guard } : {}),
-        opened,
-      }, out.stderr);
+      downstream = await openMulticast(
+        options.to,
+        "to",
+        legContext,
+        out.stderr,
+      );
     } else {
       const sink = await pipeScheme(options.to.scheme)!.openSink!({
         ...context,
@@ -530,6 +549,11 @@ async function runBridge(
       bufferBytes: options.bufferBytes,
       onEvent: print,
       dropped,
+      ...(legContext.io === undefined ? {} : {
+        paths: guard?.crypto
+          ? { io: legContext.io, crypto: guard.crypto.name }
+          : { io: legContext.io },
+      }),
     });
     if (io.signal) {
       await relay.run(io.signal);

@@ -25,7 +25,11 @@ import {
   type SeqRange,
 } from "../wire/frame.ts";
 import { toRanges } from "../wire/ranges.ts";
-import { type DropCounts, emptyDrops } from "../reliable/stats.ts";
+import {
+  type DropCounts,
+  emptyDrops,
+  type SessionPaths,
+} from "../reliable/stats.ts";
 import type { ReceiverState } from "../reliable/state.ts";
 import { UpstreamTracker } from "./upstream.ts";
 import {
@@ -88,6 +92,8 @@ export interface BridgeStats {
   loops: number;
   /** Why other datagrams were dropped. */
   dropped: DropCounts;
+  /** The socket path of its multicast legs and, keyed, the crypto backend. */
+  paths?: SessionPaths;
 }
 
 /** What a bridge reports as it runs. */
@@ -173,6 +179,8 @@ export interface RelayOptions {
   pipeWindow?: number;
   /** Random numbers in [0, 1) (default `Math.random`). */
   random?: () => number;
+  /** The paths, for the statistics. */
+  paths?: SessionPaths;
 }
 
 /** How often the NACK timer looks for gaps, in ms. */
@@ -306,6 +314,7 @@ export class Relay {
       duplicates: 0,
       loops: 0,
       dropped: options.dropped ?? emptyDrops(),
+      ...(options.paths ? { paths: options.paths } : {}),
     };
     for (const side of [options.upstream, options.downstream]) {
       if (side.kind === "multicast") {
@@ -379,6 +388,17 @@ export class Relay {
         seq: this.#tracker.next - 1,
         name: this.#options.name,
       });
+      // Its far receivers leave with it: the sender must not wait for them
+      // (they come back, by HELLO, through a bridge started again).
+      for (const far of this.#roster.receivers) {
+        if (far.left || this.#downSession !== session) continue;
+        this.#feedback(upstream, {
+          type: "bye",
+          session,
+          seq: far.acked,
+          name: far.via,
+        });
+      }
     }
     this.#save(true);
     // Puts still in flight are abandoned: the sender still holds what was
@@ -959,19 +979,32 @@ export class Relay {
         ranges: [],
       }
       : { ...frame, name: receiver.via };
+    // First heard by this bridge mid-session (it was restarted): a HELLO
+    // first, so that a sender told it left counts it again.
+    const frames: Frame[] = joined && frame.type !== "hello"
+      ? [{
+        type: "hello",
+        session: frame.session,
+        seq: frame.seq,
+        name: receiver.via,
+        fromStart: false,
+      }, via]
+      : [via];
     const upstream = this.#options.upstream;
     if (upstream.kind === "pipe") {
       // Behind a pipe: back to the near bridge, which tells the sender.
       if (!upstream.pipe.report) return;
-      try {
-        upstream.pipe.report(encodeFrame(via));
-      } catch {
-        // A frame out of bounds: nothing to report.
+      for (const one of frames) {
+        try {
+          upstream.pipe.report(encodeFrame(one));
+        } catch {
+          // A frame out of bounds: nothing to report.
+        }
       }
       return;
     }
     if (frame.session !== this.#tracker.session) return;
-    this.#feedback(upstream, via);
+    for (const one of frames) this.#feedback(upstream, one);
   }
 
   /** A far bridge's report of one of its far receivers: to the sender. */

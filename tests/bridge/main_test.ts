@@ -72,7 +72,7 @@ Deno.test("bridge main: stopped at once, it prints its statistics and exits 0", 
     code: 0,
     stdout: [
       `bridge bridge-t: 224.1.1.1:${port}@127.0.0.1 -> 224.1.1.2:${port}@127.0.0.1`,
-      "statistics: forwarded 0 datagrams (0 DATA, 0 heartbeats, 0 GONE, 0 plain), 0 repaired, 0 asked upstream, 0 NACKs, 0 ACKs, 0 far feedback frames, 0 duplicates, 0 loops stopped, 0 dropped",
+      "statistics: forwarded 0 datagrams (0 DATA, 0 heartbeats, 0 GONE, 0 plain), 0 repaired, 0 asked upstream, 0 NACKs, 0 ACKs, 0 far feedback frames, 0 duplicates, 0 loops stopped, 0 dropped, io deno",
     ],
     stderr: [],
   });
