@@ -5,6 +5,10 @@
  * @module
  */
 
-import { bridgeMain } from "./lib/mod.ts";
+import { bridgeMain, registerPipeScheme } from "./lib/mod.ts";
+import { NATS_SCHEME } from "./lib/bridge/nats_leg.ts";
+
+// Registered here, not in lib/: only the bridge loads the NATS client.
+registerPipeScheme("nats", NATS_SCHEME);
 
 if (import.meta.main) Deno.exit(await bridgeMain(Deno.args));

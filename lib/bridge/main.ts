@@ -59,6 +59,11 @@ Legs:
   udp://HOST:PORT        a tunnel to another bridge: --to sends there, --from
                          listens there (needs --key-file: frames are
                          authenticated with the group key)
+  nats://HOST:PORT/SUBJECT[?stream=NAME]
+                         a NATS broker: --to publishes there, --from reads
+                         there (at most once; with ?stream= a JetStream
+                         stream: acknowledged upstream once stored, and a far
+                         bridge resumes where its --name stopped)
 
 Options:
       --from LEG         where datagrams come from

@@ -577,9 +577,13 @@ export class Relay {
     const downstream = this.#options.downstream;
     const seq = item.seq!;
     if (downstream.kind === "pipe") {
-      // A far bridge asked for it (it restarted and lost what it held).
-      if (this.#wanted.delete(seq) && item.hops > 0) {
-        this.stats.repaired += 1;
+      // A far bridge asked for it (it restarted and lost what it held), or
+      // it is the sender's signed re-send (it signs when it pauses, and
+      // every repair): trusting far receivers wait for it.
+      const wanted = this.#wanted.delete(seq);
+      const signed = (item.bytes[6]! & FLAGS.signed) !== 0;
+      if ((wanted || signed) && item.hops > 0) {
+        if (wanted) this.stats.repaired += 1;
         this.#put(downstream.pipe, {
           id: datagramKey(item.bytes),
           bytes: item.bytes,
@@ -918,8 +922,27 @@ export class Relay {
       }
       if (head.seq > this.#pipeHigh) this.#pipeHigh = head.seq;
     }
-    if (head.type === 1 && this.#hold.get(head.session, head.seq)) {
-      this.stats.duplicates += 1;
+    const held = head.type === 1
+      ? this.#hold.get(head.session, head.seq)
+      : undefined;
+    if (held) {
+      // A signed copy of a datagram held unsigned (the sender's re-send
+      // when it pauses) goes on: trusting far receivers wait for it.
+      const downstream = this.#options.downstream;
+      if (
+        downstream.kind === "multicast" &&
+        (datagram.bytes[6]! & FLAGS.signed) !== 0 &&
+        (held.bytes[6]! & FLAGS.signed) === 0
+      ) {
+        this.#hold.hold(head.session, head.seq, {
+          bytes: datagram.bytes,
+          at: performance.now(),
+        });
+        this.stats.repaired += 1;
+        this.#sendDown(downstream, datagram.bytes);
+      } else {
+        this.stats.duplicates += 1;
+      }
       handled();
       return;
     }
