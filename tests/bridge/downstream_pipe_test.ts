@@ -1,8 +1,8 @@
 /**
  * The far bridge's repair plan when its upstream is a pipe: a datagram not
  * yet come through the pipe (a near bridge restarted mid-stream puts the
- * sender's repairs behind newer datagrams) is waited for, not declared
- * gone; only what the hold evicted is.
+ * sender's repairs behind newer datagrams) is asked for through the pipe,
+ * not declared gone; only what the hold evicted is.
  *
  * @module
  */
@@ -22,7 +22,7 @@ function holdOf(seqs: number[], bufferBytes?: number): DownstreamHold {
   return hold;
 }
 
-Deno.test("DownstreamHold.plan from a pipe: a gap below the newest is waited for, not gone", () => {
+Deno.test("DownstreamHold.plan from a pipe: a gap below the newest is asked for through the pipe, not gone", () => {
   // 1-5 came, then 8-10; 6 and 7 (repairs) are still in the pipe.
   const hold = holdOf([1, 2, 3, 4, 5, 8, 9, 10]);
   const plan = hold.plan(SESSION, [{ first: 5, last: 7 }], {
@@ -31,7 +31,7 @@ Deno.test("DownstreamHold.plan from a pipe: a gap below the newest is waited for
     next: 11,
   });
   assert.deepEqual(plan.gone, []);
-  assert.deepEqual(plan.ask, []);
+  assert.deepEqual(plan.ask, [6, 7]);
   assert.deepEqual(plan.resend.map((r) => r.seq), [5]);
 });
 
