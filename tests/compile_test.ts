@@ -7,7 +7,13 @@
 
 import assert from "node:assert/strict";
 import { compileArgs } from "../scripts/compile.ts";
-import { ROOT, toolFlags } from "../scripts/tools.ts";
+import {
+  BINARIES,
+  ROOT,
+  type Tool,
+  toolFlags,
+  TOOLS,
+} from "../scripts/tools.ts";
 
 const STAND_IN = "/bin/true";
 
@@ -62,7 +68,48 @@ Deno.test("compileArgs passes the task's flags after --no-prompt and --output", 
   );
 });
 
-for (const tool of ["send", "recv"] as const) {
+/** What each compiled tool may do: `[]` granted for any value, `null` denied. */
+const PERMISSIONS: Record<Tool, Record<string, string[] | null>> = {
+  send: {
+    allow_net: [],
+    allow_read: [],
+    allow_write: [],
+    allow_sys: ["networkInterfaces", "hostname"],
+    allow_ffi: [],
+  },
+  recv: {
+    allow_net: [],
+    allow_read: [],
+    allow_write: [],
+    allow_sys: ["networkInterfaces", "hostname"],
+    allow_ffi: [],
+  },
+  // mcast-check writes nothing.
+  check: {
+    allow_net: [],
+    allow_read: [],
+    allow_write: null,
+    allow_sys: ["networkInterfaces", "hostname"],
+    allow_ffi: [],
+  },
+  bridge: {
+    allow_net: [],
+    allow_read: [],
+    allow_write: [],
+    allow_sys: ["networkInterfaces", "hostname"],
+    allow_ffi: [],
+  },
+};
+
+/** The entry point each tool compiles from. */
+const ENTRIES: Record<Tool, string> = {
+  send: "sender.ts",
+  recv: "receiver.ts",
+  check: "check.ts",
+  bridge: "bridge.ts",
+};
+
+for (const tool of TOOLS) {
   Deno.test({
     name:
       `the compiled ${tool} tool embeds the minimal permissions and --unstable-net`,
@@ -78,26 +125,20 @@ for (const tool of ["send", "recv"] as const) {
         stderr: "piped",
       }).output();
       assert.equal(code, 0, new TextDecoder().decode(stderr));
-      const name = tool === "send" ? "mcast-send" : "mcast-recv";
-      const bytes = await Deno.readFile(`${outDir}/${name}`);
+      const bytes = await Deno.readFile(`${outDir}/${BINARIES[tool]}`);
       const text = new TextDecoder("latin1").decode(bytes);
       const permissions = objectAfter(text, "permissions");
-      assert.deepEqual(permissions.allow_net, []);
-      assert.deepEqual(permissions.allow_read, []);
-      assert.deepEqual(permissions.allow_write, []);
-      assert.deepEqual(permissions.allow_sys, [
-        "networkInterfaces",
-        "hostname",
-      ]);
-      // The native path binds libc and libcrypto.
-      assert.deepEqual(permissions.allow_ffi, []);
+      // The native path binds libc and libcrypto (allow_ffi).
+      for (const [name, expected] of Object.entries(PERMISSIONS[tool])) {
+        assert.deepEqual(permissions[name], expected, name);
+      }
       for (const denied of ["allow_env", "allow_run"]) {
         assert.equal(permissions[denied], null, denied);
       }
       assert.equal(permissions.prompt, false);
       const unstable = objectAfter(text, "unstable_config");
       assert.deepEqual(unstable.features, ["net"]);
-      const entry = tool === "send" ? "sender.ts" : "receiver.ts";
+      const entry = ENTRIES[tool];
       assert.ok(text.includes(entry), `${entry} is not embedded`);
     } finally {
       await Deno.remove(outDir, { recursive: true });
