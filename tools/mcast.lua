@@ -4,7 +4,9 @@
 -- ranges of ACK, NACK and GONE, and the keyed trailer (GCM tag, previous
 -- chain hash, signature, send time, MAC; encrypted records are shown as
 -- ciphertext). A datagram that does not start with "MCST" is a plain
--- datagram and is shown with its text.
+-- datagram and is shown with its text. The frames of mcast-bridge's udp://
+-- tunnel ("MCTN", lib/bridge/tunnel.ts) are shown too, with the datagram
+-- each DATUM carries dissected in turn.
 --
 -- Load it with `wireshark -X lua_script:tools/mcast.lua` (or tshark), or
 -- copy it into the personal Lua plugins folder (Help > About Wireshark >
@@ -20,7 +22,9 @@
 -- tag), and what cannot be decoded is shown as undissected bytes.
 --
 -- A new frame type is one entry of FRAME_TYPES below: its name, the flags
--- defined for it, and a body function that reads the body with a Reader.
+-- defined for it, and a body function that reads the body with a Reader
+-- (TUNNEL_TYPES likewise for the tunnel; a new magic is one entry of
+-- MAGICS).
 --
 -- Written for Wireshark 3.x/4.x (Lua 5.1-5.4): no bitwise operators.
 
@@ -411,25 +415,23 @@ local function report(tree, problem, info)
   info[#info + 1] = "[" .. problem.reason .. ": " .. problem.message .. "]"
 end
 
-local function dissect_plain(tvb, pinfo, tree)
-  pinfo.cols.protocol = "MCAST"
+local function dissect_plain(tvb, tree)
   local length = tvb:len()
   local item = tree:add(mcast, tvb())
   local bytes = length > 0 and tvb():raw() or ""
   if length == 0 then
     item:add(f.plain, "")
     item:append_text(", plain, empty")
-    pinfo.cols.info = "plain (empty)"
+    return "plain (empty)"
   elseif is_utf8(bytes) then
     item:add(f.plain, tvb(), bytes)
     item:append_text(", plain: " .. bytes)
-    pinfo.cols.info = "plain: " .. bytes
+    return "plain: " .. bytes
   else
     item:add(f.plain_bytes, tvb())
     item:append_text(", plain (" .. length .. " bytes, not UTF-8)")
-    pinfo.cols.info = "plain (" .. length .. " bytes, not UTF-8)"
+    return "plain (" .. length .. " bytes, not UTF-8)"
   end
-  return length
 end
 
 local function flag_fields(entry)
@@ -444,12 +446,13 @@ local FLAG_FIELDS = {
   { "chained", f.flag_chained }, { "signed", f.flag_signed },
 }
 
+-- Dissects a frame into `tree`; returns the text for the Info column.
 local function dissect_frame(tvb, pinfo, tree)
-  pinfo.cols.protocol = "MCAST"
   local length = tvb:len()
   local root = tree:add(mcast, tvb())
   local info = {}
   local r = new_reader(tvb, root, 0, length)
+  r.pinfo = pinfo
   local entry, trailer
   local ok, problem = pcall(function()
     r:take(4, "magic")
@@ -521,21 +524,161 @@ local function dissect_frame(tvb, pinfo, tree)
     dissect_trailer(tvb, root, r.stop, trailer.size, trailer.flags,
       trailer.type_code)
   end
-  pinfo.cols.info = table.concat(info, " ")
-  return length
+  return table.concat(info, " ")
+end
+
+-- ---------------------------------------------------------------------------
+-- The bridge tunnel: what two mcast-bridge processes exchange over a
+-- udp:// leg (lib/bridge/tunnel.ts). Its frames start with "MCTN":
+--
+--   0 magic "MCTN" | 4 version 1 | 5 type | 6 hops (DATUM) or 0 |
+--   7 trailer length (24) | 8 link id (8 bytes) | 16 seq (u64) | 24 body |
+--   trailer: send time (u64, µs) and HMAC-SHA-256 (first 16 bytes)
+--
+-- DATUM (1): pipe id length (u8), pipe id (UTF-8), then the datagram that
+-- crosses, verbatim (dissected as mcast in turn). HELD (2): range count
+-- (u16) and ranges: the far side holds the link's datagrams up to seq and
+-- those ranges.
+
+local TUNNEL_MAGIC = "MCTN"
+local TUNNEL_TRAILER_SIZE = TIME_SIZE + MAC_SIZE
+
+f.tunnel_hops = ProtoField.uint8("mcast.tunnel.hops", "Hops left")
+f.tunnel_link = ProtoField.string("mcast.tunnel.link", "Link")
+f.tunnel_seq = ProtoField.uint64("mcast.tunnel.seq", "Number on the link")
+f.tunnel_id_length = ProtoField.uint8("mcast.tunnel.id_length",
+  "Pipe id length")
+f.tunnel_id = ProtoField.string("mcast.tunnel.id", "Pipe id")
+f.tunnel_datagram = ProtoField.bytes("mcast.tunnel.datagram",
+  "Datagram crossing")
+
+local dissect_datagram -- below: a frame or a plain datagram
+
+local function datum_body(r, info)
+  if r.seq == 0 then
+    invalid("malformed", "a DATUM's number on its link starts at 1")
+  end
+  local size = r:uint(f.tunnel_id_length, 1, "pipe id length")
+  local range = r:take(size, "pipe id")
+  local id = size > 0 and range:raw() or ""
+  local item = r.tree:add(f.tunnel_id, range, id)
+  if not is_utf8(id) then invalid("malformed", "pipe id is not UTF-8", item) end
+  info[#info + 1] = "id=" .. id
+  local left = r:left()
+  if left == 0 then
+    info[#info + 1] = "(empty datagram)"
+    return
+  end
+  local inner = r:take(left, "datagram")
+  r.tree:add(f.tunnel_datagram, inner)
+  info[#info + 1] = "[" .. dissect_datagram(inner:tvb(), r.pinfo, r.tree) ..
+      "]"
+end
+
+local function held_body(r, info)
+  r:ranges(info)
+end
+
+-- The tunnel's frame types, as FRAME_TYPES.
+local TUNNEL_TYPES = {
+  [1] = { name = "DATUM", body = datum_body },
+  [2] = { name = "HELD", body = held_body },
+}
+
+local tunnel_type_names = {}
+for code, entry in pairs(TUNNEL_TYPES) do tunnel_type_names[code] = entry.name end
+f.tunnel_type = ProtoField.uint8("mcast.tunnel.type", "Tunnel frame type",
+  base.DEC, tunnel_type_names)
+
+local function dissect_tunnel(tvb, pinfo, tree)
+  local length = tvb:len()
+  local root = tree:add(mcast, tvb())
+  root:append_text(", bridge tunnel")
+  local info = { "TUNNEL" }
+  local r = new_reader(tvb, root, 0, length)
+  r.pinfo = pinfo
+  local trailer = false
+  local ok, problem = pcall(function()
+    root:add(f.magic, r:take(4, "magic"))
+    if length < 6 then
+      invalid("truncated", length .. " bytes, less than the magic, version " ..
+        "and type")
+    end
+    local version, version_item = r:uint(f.version, 1, "version")
+    local type_code, type_item = r:uint(f.tunnel_type, 1, "type")
+    if version ~= 1 then
+      invalid("version", "tunnel version " .. version .. ", not 1",
+        version_item)
+    end
+    local entry = TUNNEL_TYPES[type_code]
+    info[#info + 1] = entry and entry.name or ("type " .. type_code)
+    if not entry then
+      invalid("type", "type " .. type_code .. " is not a tunnel frame type",
+        type_item)
+    end
+    if length < HEADER_SIZE then
+      invalid("truncated", length .. " bytes, less than the 24-byte header")
+    end
+    local hops = r:uint(f.tunnel_hops, 1, "hops")
+    local tag, tag_item = r:uint(f.tag_length, 1, "tag length")
+    local link_range = r:take(8, "link")
+    local link = link_range:bytes():tohex():lower()
+    root:add(f.tunnel_link, link_range, link)
+    r.seq = r:uint(f.tunnel_seq, 8, "number on the link")
+    info[#info + 1] = "link=" .. link .. " seq=" .. decimal(r.seq)
+    if type_code == 1 then info[#info + 1] = "hops=" .. hops end
+    root:append_text(", " .. entry.name .. ", seq " .. decimal(r.seq))
+    if tag > 0 then
+      if tag ~= TUNNEL_TRAILER_SIZE then
+        invalid("tag", "tag length " .. tag .. ", not 24", tag_item)
+      end
+      if length < HEADER_SIZE + tag then
+        invalid("truncated", "a 24-byte trailer does not fit", tag_item)
+      end
+      r.stop = length - tag
+      trailer = true
+    end
+    entry.body(r, info)
+    if r:left() > 0 then
+      invalid("malformed", r:left() .. " bytes after the last field")
+    end
+  end)
+  if not ok then
+    if getmetatable(problem) ~= Invalid then error(problem, 0) end
+    report(root, problem, info)
+    if r.at < r.stop then
+      root:add(f.undissected, tvb(r.at, r.stop - r.at))
+    end
+  end
+  if trailer then
+    dissect_trailer(tvb, root, r.stop, TUNNEL_TRAILER_SIZE, 0, 0)
+  end
+  return table.concat(info, " ")
+end
+
+-- ---------------------------------------------------------------------------
+-- Registration
+
+-- The dissector of each magic.
+local MAGICS = { [MAGIC] = dissect_frame, [TUNNEL_MAGIC] = dissect_tunnel }
+
+dissect_datagram = function(tvb, pinfo, tree)
+  local dissect = tvb:len() >= 4 and MAGICS[tvb(0, 4):raw()]
+  if dissect then return dissect(tvb, pinfo, tree) end
+  return dissect_plain(tvb, tree)
 end
 
 function mcast.dissector(tvb, pinfo, tree)
-  if tvb:len() >= 4 and tvb(0, 4):raw() == MAGIC then
-    return dissect_frame(tvb, pinfo, tree)
-  end
-  return dissect_plain(tvb, pinfo, tree)
+  pinfo.cols.protocol = "MCAST"
+  pinfo.cols.info = dissect_datagram(tvb, pinfo, tree)
+  return tvb:len()
 end
 
--- Any UDP port: frames by their magic (plain datagrams only on the port).
+-- Any UDP port: frames and tunnel frames by their magic (plain datagrams
+-- only on the port).
 local function heuristic(tvb, pinfo, tree)
-  if tvb:len() < 4 or tvb(0, 4):raw() ~= MAGIC then return false end
-  dissect_frame(tvb, pinfo, tree)
+  if tvb:len() < 4 or not MAGICS[tvb(0, 4):raw()] then return false end
+  mcast.dissector(tvb, pinfo, tree)
   return true
 end
 mcast:register_heuristic("udp", heuristic)

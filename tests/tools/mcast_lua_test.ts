@@ -296,6 +296,12 @@ const FIELDS = [
   "mcast.trailer.mac",
   "mcast.plain",
   "mcast.invalid",
+  "mcast.tunnel.type",
+  "mcast.tunnel.hops",
+  "mcast.tunnel.link",
+  "mcast.tunnel.seq",
+  "mcast.tunnel.id",
+  "mcast.tunnel.datagram",
 ] as const;
 
 /** One packet's fields; repeated ones are joined with `|`. */
@@ -951,6 +957,126 @@ Deno.test({
     }
     assert.ok(
       ofType(rows, "hello").length > 0 && ofType(rows, "bye").length > 0,
+    );
+  },
+});
+
+// ---------------------------------------------------------------------------
+// The bridge tunnel
+
+/** A tunnel frame as lib/bridge/tunnel.ts lays it out, sealed. */
+function tunnelFrame(
+  type: number,
+  header: { hops: number; link: string; seq: number; time: number },
+  body: Uint8Array,
+): Uint8Array {
+  const bytes = new Uint8Array(24 + body.length + 24);
+  const view = new DataView(bytes.buffer);
+  bytes.set(encoder.encode("MCTN"), 0);
+  bytes[4] = 1;
+  bytes[5] = type;
+  bytes[6] = header.hops;
+  bytes[7] = 24;
+  bytes.set(fromHex(header.link), 8);
+  view.setBigUint64(16, BigInt(header.seq));
+  bytes.set(body, 24);
+  view.setBigUint64(24 + body.length, BigInt(header.time));
+  bytes.fill(0xa5, bytes.length - 16);
+  return bytes;
+}
+
+Deno.test({
+  name:
+    "dissector: bridge tunnel frames (DATUM with the datagram inside, HELD) show their fields and the frame they carry",
+  ignore: UNAVAILABLE !== undefined,
+  fn: async () => {
+    const vectors = await loadVectors();
+    const inner = vectors.find((v) => v.name === "data-packed-two")!;
+    assert.equal(inner.kind, "frame");
+    const id = encoder.encode("239.1.2.3:5000");
+    const datum = tunnelFrame(
+      1,
+      { hops: 7, link: "0011223344556677", seq: 1, time: SEAL_TIME },
+      new Uint8Array([id.length, ...id, ...inner.bytes]),
+    );
+    const held = tunnelFrame(
+      2,
+      { hops: 0, link: "0011223344556677", seq: 4, time: SEAL_TIME + 1 },
+      fromHex("0001" + "0000000000000006" + "0000000000000009"),
+    );
+    // A DATUM whose pipe id claims 30 bytes where 3 follow.
+    const short = tunnelFrame(
+      1,
+      { hops: 8, link: "8899aabbccddeeff", seq: 2, time: SEAL_TIME + 2 },
+      new Uint8Array([30, 0x61, 0x62, 0x63]),
+    );
+    const port = testPort();
+    let rows: Row[] = [];
+    await withTempDir(PREFIX, async (dir) => {
+      await using capture = await Capture.start([port]);
+      await sendDatagrams(port, [datum, held, short]);
+      await capture.stop(`${dir}/capture.pcapng`);
+      rows = await dissect(
+        `${dir}/capture.pcapng`,
+        port,
+        `udp.dstport == ${port}`,
+      );
+    });
+    assert.equal(rows.length, 3);
+    const ports = {
+      "udp.srcport": rows[0]!["udp.srcport"]!,
+      "udp.dstport": `${port}`,
+    };
+    const mac = "a5".repeat(16);
+    const frame = (inner as { frame: Frame }).frame;
+    assert.deepEqual(
+      rows[0],
+      row({
+        ...frameRow(frame, ports),
+        // The tunnel's trailer length, then the inner frame's.
+        "tag_length": "24|0",
+        "tunnel.type": "1",
+        "tunnel.hops": "7",
+        "tunnel.link": "0011223344556677",
+        "tunnel.seq": "1",
+        "tunnel.id": "239.1.2.3:5000",
+        "tunnel.datagram": hex(inner.bytes),
+        "trailer.time": `${SEAL_TIME}`,
+        "trailer.mac": mac,
+      }),
+      "DATUM",
+    );
+    assert.deepEqual(
+      rows[1],
+      row({
+        ...ports,
+        "tag_length": "24",
+        "tunnel.type": "2",
+        "tunnel.hops": "0",
+        "tunnel.link": "0011223344556677",
+        "tunnel.seq": "4",
+        "range_count": "1",
+        "range.first": "6",
+        "range.last": "9",
+        "trailer.time": `${SEAL_TIME + 1}`,
+        "trailer.mac": mac,
+      }),
+      "HELD",
+    );
+    assert.deepEqual(
+      rows[2],
+      row({
+        ...ports,
+        "tag_length": "24",
+        "tunnel.type": "1",
+        "tunnel.hops": "8",
+        "tunnel.link": "8899aabbccddeeff",
+        "tunnel.seq": "2",
+        invalid: "truncated",
+        "trailer.time": `${SEAL_TIME + 2}`,
+        "trailer.mac": mac,
+      }),
+      "truncated DATUM",
     );
   },
 });
