@@ -18,8 +18,11 @@
 --
 -- Malformed or truncated frames are not errors of the dissector: the
 -- problem is added as expert information (and as the field `mcast.invalid`,
--- with the reason `mcast-recv` counts: version, type, truncated, malformed,
--- tag), and what cannot be decoded is shown as undissected bytes.
+-- with the reason of docs/protocol.md, "Invalid frames": version, type,
+-- truncated, malformed, tag), and what cannot be decoded is shown as
+-- undissected bytes. Unlike a receiver without keys, the dissector shows a
+-- trailer whose length is the one the flags call for (a keyed frame); only
+-- a trailer of another length is `tag`.
 --
 -- A new frame type is one entry of FRAME_TYPES below: its name, the flags
 -- defined for it, and a body function that reads the body with a Reader
@@ -43,8 +46,6 @@ local MAC_SIZE = 16
 local GCM_TAG_SIZE = 16
 local CHAIN_SIZE = 32
 local SIGNATURE_SIZE = 64
--- A DATA frame's encrypted part starts after the header, timestamp and low.
-local PAYLOAD_AT = HEADER_SIZE + 16
 
 -- Flag bits.
 local FLAG = {
