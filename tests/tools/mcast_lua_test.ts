@@ -14,6 +14,13 @@
  *   and the plain exercise datagram and its answer.
  * - A keyed session (`--key-file`, `--encrypt`, `--sign-key`): tag lengths,
  *   trailers, ciphertext, and the signed repeat of the last datagram.
+ * - Frames of mcast-bridge's udp:// tunnel, laid out by hand as
+ *   lib/bridge/tunnel.ts (bridge branch) does: a DATUM and the frame it
+ *   carries, a HELD, a truncated DATUM.
+ *
+ * Traffic is captured with `dumpcap -w -` (its packets arrive as it writes
+ * them): the capture is known to run once a probe is in it, and to hold
+ * everything sent once a last marker is.
  *
  * Skipped, with the reason printed, where tshark, its Lua or the right to
  * capture on lo is missing. Senders bind 127.0.0.1 and receivers join on
