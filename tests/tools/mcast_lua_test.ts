@@ -1,6 +1,6 @@
 /**
  * Tests of the Wireshark dissector `tools/mcast.lua`: traffic on loopback
- * is captured with `tshark -i lo` while the test sends it, and the capture
+ * is captured with `dumpcap -i lo` while the test sends it, and the capture
  * is read back with `tshark -r FILE -X lua_script:tools/mcast.lua -T
  * fields`; every field is compared with what was sent.
  *
