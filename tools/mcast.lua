@@ -536,10 +536,11 @@ end
 --   7 trailer length (24) | 8 link id (8 bytes) | 16 seq (u64) | 24 body |
 --   trailer: send time (u64, µs) and HMAC-SHA-256 (first 16 bytes)
 --
--- DATUM (1): pipe id length (u8), pipe id (UTF-8), then the datagram that
--- crosses, verbatim (dissected as mcast in turn). HELD (2): range count
--- (u16) and ranges: the far side holds the link's datagrams up to seq and
--- those ranges.
+-- DATUM (1): low (u64, the lowest number the near end still waits on),
+-- pipe id length (u8), pipe id (UTF-8), then the datagram that crosses,
+-- verbatim (dissected as mcast in turn). HELD (2): range count (u16) and
+-- ranges: the far side holds the link's datagrams up to seq and those
+-- ranges. (docs/protocol.md, "Bridge tunnel", on the bridge branch.)
 
 local TUNNEL_MAGIC = "MCTN"
 local TUNNEL_TRAILER_SIZE = TIME_SIZE + MAC_SIZE
@@ -547,6 +548,8 @@ local TUNNEL_TRAILER_SIZE = TIME_SIZE + MAC_SIZE
 f.tunnel_hops = ProtoField.uint8("mcast.tunnel.hops", "Hops left")
 f.tunnel_link = ProtoField.string("mcast.tunnel.link", "Link")
 f.tunnel_seq = ProtoField.uint64("mcast.tunnel.seq", "Number on the link")
+f.tunnel_low = ProtoField.uint64("mcast.tunnel.low",
+  "Lowest number not yet held")
 f.tunnel_id_length = ProtoField.uint8("mcast.tunnel.id_length",
   "Pipe id length")
 f.tunnel_id = ProtoField.string("mcast.tunnel.id", "Pipe id")
@@ -559,6 +562,12 @@ local function datum_body(r, info)
   if r.seq == 0 then
     invalid("malformed", "a DATUM's number on its link starts at 1")
   end
+  local low, low_item = r:uint(f.tunnel_low, 8, "low")
+  if low < 1 or low > r.seq then
+    invalid("malformed", "low " .. decimal(low) .. " is not 1-" ..
+      decimal(r.seq), low_item)
+  end
+  info[#info + 1] = "low=" .. decimal(low)
   local size = r:uint(f.tunnel_id_length, 1, "pipe id length")
   local range = r:take(size, "pipe id")
   local id = size > 0 and range:raw() or ""

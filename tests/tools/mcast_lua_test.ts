@@ -15,8 +15,8 @@
  * - A keyed session (`--key-file`, `--encrypt`, `--sign-key`): tag lengths,
  *   trailers, ciphertext, and the signed repeat of the last datagram.
  * - Frames of mcast-bridge's udp:// tunnel, laid out by hand as
- *   lib/bridge/tunnel.ts (bridge branch) does: a DATUM and the frame it
- *   carries, a HELD, a truncated DATUM.
+ *   docs/protocol.md "Bridge tunnel" (bridge branch) has them: a DATUM and
+ *   the frame it carries, a HELD, a truncated DATUM.
  *
  * Traffic is captured with `dumpcap -w -` (its packets arrive as it writes
  * them): the capture is known to run once a probe is in it, and to hold
@@ -307,6 +307,7 @@ const FIELDS = [
   "mcast.tunnel.hops",
   "mcast.tunnel.link",
   "mcast.tunnel.seq",
+  "mcast.tunnel.low",
   "mcast.tunnel.id",
   "mcast.tunnel.datagram",
 ] as const;
@@ -1003,8 +1004,13 @@ Deno.test({
     const id = encoder.encode("239.1.2.3:5000");
     const datum = tunnelFrame(
       1,
-      { hops: 7, link: "0011223344556677", seq: 1, time: SEAL_TIME },
-      new Uint8Array([id.length, ...id, ...inner.bytes]),
+      { hops: 7, link: "0011223344556677", seq: 3, time: SEAL_TIME },
+      new Uint8Array([
+        ...fromHex("0000000000000002"),
+        id.length,
+        ...id,
+        ...inner.bytes,
+      ]),
     );
     const held = tunnelFrame(
       2,
@@ -1015,7 +1021,7 @@ Deno.test({
     const short = tunnelFrame(
       1,
       { hops: 8, link: "8899aabbccddeeff", seq: 2, time: SEAL_TIME + 2 },
-      new Uint8Array([30, 0x61, 0x62, 0x63]),
+      new Uint8Array([...fromHex("0000000000000001"), 30, 0x61, 0x62, 0x63]),
     );
     const port = testPort();
     let rows: Row[] = [];
@@ -1045,7 +1051,8 @@ Deno.test({
         "tunnel.type": "1",
         "tunnel.hops": "7",
         "tunnel.link": "0011223344556677",
-        "tunnel.seq": "1",
+        "tunnel.seq": "3",
+        "tunnel.low": "2",
         "tunnel.id": "239.1.2.3:5000",
         "tunnel.datagram": hex(inner.bytes),
         "trailer.time": `${SEAL_TIME}`,
@@ -1079,6 +1086,7 @@ Deno.test({
         "tunnel.hops": "8",
         "tunnel.link": "8899aabbccddeeff",
         "tunnel.seq": "2",
+        "tunnel.low": "1",
         invalid: "truncated",
         "trailer.time": `${SEAL_TIME + 2}`,
         "trailer.mac": mac,
