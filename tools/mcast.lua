@@ -540,7 +540,9 @@ end
 -- pipe id length (u8), pipe id (UTF-8), then the datagram that crosses,
 -- verbatim (dissected as mcast in turn). HELD (2): range count (u16) and
 -- ranges: the far side holds the link's datagrams up to seq and those
--- ranges. (docs/protocol.md, "Bridge tunnel", on the bridge branch.)
+-- ranges. REPORT (3, seq 0): a far receiver's HELLO, ACK or BYE frame
+-- without a trailer, named "NAME via FAR-BRIDGE", to the end (dissected as
+-- mcast in turn). (docs/protocol.md, "Bridge tunnel", on the bridge branch.)
 
 local TUNNEL_MAGIC = "MCTN"
 local TUNNEL_TRAILER_SIZE = TIME_SIZE + MAC_SIZE
@@ -589,10 +591,19 @@ local function held_body(r, info)
   r:ranges(info)
 end
 
+local function report_body(r, info)
+  local left = r:left()
+  if left == 0 then invalid("truncated", "a REPORT without its frame") end
+  local inner = r:take(left, "report")
+  info[#info + 1] = "[" .. dissect_datagram(inner:tvb(), r.pinfo, r.tree) ..
+      "]"
+end
+
 -- The tunnel's frame types, as FRAME_TYPES.
 local TUNNEL_TYPES = {
   [1] = { name = "DATUM", body = datum_body },
   [2] = { name = "HELD", body = held_body },
+  [3] = { name = "REPORT", body = report_body },
 }
 
 local tunnel_type_names = {}

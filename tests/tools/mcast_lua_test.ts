@@ -16,7 +16,7 @@
  *   trailers, ciphertext, and the signed repeat of the last datagram.
  * - Frames of mcast-bridge's udp:// tunnel, laid out by hand as
  *   docs/protocol.md "Bridge tunnel" (bridge branch) has them: a DATUM and
- *   the frame it carries, a HELD, a truncated DATUM.
+ *   the frame it carries, a HELD, a truncated DATUM, a REPORT and its ACK.
  *
  * Traffic is captured with `dumpcap -w -` (its packets arrive as it writes
  * them): the capture is known to run once a probe is in it, and to hold
@@ -995,7 +995,7 @@ function tunnelFrame(
 
 Deno.test({
   name:
-    "dissector: bridge tunnel frames (DATUM with the datagram inside, HELD) show their fields and the frame they carry",
+    "dissector: bridge tunnel frames (DATUM with the datagram inside, HELD, REPORT with a far receiver's frame) show their fields and the frames they carry",
   ignore: UNAVAILABLE !== undefined,
   fn: async () => {
     const vectors = await loadVectors();
@@ -1023,11 +1023,19 @@ Deno.test({
       { hops: 8, link: "8899aabbccddeeff", seq: 2, time: SEAL_TIME + 2 },
       new Uint8Array([...fromHex("0000000000000001"), 30, 0x61, 0x62, 0x63]),
     );
+    // A far receiver's ACK, reported back through the tunnel.
+    const ack = vectors.find((v) => v.name === "ack-two-ranges")!;
+    assert.equal(ack.kind, "frame");
+    const report = tunnelFrame(
+      3,
+      { hops: 0, link: "0011223344556677", seq: 0, time: SEAL_TIME + 3 },
+      ack.bytes,
+    );
     const port = testPort();
     let rows: Row[] = [];
     await withTempDir(PREFIX, async (dir) => {
       await using capture = await Capture.start([port]);
-      await sendDatagrams(port, [datum, held, short]);
+      await sendDatagrams(port, [datum, held, short, report]);
       await capture.stop(`${dir}/capture.pcapng`);
       rows = await dissect(
         `${dir}/capture.pcapng`,
@@ -1035,7 +1043,7 @@ Deno.test({
         `udp.dstport == ${port}`,
       );
     });
-    assert.equal(rows.length, 3);
+    assert.equal(rows.length, 4);
     const ports = {
       "udp.srcport": rows[0]!["udp.srcport"]!,
       "udp.dstport": `${port}`,
@@ -1092,6 +1100,20 @@ Deno.test({
         "trailer.mac": mac,
       }),
       "truncated DATUM",
+    );
+    assert.deepEqual(
+      rows[3],
+      row({
+        ...frameRow((ack as { frame: Frame }).frame, ports),
+        "tag_length": "24|0",
+        "tunnel.type": "3",
+        "tunnel.hops": "0",
+        "tunnel.link": "0011223344556677",
+        "tunnel.seq": "0",
+        "trailer.time": `${SEAL_TIME + 3}`,
+        "trailer.mac": mac,
+      }),
+      "REPORT",
     );
   },
 });
