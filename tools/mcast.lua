@@ -540,9 +540,9 @@ end
 -- pipe id length (u8), pipe id (UTF-8), then the datagram that crosses,
 -- verbatim (dissected as mcast in turn). HELD (2): range count (u16) and
 -- ranges: the far side holds the link's datagrams up to seq and those
--- ranges. REPORT (3, seq 0): a far receiver's HELLO, ACK or BYE frame
--- without a trailer, named "NAME via FAR-BRIDGE", to the end (dissected as
--- mcast in turn). (docs/protocol.md, "Bridge tunnel", on the bridge branch.)
+-- ranges. REPORT (3, seq 0): a frame without a trailer, to the end
+-- (dissected as mcast in turn): a far receiver's HELLO, ACK or BYE named
+-- "NAME via FAR-BRIDGE", or the far bridge's NACK of what it misses. (docs/protocol.md, "Bridge tunnel", on the bridge branch.)
 
 local TUNNEL_MAGIC = "MCTN"
 local TUNNEL_TRAILER_SIZE = TIME_SIZE + MAC_SIZE
