@@ -605,12 +605,17 @@ export class GuardedEndpoint implements DatagramEndpoint {
     const keys = await this.#keys();
     let flags = payload[6]! & ~SECURITY_FLAGS;
     let chain: Chain | undefined;
+    // The signature as it is now: an idle signature may add one to the
+    // shared chain entry while the records are encrypted below, and the
+    // trailer has room only for what the flags say.
+    let signature: Uint8Array | undefined;
     if (data) {
       if (keying) flags |= FLAGS.encrypted;
       if (chaining) {
         chain = await chaining;
+        signature = chain.signature;
         flags |= FLAGS.chained;
-        if (chain.signature) flags |= FLAGS.signed;
+        if (signature) flags |= FLAGS.signed;
       }
     }
     const trailer = trailerSize(flags, type);
@@ -630,8 +635,8 @@ export class GuardedEndpoint implements DatagramEndpoint {
     if (chain) {
       out.set(chain.prev, at);
       at += CHAIN_SIZE;
-      if (chain.signature) {
-        out.set(chain.signature, at);
+      if (signature) {
+        out.set(signature, at);
         at += SIGNATURE_SIZE;
       }
     }
