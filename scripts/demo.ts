@@ -5,13 +5,16 @@
  * Then two named receivers and a reliable sender fed three lines: prints the
  * deliveries and the sender's delivery report. Then keys: a group key and
  * a signing key, an encrypted and signed bulletin, a terminal with the keys
- * that shows it and one without that shows nothing. Exits 1 if any part
- * fails.
+ * that shows it and one without that shows nothing. Then `mcast-check`:
+ * two instances on loopback probe each other by unicast and multicast.
+ * Last, `mcast-bridge` relays group 224.1.1.1 to group 224.1.1.2, and a
+ * terminal on the second group gets the exercise's datagram. Exits 1 if
+ * any part fails.
  *
  * @module
  */
 
-import { ROOT, toolCommand } from "./tools.ts";
+import { ROOT, type Tool, toolCommand } from "./tools.ts";
 
 const TIMEOUT_MS = 10_000;
 const WAITING = "waiting to receive message\n";
@@ -60,17 +63,21 @@ class Output {
   }
 }
 
-/** A receiver process whose output is collected as it arrives. */
+/** A tool's process whose output is collected as it arrives. */
 interface Receiver {
   child: Deno.ChildProcess;
   output: Output;
   reading: Promise<void>;
 }
 
-function startReceiver(args: string[]): Receiver {
-  const child = command(toolCommand("recv", args)).spawn();
+function startTool(tool: Tool, args: string[]): Receiver {
+  const child = command(toolCommand(tool, args)).spawn();
   const output = new Output();
   return { child, output, reading: output.read(child.stdout) };
+}
+
+function startReceiver(args: string[]): Receiver {
+  return startTool("recv", args);
 }
 
 async function stopReceiver(receiver: Receiver): Promise<void> {
@@ -227,13 +234,85 @@ async function keyed(deadline: number): Promise<boolean> {
   }
 }
 
+/**
+ * Part 4: `mcast-check`, two instances on loopback (unicast ports 4322 and
+ * 4323), each probing the other.
+ */
+async function check(): Promise<boolean> {
+  const peers = [["4322", "4323"], ["4323", "4322"]];
+  const runs = peers.map(([own, other]) =>
+    command(toolCommand("check", [
+      "--unicast-port",
+      own!,
+      "--count",
+      "3",
+      `127.0.0.1:${other}`,
+    ])).output()
+  );
+  const results = await Promise.all(runs);
+  results.forEach((result, k) => {
+    console.log(
+      `\n== terminal ${k + 10}: mcast-check --unicast-port ${
+        peers[k]![0]
+      } 127.0.0.1:${peers[k]![1]} ==`,
+    );
+    console.log(new TextDecoder().decode(result.stdout).trimEnd());
+  });
+  return results.every((result) => result.code === 0);
+}
+
+/**
+ * Part 5: `mcast-bridge` relays 224.1.1.1:10000 to 224.1.1.2:10000; a
+ * terminal that joined only the second group gets the exercise's datagram
+ * and its acknowledgement reaches the sender.
+ */
+async function bridge(deadline: number): Promise<boolean> {
+  const far = startReceiver(["--group", "224.1.1.2", "--count", "1"]);
+  const relay = startTool("bridge", [
+    "--from",
+    "224.1.1.1:10000@127.0.0.1",
+    "--to",
+    "224.1.1.2:10000@127.0.0.1",
+    "--name",
+    "bridge-1",
+  ]);
+  try {
+    if (
+      !await far.output.waitFor(WAITING, 1, deadline) ||
+      !await relay.output.waitFor("bridge bridge-1:", 1, deadline)
+    ) {
+      console.error("demo: the bridge or the far terminal did not start");
+      return false;
+    }
+    const sent = await run(toolCommand("send", []));
+    await far.child.status;
+    await stopReceiver(relay);
+    console.log("\n== terminal 12: mcast-recv --group 224.1.1.2 ==");
+    console.log(far.output.text.trimEnd());
+    console.log(
+      "\n== terminal 13: mcast-bridge --from 224.1.1.1:10000@127.0.0.1 --to 224.1.1.2:10000@127.0.0.1 ==",
+    );
+    console.log(relay.output.text.trimEnd());
+    console.log("\n== terminal 14: mcast-send (to 224.1.1.1) ==");
+    console.log(sent);
+    return sent.includes('received "ack"');
+  } finally {
+    await stopReceiver(far);
+    await stopReceiver(relay);
+  }
+}
+
 async function main(): Promise<number> {
   const deadline = Date.now() + TIMEOUT_MS;
   if (!await exercise(deadline)) return 1;
   console.log("\n-- reliable mode: numbered, repaired, acknowledged --");
   if (!await reliable(Date.now() + TIMEOUT_MS)) return 1;
   console.log("\n-- keys: authenticated, encrypted, signed --");
-  return await keyed(Date.now() + TIMEOUT_MS) ? 0 : 1;
+  if (!await keyed(Date.now() + TIMEOUT_MS)) return 1;
+  console.log("\n-- mcast-check: does multicast work between these hosts? --");
+  if (!await check()) return 1;
+  console.log("\n-- mcast-bridge: one group relayed onto another --");
+  return await bridge(Date.now() + TIMEOUT_MS) ? 0 : 1;
 }
 
 if (import.meta.main) Deno.exit(await main());
