@@ -31,6 +31,10 @@
 
 import assert from "node:assert/strict";
 import { encodeFrame, type Frame, FRAME_TYPES } from "../../lib/wire/frame.ts";
+import {
+  encodeTunnelFrame,
+  type TunnelFrame,
+} from "../../lib/bridge/tunnel.ts";
 import { GuardedEndpoint } from "../../lib/security/guard.ts";
 import { generateKeyFile } from "../../lib/security/keys.ts";
 import { MemoryNetwork } from "../../lib/net/memory_net.ts";
@@ -1031,6 +1035,32 @@ Deno.test({
       { hops: 0, link: "0011223344556677", seq: 0, time: SEAL_TIME + 3 },
       ack.bytes,
     );
+    // The frames laid out here are the bridge's own (its encoder writes
+    // the tag length when it seals; the trailer follows the body).
+    const laid: [Uint8Array, TunnelFrame][] = [
+      [datum, {
+        type: "datum",
+        hops: 7,
+        link: "0011223344556677",
+        seq: 3,
+        low: 2,
+        id: "239.1.2.3:5000",
+        bytes: inner.bytes,
+      }],
+      [held, {
+        type: "held",
+        link: "0011223344556677",
+        seq: 4,
+        ranges: [{ first: 6, last: 9 }],
+      }],
+      [report, { type: "report", link: "0011223344556677", frame: ack.bytes }],
+    ];
+    for (const [bytes, frame] of laid) {
+      const encoded = encodeTunnelFrame(frame);
+      const body = bytes.slice(0, encoded.length);
+      body[7] = 0;
+      assert.deepEqual(body, encoded, frame.type);
+    }
     const port = testPort();
     let rows: Row[] = [];
     await withTempDir(PREFIX, async (dir) => {
