@@ -171,14 +171,18 @@ async function runCheck(
     throw error;
   }
   const sender = unicast.endpoint;
+  const id = crypto.getRandomValues(new Uint32Array(1))[0]!;
   const session = new CheckSession({
-    id: crypto.getRandomValues(new Uint32Array(1))[0]!,
+    id,
     peers,
     count: options.count,
     intervalMs: options.intervalMs,
     ttl: options.ttl,
     unicastTtl: facts.defaultTtl ?? 64,
     timeoutMs: options.timeoutMs,
+    // A phase of its own (from the random id): instances started together
+    // do not probe in lockstep.
+    phaseMs: id / 2 ** 32 * options.intervalMs,
   }, performance.now());
   const groupTarget: Peer = {
     address: options.group.address,
@@ -186,15 +190,23 @@ async function runCheck(
   };
   let sendErrors = 0;
   let lastSendError = "";
+  // The native endpoint batches sends until a macrotask flushes them:
+  // probes and answers leave at once instead.
+  const flush = (sender as { flush?: () => Promise<void> }).flush?.bind(sender);
+  function failed(error: unknown): void {
+    sendErrors += 1;
+    lastSendError = errorLine(error);
+  }
   function send(messages: CheckOutgoing[]): void {
     for (const { to, message } of messages) {
       const target = "peer" in to ? to.peer : groupTarget;
-      sender.send(encodeCheckMessage(message), target).catch(
-        (error) => {
-          sendErrors += 1;
-          lastSendError = errorLine(error);
-        },
-      );
+      // A round trip starts when the probe leaves, not when its round was
+      // decided: stamped last, after the messages before it.
+      const stamped = message.kind === "probe"
+        ? { ...message, time: performance.now() }
+        : message;
+      sender.send(encodeCheckMessage(stamped), target).catch(failed);
+      flush?.().catch(failed);
     }
   }
   let wake: (() => void) | undefined;

@@ -33,6 +33,13 @@ export interface CheckSessionOptions {
   unicastTtl: number;
   /** Longest the whole check may take, ms. */
   timeoutMs: number;
+  /**
+   * Delay of the first round after the peers are up, ms (0 when absent),
+   * less than `intervalMs`: instances that start together would otherwise
+   * probe in lockstep, each probe arriving while its peer is busy waking
+   * up and sending its own round, which adds that work to every round trip.
+   */
+  phaseMs?: number;
 }
 
 /** Where a message goes: a peer, or the group. */
@@ -282,7 +289,7 @@ export class CheckSession {
       const allUp = [...this.#peers.values()].every((p) => p.up);
       if (allUp || now - this.#start >= o.timeoutMs / 2) {
         this.#probingSince = now;
-        this.#nextRound = now;
+        this.#nextRound = now + (o.phaseMs ?? 0);
       }
     }
     if (now >= this.#nextHello) {

@@ -222,3 +222,28 @@ Deno.test("CheckSession: duplicate answers are counted, strangers and own messag
   assert.equal(result!.unicast.dups, 1);
   assert.deepEqual(result!.unicast.rtt, { min: 2, avg: 2, max: 2 });
 });
+
+Deno.test("CheckSession: the first round waits for phaseMs after the peers are up, then rounds keep the interval", () => {
+  const a = new CheckSession(options(1, B, { phaseMs: 30 }), 0);
+  const hello = a.tick(0);
+  assert.deepEqual(hello.map((o) => o.message.kind), ["hello"]);
+  a.receive({
+    kind: "hello-answer",
+    multicast: false,
+    ttl: 0,
+    id: 2,
+    seq: 0,
+    count: 3,
+    time: 0,
+  }, { from: B, group: false, now: 5 });
+  // Up at 10: the first round is due at 40, not at once.
+  assert.deepEqual(a.tick(10), []);
+  assert.equal(a.nextWake(10), 40);
+  assert.deepEqual(a.tick(39), []);
+  const round = a.tick(40);
+  assert.deepEqual(
+    round.map((o) => [o.message.kind, o.message.multicast, o.message.seq]),
+    [["probe", false, 0], ["probe", true, 0]],
+  );
+  assert.equal(a.nextWake(40), 140);
+});
