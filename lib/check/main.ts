@@ -12,7 +12,7 @@ import {
   PermissionError,
   UsageError,
 } from "../errors.ts";
-import { batchWriter, type CliIo } from "../cli/cli.ts";
+import { batchWriter, type CliIo, signalController } from "../cli/cli.ts";
 import type { Peer } from "../net/address.ts";
 import { type ResolvedInterface, resolveInterface } from "../net/interfaces.ts";
 import type { NativeBuffers } from "../net/native_socket.ts";
@@ -103,19 +103,9 @@ function resolve(spec: string, io: CliIo): ResolvedInterface {
 function stopSignal(
   given: AbortSignal | undefined,
 ): { signal: AbortSignal; dispose: () => void } {
-  if (given !== undefined) return { signal: given, dispose() {} };
-  const controller = new AbortController();
-  const names: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT", "SIGBREAK"]
-    : ["SIGINT", "SIGTERM"];
-  const abort = () => controller.abort();
-  for (const name of names) Deno.addSignalListener(name, abort);
-  return {
-    signal: controller.signal,
-    dispose() {
-      for (const name of names) Deno.removeSignalListener(name, abort);
-    },
-  };
+  return given === undefined
+    ? signalController()
+    : { signal: given, dispose() {} };
 }
 
 /** The peers without this instance and without repeats. */

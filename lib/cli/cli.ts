@@ -205,8 +205,14 @@ export function batchWriter(
   };
 }
 
-/** Aborts the returned signal on SIGINT or SIGTERM, until disposed. */
-function signalController(): { signal: AbortSignal; dispose: () => void } {
+/**
+ * Aborts the returned signal on SIGINT or SIGTERM (SIGBREAK on Windows),
+ * until disposed; the front ends of all the tools stop on it.
+ */
+export function signalController(): {
+  signal: AbortSignal;
+  dispose: () => void;
+} {
   const controller = new AbortController();
   const names: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT", "SIGBREAK"]
