@@ -16,6 +16,7 @@ import { UsageError } from "../errors.ts";
 import { IO_CHOICES, type IoChoice } from "../net/io.ts";
 import {
   type Command,
+  COMMON_OPTIONS,
   parseInteger,
   parseSeconds,
   translateParseError,
@@ -70,19 +71,13 @@ export interface CheckOptions {
 }
 
 const CHECK = {
-  group: { type: "string", short: "g" },
-  port: { type: "string", short: "p" },
+  ...COMMON_OPTIONS,
   "unicast-port": { type: "string", short: "u" },
-  interface: { type: "string", short: "i" },
   peers: { type: "string" },
   count: { type: "string", short: "c" },
   interval: { type: "string" },
   ttl: { type: "string", short: "t" },
   timeout: { type: "string", short: "w" },
-  json: { type: "boolean" },
-  io: { type: "string" },
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "V" },
 } as const;
 
 /** Help text of `mcast-check`. */

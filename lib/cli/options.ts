@@ -196,7 +196,11 @@ export type Command<T> =
   }
   | { action: "run"; options: T };
 
-const COMMON = {
+/**
+ * The `parseArgs` options every tool takes: group, port, interface, output
+ * and I/O path, help and version.
+ */
+export const COMMON_OPTIONS = {
   group: { type: "string", short: "g" },
   port: { type: "string", short: "p" },
   interface: { type: "string", short: "i" },
@@ -207,7 +211,7 @@ const COMMON = {
 } as const;
 
 const SEND = {
-  ...COMMON,
+  ...COMMON_OPTIONS,
   message: { type: "string", short: "m" },
   file: { type: "string", short: "f" },
   ttl: { type: "string", short: "t" },
@@ -266,7 +270,7 @@ const KEY_ONLY: ReadonlySet<string> = new Set([
 ]);
 
 const RECV = {
-  ...COMMON,
+  ...COMMON_OPTIONS,
   count: { type: "string", short: "c" },
   ack: { type: "string" },
   "no-ack": { type: "boolean" },
