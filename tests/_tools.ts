@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { ROOT, type Tool, toolCommand } from "../scripts/tools.ts";
+import { nativeUnavailable } from "../lib/net/native_socket.ts";
 
 export {
   compiledBinary,
@@ -279,6 +280,45 @@ export async function runTool(
 ): Promise<Finished> {
   const process = spawnTool(tool, args, options);
   return await process.finish(options.timeoutMs);
+}
+
+/**
+ * Why a capped-receive-buffer test cannot run here, if it cannot: it runs
+ * the tool `script` (a file under {@linkcode ROOT}) on the native path as
+ * user nobody, whom `net.core.rmem_max` caps below 8 MiB.
+ */
+export async function cappedUnavailable(
+  script: string,
+): Promise<string | undefined> {
+  if (nativeUnavailable() !== undefined) return "no native path here";
+  if (Deno.uid() !== 0) return "not root: cannot run the tool as another user";
+  const max = Number(await Deno.readTextFile("/proc/sys/net/core/rmem_max"));
+  if (max >= 8 << 20) return `net.core.rmem_max is ${max}: nothing caps 8 MiB`;
+  try {
+    const { success } = await new Deno.Command("setpriv", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (!success) return "setpriv does not run";
+    // The checkout must be readable by the unprivileged user.
+    const readable = await new Deno.Command("setpriv", {
+      args: [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "test",
+        "-r",
+        `${ROOT}${script}`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (!readable.success) return `user nobody cannot read ${ROOT}`;
+  } catch {
+    return "setpriv (util-linux) is not installed";
+  }
+  return undefined;
 }
 
 let nextPort = 20000 + (Deno.pid % 400) * 100;

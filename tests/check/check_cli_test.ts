@@ -10,8 +10,8 @@
 import assert from "node:assert/strict";
 import { nativeUnavailable } from "../../lib/mod.ts";
 import {
+  cappedUnavailable,
   type Finished,
-  ROOT,
   RunningProcess,
   runTool,
   spawnTool,
@@ -214,32 +214,8 @@ Deno.test("mcast-check --help and --version", async () => {
   assert.equal(version.code, 0);
 });
 
-/** Why the capped-buffer test cannot run here, if it cannot. */
-async function cappedUnavailable(): Promise<string | undefined> {
-  if (!native) return "no native path here";
-  if (Deno.uid() !== 0) return "not root: cannot run the tool as another user";
-  const max = Number(await Deno.readTextFile("/proc/sys/net/core/rmem_max"));
-  if (max >= 8 << 20) return `net.core.rmem_max is ${max}: nothing caps 8 MiB`;
-  try {
-    const { success } = await new Deno.Command("setpriv", {
-      args: [
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "test",
-        "-r",
-        `${ROOT}check.ts`,
-      ],
-    }).output();
-    if (!success) return `user nobody cannot read ${ROOT}`;
-  } catch {
-    return "setpriv (util-linux) is not installed";
-  }
-  return undefined;
-}
-
 Deno.test("mcast-check as a user the system caps: the capped receive buffer line", async () => {
-  const reason = await cappedUnavailable();
+  const reason = await cappedUnavailable("check.ts");
   if (reason !== undefined) {
     console.log(`skipped: ${reason}`);
     return;
