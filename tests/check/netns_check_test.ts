@@ -209,10 +209,12 @@ multicast fails with the 1 peer: ${s.ipv4}:4322
   assert.equal(atR1!.code, 1);
 });
 
-labTest("mcast-check names IGMP snooping without a querier", async (lab) => {
-  const [s, r1] = [lab.sender, lab.receivers[0]];
-  // Snooping on, no querier, and the port gets no unknown multicast: the
-  // bridge then only forwards what a querier's reports would allow.
+/**
+ * IGMP snooping on the lab's bridge, no querier, and no unknown multicast
+ * flooded to `port`: the bridge then only forwards to it what a querier's
+ * reports would allow.
+ */
+async function snoopWithoutQuerier(lab: Lab, port: string): Promise<void> {
   await ip(
     `-n ${lab.bridge} link set br0 type bridge mcast_snooping 1 mcast_querier 0`,
   );
@@ -222,10 +224,15 @@ labTest("mcast-check names IGMP snooping without a querier", async (lab) => {
     "link",
     "set",
     "dev",
-    r1.bridgePort,
+    port,
     "mcast_flood",
     "off",
   ]);
+}
+
+labTest("mcast-check names IGMP snooping without a querier", async (lab) => {
+  const [s, r1] = [lab.sender, lab.receivers[0]];
+  await snoopWithoutQuerier(lab, r1.bridgePort);
   const [atS, atR1] = await checkAll([s, r1]);
   assert.equal(
     masked(atS!.stdout),
@@ -250,19 +257,7 @@ labTest(
   "the same snooping bridge with a querier delivers the group: no finding, exit 0",
   async (lab) => {
     const [s, r1] = [lab.sender, lab.receivers[0]];
-    await ip(
-      `-n ${lab.bridge} link set br0 type bridge mcast_snooping 1 mcast_querier 0`,
-    );
-    await run("bridge", [
-      "-n",
-      lab.bridge,
-      "link",
-      "set",
-      "dev",
-      r1.bridgePort,
-      "mcast_flood",
-      "off",
-    ]);
+    await snoopWithoutQuerier(lab, r1.bridgePort);
     // A querier with an address, answering within 0.5 s (the bridge forwards
     // by its membership table only once a query's response time has passed).
     await ip(`-n ${lab.bridge} addr add 198.51.100.100/24 dev br0`);
