@@ -6,15 +6,15 @@
  * @module
  */
 
+import { errorLine, McastError, UsageError } from "../errors.ts";
 import {
-  errorLine,
-  McastError,
-  PermissionError,
-  UsageError,
-} from "../errors.ts";
-import { batchWriter, type CliIo, signalController } from "../cli/cli.ts";
+  batchWriter,
+  type CliIo,
+  resolveToolInterface,
+  signalController,
+} from "../cli/cli.ts";
 import type { Peer } from "../net/address.ts";
-import { type ResolvedInterface, resolveInterface } from "../net/interfaces.ts";
+import type { ResolvedInterface } from "../net/interfaces.ts";
 import type { NativeBuffers } from "../net/native_socket.ts";
 import {
   chooseIo,
@@ -83,19 +83,6 @@ export async function checkMain(
   }
 }
 
-function resolve(spec: string, io: CliIo): ResolvedInterface {
-  try {
-    return resolveInterface(spec, 4, { interfaces: io.interfaces });
-  } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) {
-      throw new PermissionError(
-        `Cannot list network interfaces: permission not granted (run with --allow-sys=networkInterfaces)`,
-      );
-    }
-    throw error;
-  }
-}
-
 /**
  * A signal aborted on SIGINT or SIGTERM (or the caller's own signal), until
  * disposed.
@@ -133,7 +120,7 @@ async function runCheck(
   out: Output,
   io: CliIo,
 ): Promise<number> {
-  const iface = resolve(options.interface, io);
+  const iface = resolveToolInterface(options.interface, 4, io);
   const peers = otherPeers(options, iface);
   const path = chooseIo(options.io);
   const facts = readLocalFacts(iface.name ?? "lo");

@@ -254,7 +254,16 @@ function fail(ctx: Context, error: unknown): number {
   return exitCode;
 }
 
-function resolve(
+/**
+ * The tools' `--interface`, resolved for `family`; a missing permission to
+ * list the interfaces becomes a {@linkcode PermissionError} naming the flag.
+ *
+ * @param spec The `--interface` value.
+ * @param family The address family wanted.
+ * @param io The interfaces to choose from, for tests.
+ * @returns The interface.
+ */
+export function resolveToolInterface(
   spec: string,
   family: 4 | 6,
   io: CliIo,
@@ -429,7 +438,11 @@ async function runSend(
   io: CliIo,
 ): Promise<number> {
   if (options.reliable) return await runReliableSend(options, ctx, io);
-  const iface = resolve(options.interface, options.group.family, io);
+  const iface = resolveToolInterface(
+    options.interface,
+    options.group.family,
+    io,
+  );
   const payload = await loadPayload(options.payload, { stdin: io.stdin });
   const endpoint = opened(
     ctx,
@@ -528,7 +541,11 @@ async function runReliableSend(
   io: CliIo,
 ): Promise<number> {
   const reliable = options.reliable!;
-  const iface = resolve(options.interface, options.group.family, io);
+  const iface = resolveToolInterface(
+    options.interface,
+    options.group.family,
+    io,
+  );
   const failure: { error?: unknown; body?: FileBody } = {};
   const source = await bulletins(options, io, failure);
   const dropped = emptyDrops();
@@ -827,7 +844,11 @@ async function runRecv(
   ctx: Context,
   io: CliIo,
 ): Promise<number> {
-  const iface = resolve(options.interface, options.group.family, io);
+  const iface = resolveToolInterface(
+    options.interface,
+    options.group.family,
+    io,
+  );
   const saved = options.state === undefined ? null : loadState(options.state);
   const dropped = emptyDrops();
   const guard = options.keys
