@@ -39,18 +39,26 @@ function args(own: number, other: number, group: number, io: string): string[] {
   ];
 }
 
-async function pair(io: string, extra: string[] = []): Promise<{
+/**
+ * Runs two instances that name each other: `a` on path `io`, `b` on `ioB`
+ * (default the same).
+ */
+async function pair(
+  io: string,
+  options: { extra?: string[]; ioB?: string } = {},
+): Promise<{
   a: Finished;
   b: Finished;
   pa: number;
   pb: number;
 }> {
+  const { extra = [], ioB = io } = options;
   const [pa, pb, group] = [testPort(), testPort(), testPort()];
   await using first = spawnTool("check", [
     ...args(pa, pb, group, io),
     ...extra,
   ]);
-  const b = await runTool("check", [...args(pb, pa, group, io), ...extra], {
+  const b = await runTool("check", [...args(pb, pa, group, ioB), ...extra], {
     timeoutMs: 20_000,
   });
   const a = await first.finish(20_000);
@@ -96,12 +104,7 @@ Deno.test({
     "mcast-check, one native and one deno instance: each knows the hops, from the native side's measurement",
   ignore: !native,
   fn: async () => {
-    const [pa, pb, group] = [testPort(), testPort(), testPort()];
-    await using first = spawnTool("check", args(pa, pb, group, "native"));
-    const b = await runTool("check", args(pb, pa, group, "deno"), {
-      timeoutMs: 20_000,
-    });
-    const a = await first.finish(20_000);
+    const { a, b, pa, pb } = await pair("native", { ioB: "deno" });
     for (const [result, other] of [[a, pb], [b, pa]] as const) {
       assert.equal(
         masked(result.stdout),
@@ -114,7 +117,7 @@ Deno.test({
 });
 
 Deno.test("mcast-check --json: one object per line, peer then summary", async () => {
-  const { a, pb } = await pair("auto", ["--json"]);
+  const { a, pb } = await pair("auto", { extra: ["--json"] });
   assert.equal(a.code, 0, a.stderr);
   const objects = a.stdout.trim().split("\n").map((line) => JSON.parse(line));
   const kinds = objects.map((o) => o.type);
