@@ -599,11 +599,18 @@ function common(values: Values) {
     port,
     interface: iface,
     json: values.json === true,
-    io: ioChoice(values.io as string | undefined),
+    io: parseIoChoice(values.io as string | undefined),
   };
 }
 
-function ioChoice(text: string | undefined): IoChoice {
+/**
+ * Parses `--io`.
+ *
+ * @param text The value given, if any.
+ * @returns The choice (`auto` when none was given).
+ * @throws {UsageError} When it is not one of {@linkcode IO_CHOICES}.
+ */
+export function parseIoChoice(text: string | undefined): IoChoice {
   if (text === undefined) return "auto";
   const choice = IO_CHOICES.find((c) => c === text);
   if (choice === undefined) {
