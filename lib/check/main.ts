@@ -15,7 +15,6 @@ import {
 } from "../cli/cli.ts";
 import type { Peer } from "../net/address.ts";
 import type { ResolvedInterface } from "../net/interfaces.ts";
-import type { NativeBuffers } from "../net/native_socket.ts";
 import {
   chooseIo,
   type OpenedEndpoint,
@@ -239,7 +238,6 @@ async function runCheck(
     }
   }
   const results = session.results();
-  const buffers = (group.endpoint as { buffers?: NativeBuffers }).buffers;
   const diagnoses = diagnose({
     facts,
     results,
@@ -249,7 +247,7 @@ async function runCheck(
     io: path,
     delta,
     groupArrivals,
-    ...(buffers === undefined ? {} : { buffer: buffers }),
+    ...(group.buffers === undefined ? {} : { buffer: group.buffers }),
     ...(igmpQueries === undefined ? {} : { igmpQueries }),
   });
   if (sendErrors > 0) {
