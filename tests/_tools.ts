@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ROOT, type Tool, toolCommand } from "../scripts/tools.ts";
+import { ROOT, type Tool, toolCommand, toolFlags } from "../scripts/tools.ts";
 import { nativeUnavailable } from "../lib/net/native_socket.ts";
 
 export {
@@ -319,6 +319,32 @@ export async function cappedUnavailable(
     return "setpriv (util-linux) is not installed";
   }
   return undefined;
+}
+
+/**
+ * The command line that runs `tool` with `args` as user nobody (whom no
+ * capability lets past `net.core.rmem_max`), with `home` as its home and
+ * Deno directory; see {@linkcode cappedUnavailable}.
+ */
+export function nobodyCommand(
+  tool: Tool,
+  args: string[],
+  options: { home: string },
+): string[] {
+  return [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "env",
+    `HOME=${options.home}`,
+    `DENO_DIR=${options.home}`,
+    "NO_COLOR=1",
+    Deno.execPath(),
+    "run",
+    ...toolFlags(tool),
+    ...args,
+  ];
 }
 
 let nextPort = 20000 + (Deno.pid % 400) * 100;

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { ROOT, toolFlags } from "../scripts/tools.ts";
 import {
   cappedUnavailable,
+  nobodyCommand,
   RunningProcess,
   runTool,
   testPort,
@@ -63,27 +64,18 @@ Deno.test("a receive buffer the system caps: one warning line on stderr, and the
     const group = "239.78.11.1";
     const port = testPort();
     // As nobody: the system's maximum applies, not SO_RCVBUFFORCE.
-    await using receiver = new RunningProcess([
-      "setpriv",
-      "--reuid=65534",
-      "--regid=65534",
-      "--clear-groups",
-      "env",
-      `HOME=${home}`,
-      `DENO_DIR=${home}`,
-      "NO_COLOR=1",
-      Deno.execPath(),
-      "run",
-      ...toolFlags("recv"),
-      "--io",
-      "native",
-      "-g",
-      group,
-      "-p",
-      String(port),
-      "-c",
-      "1",
-    ]);
+    await using receiver = new RunningProcess(
+      nobodyCommand("recv", [
+        "--io",
+        "native",
+        "-g",
+        group,
+        "-p",
+        String(port),
+        "-c",
+        "1",
+      ], { home }),
+    );
     await receiver.waitForOutput(WAITING, { timeoutMs: 30_000 });
     const send = await runTool("send", ["-g", group, "-p", String(port)]);
     assertOk(send, "sender");
