@@ -64,30 +64,31 @@ class Output {
 }
 
 /** A tool's process whose output is collected as it arrives. */
-interface Receiver {
+interface ToolProcess {
   child: Deno.ChildProcess;
   output: Output;
   reading: Promise<void>;
 }
 
-function startTool(tool: Tool, args: string[]): Receiver {
+function startTool(tool: Tool, args: string[]): ToolProcess {
   const child = command(toolCommand(tool, args)).spawn();
   const output = new Output();
   return { child, output, reading: output.read(child.stdout) };
 }
 
-function startReceiver(args: string[]): Receiver {
+function startReceiver(args: string[]): ToolProcess {
   return startTool("recv", args);
 }
 
-async function stopReceiver(receiver: Receiver): Promise<void> {
+/** Stops a tool with SIGINT (as Ctrl-C would) and waits for its output. */
+async function stopTool(tool: ToolProcess): Promise<void> {
   try {
-    receiver.child.kill("SIGINT");
+    tool.child.kill("SIGINT");
   } catch {
     // Already exited.
   }
-  await receiver.child.status;
-  await receiver.reading;
+  await tool.child.status;
+  await tool.reading;
 }
 
 /** Part 1: the exercise itself, one datagram and one acknowledgement. */
@@ -108,7 +109,7 @@ async function exercise(deadline: number): Promise<boolean> {
     console.log(sent.trimEnd());
     return sent.includes('received "ack"');
   } finally {
-    await stopReceiver(receiver);
+    await stopTool(receiver);
   }
 }
 
@@ -157,7 +158,7 @@ async function reliable(deadline: number): Promise<boolean> {
     console.log(new TextDecoder().decode(stdout).trimEnd());
     return code === 0;
   } finally {
-    for (const receiver of receivers) await stopReceiver(receiver);
+    for (const receiver of receivers) await stopTool(receiver);
   }
 }
 
@@ -174,7 +175,7 @@ async function keyed(deadline: number): Promise<boolean> {
   const dir = await Deno.makeTempDir({ prefix: "mcast-demo-" });
   const key = `${dir}/agency.key`;
   const sign = `${dir}/agency-sign.key`;
-  const receivers: Receiver[] = [];
+  const receivers: ToolProcess[] = [];
   try {
     console.log("\n== terminal 6: mcast-send --gen-key, --gen-sign-key ==");
     console.log(await run(toolCommand("send", ["--gen-key", key])));
@@ -218,7 +219,7 @@ async function keyed(deadline: number): Promise<boolean> {
       stderr: "inherit",
     }).output();
     await receivers[0]!.child.status;
-    await stopReceiver(receivers[1]!);
+    await stopTool(receivers[1]!);
     console.log("\n== terminal 7: mcast-recv --key-file --trust ==");
     console.log(receivers[0]!.output.text.trimEnd());
     console.log("\n== terminal 8: mcast-recv without the key ==");
@@ -229,7 +230,7 @@ async function keyed(deadline: number): Promise<boolean> {
     console.log(new TextDecoder().decode(stdout).trimEnd());
     return code === 0;
   } finally {
-    for (const receiver of receivers) await stopReceiver(receiver);
+    for (const receiver of receivers) await stopTool(receiver);
     await Deno.remove(dir, { recursive: true });
   }
 }
@@ -286,7 +287,7 @@ async function bridge(deadline: number): Promise<boolean> {
     }
     const sent = await run(toolCommand("send", []));
     await far.child.status;
-    await stopReceiver(relay);
+    await stopTool(relay);
     console.log("\n== terminal 12: mcast-recv --group 224.1.1.2 ==");
     console.log(far.output.text.trimEnd());
     console.log(
@@ -297,8 +298,8 @@ async function bridge(deadline: number): Promise<boolean> {
     console.log(sent);
     return sent.includes('received "ack"');
   } finally {
-    await stopReceiver(far);
-    await stopReceiver(relay);
+    await stopTool(far);
+    await stopTool(relay);
   }
 }
 

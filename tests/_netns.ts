@@ -357,7 +357,11 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       const ns = `${prefix}r9`;
       await ip(`netns add ${ns}`);
       created.push(ns);
-      await sysctl(ns, "net.ipv6.conf.all.accept_dad=0");
+      await sysctl(
+        ns,
+        "net.ipv6.conf.all.accept_dad=0",
+        "net.ipv6.conf.default.accept_dad=0",
+      );
       await ip(`-n ${ns} link set lo up`);
       await ip(
         `link add veth-r9 netns ${ns} type veth peer name rt-r9 netns ${router.ns}`,

@@ -8,7 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import { ROOT, type Tool, toolCommand } from "../scripts/tools.ts";
+import { ROOT, type Tool, toolCommand, toolFlags } from "../scripts/tools.ts";
+import { nativeUnavailable } from "../lib/net/native_socket.ts";
 
 export {
   compiledBinary,
@@ -279,6 +280,71 @@ export async function runTool(
 ): Promise<Finished> {
   const process = spawnTool(tool, args, options);
   return await process.finish(options.timeoutMs);
+}
+
+/**
+ * Why a capped-receive-buffer test cannot run here, if it cannot: it runs
+ * the tool `script` (a file under {@linkcode ROOT}) on the native path as
+ * user nobody, whom `net.core.rmem_max` caps below 8 MiB.
+ */
+export async function cappedUnavailable(
+  script: string,
+): Promise<string | undefined> {
+  if (nativeUnavailable() !== undefined) return "no native path here";
+  if (Deno.uid() !== 0) return "not root: cannot run the tool as another user";
+  const max = Number(await Deno.readTextFile("/proc/sys/net/core/rmem_max"));
+  if (max >= 8 << 20) return `net.core.rmem_max is ${max}: nothing caps 8 MiB`;
+  try {
+    const { success } = await new Deno.Command("setpriv", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (!success) return "setpriv does not run";
+    // The checkout must be readable by the unprivileged user.
+    const readable = await new Deno.Command("setpriv", {
+      args: [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "test",
+        "-r",
+        `${ROOT}${script}`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (!readable.success) return `user nobody cannot read ${ROOT}`;
+  } catch {
+    return "setpriv (util-linux) is not installed";
+  }
+  return undefined;
+}
+
+/**
+ * The command line that runs `tool` with `args` as user nobody (whom no
+ * capability lets past `net.core.rmem_max`), with `home` as its home and
+ * Deno directory; see {@linkcode cappedUnavailable}.
+ */
+export function nobodyCommand(
+  tool: Tool,
+  args: string[],
+  options: { home: string },
+): string[] {
+  return [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "env",
+    `HOME=${options.home}`,
+    `DENO_DIR=${options.home}`,
+    "NO_COLOR=1",
+    Deno.execPath(),
+    "run",
+    ...toolFlags(tool),
+    ...args,
+  ];
 }
 
 let nextPort = 20000 + (Deno.pid % 400) * 100;

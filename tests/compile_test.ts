@@ -68,37 +68,22 @@ Deno.test("compileArgs passes the task's flags after --no-prompt and --output", 
   );
 });
 
-/** What each compiled tool may do: `[]` granted for any value, `null` denied. */
+/** What a data tool may do: `[]` granted for any value, `null` denied. */
+const DATA_TOOL: Record<string, string[] | null> = {
+  "allow_net": [],
+  "allow_read": [],
+  "allow_write": [],
+  "allow_sys": ["networkInterfaces", "hostname"],
+  "allow_ffi": [],
+};
+
+/** What each compiled tool may do. */
 const PERMISSIONS: Record<Tool, Record<string, string[] | null>> = {
-  send: {
-    allow_net: [],
-    allow_read: [],
-    allow_write: [],
-    allow_sys: ["networkInterfaces", "hostname"],
-    allow_ffi: [],
-  },
-  recv: {
-    allow_net: [],
-    allow_read: [],
-    allow_write: [],
-    allow_sys: ["networkInterfaces", "hostname"],
-    allow_ffi: [],
-  },
+  send: DATA_TOOL,
+  recv: DATA_TOOL,
   // mcast-check writes nothing.
-  check: {
-    allow_net: [],
-    allow_read: [],
-    allow_write: null,
-    allow_sys: ["networkInterfaces", "hostname"],
-    allow_ffi: [],
-  },
-  bridge: {
-    allow_net: [],
-    allow_read: [],
-    allow_write: [],
-    allow_sys: ["networkInterfaces", "hostname"],
-    allow_ffi: [],
-  },
+  check: { ...DATA_TOOL, allow_write: null },
+  bridge: DATA_TOOL,
 };
 
 /** The entry point each tool compiles from. */

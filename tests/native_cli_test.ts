@@ -10,8 +10,13 @@
 
 import assert from "node:assert/strict";
 import { ROOT, toolFlags } from "../scripts/tools.ts";
-import { nativeUnavailable } from "../lib/net/native_socket.ts";
-import { RunningProcess, runTool, testPort } from "./_tools.ts";
+import {
+  cappedUnavailable,
+  nobodyCommand,
+  RunningProcess,
+  runTool,
+  testPort,
+} from "./_tools.ts";
 import { assertOk, WAITING } from "./_exercise.ts";
 
 const decoder = new TextDecoder();
@@ -44,41 +49,8 @@ Deno.test("--io native without --allow-ffi: one line, exit 2, for both tools", a
   }
 });
 
-/** Why the capped-buffer test cannot run here, if it cannot. */
-async function cappedUnavailable(): Promise<string | undefined> {
-  if (nativeUnavailable() !== undefined) return "no native path here";
-  if (Deno.uid() !== 0) return "not root: cannot run the tool as another user";
-  const max = Number(await Deno.readTextFile("/proc/sys/net/core/rmem_max"));
-  if (max >= 8 << 20) return `net.core.rmem_max is ${max}: nothing caps 8 MiB`;
-  try {
-    const { success } = await new Deno.Command("setpriv", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    if (!success) return "setpriv does not run";
-    // The checkout must be readable by the unprivileged user.
-    const readable = await new Deno.Command("setpriv", {
-      args: [
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "test",
-        "-r",
-        `${ROOT}receiver.ts`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    if (!readable.success) return `user nobody cannot read ${ROOT}`;
-  } catch {
-    return "setpriv (util-linux) is not installed";
-  }
-  return undefined;
-}
-
 Deno.test("a receive buffer the system caps: one warning line on stderr, and the receiver works on", async () => {
-  const reason = await cappedUnavailable();
+  const reason = await cappedUnavailable("receiver.ts");
   if (reason !== undefined) {
     console.log(`skipped: ${reason}`);
     return;
@@ -92,27 +64,18 @@ Deno.test("a receive buffer the system caps: one warning line on stderr, and the
     const group = "239.78.11.1";
     const port = testPort();
     // As nobody: the system's maximum applies, not SO_RCVBUFFORCE.
-    await using receiver = new RunningProcess([
-      "setpriv",
-      "--reuid=65534",
-      "--regid=65534",
-      "--clear-groups",
-      "env",
-      `HOME=${home}`,
-      `DENO_DIR=${home}`,
-      "NO_COLOR=1",
-      Deno.execPath(),
-      "run",
-      ...toolFlags("recv"),
-      "--io",
-      "native",
-      "-g",
-      group,
-      "-p",
-      String(port),
-      "-c",
-      "1",
-    ]);
+    await using receiver = new RunningProcess(
+      nobodyCommand("recv", [
+        "--io",
+        "native",
+        "-g",
+        group,
+        "-p",
+        String(port),
+        "-c",
+        "1",
+      ], { home }),
+    );
     await receiver.waitForOutput(WAITING, { timeoutMs: 30_000 });
     const send = await runTool("send", ["-g", group, "-p", String(port)]);
     assertOk(send, "sender");

@@ -416,6 +416,27 @@ local function report(tree, problem, info)
   info[#info + 1] = "[" .. problem.reason .. ": " .. problem.message .. "]"
 end
 
+-- Runs `dissect`; an Invalid it raises is reported, and the bytes not yet
+-- read shown undissected. Other errors propagate.
+local function dissect_guarded(tvb, root, r, info, dissect)
+  local ok, problem = pcall(dissect)
+  if not ok then
+    if getmetatable(problem) ~= Invalid then error(problem, 0) end
+    report(root, problem, info)
+    if r.at < r.stop then
+      root:add(f.undissected, tvb(r.at, r.stop - r.at))
+    end
+  end
+end
+
+-- Reads the body of a frame of type `entry`, to its last byte.
+local function read_body(entry, r, info)
+  entry.body(r, info)
+  if r:left() > 0 then
+    invalid("malformed", r:left() .. " bytes after the last field")
+  end
+end
+
 local function dissect_plain(tvb, tree)
   local length = tvb:len()
   local item = tree:add(mcast, tvb())
@@ -455,7 +476,7 @@ local function dissect_frame(tvb, pinfo, tree)
   local r = new_reader(tvb, root, 0, length)
   r.pinfo = pinfo
   local entry, trailer
-  local ok, problem = pcall(function()
+  dissect_guarded(tvb, root, r, info, function()
     r:take(4, "magic")
     root:add(f.magic, tvb(0, 4))
     if length < 6 then
@@ -509,18 +530,8 @@ local function dissect_frame(tvb, pinfo, tree)
         }, info)
       end
     end
-    entry.body(r, info)
-    if r:left() > 0 then
-      invalid("malformed", r:left() .. " bytes after the last field")
-    end
+    read_body(entry, r, info)
   end)
-  if not ok then
-    if getmetatable(problem) ~= Invalid then error(problem, 0) end
-    report(root, problem, info)
-    if r.at < r.stop then
-      root:add(f.undissected, tvb(r.at, r.stop - r.at))
-    end
-  end
   if trailer then
     dissect_trailer(tvb, root, r.stop, trailer.size, trailer.flags,
       trailer.type_code)
@@ -619,7 +630,7 @@ local function dissect_tunnel(tvb, pinfo, tree)
   local r = new_reader(tvb, root, 0, length)
   r.pinfo = pinfo
   local trailer = false
-  local ok, problem = pcall(function()
+  dissect_guarded(tvb, root, r, info, function()
     root:add(f.magic, r:take(4, "magic"))
     if length < 6 then
       invalid("truncated", length .. " bytes, less than the magic, version " ..
@@ -659,18 +670,8 @@ local function dissect_tunnel(tvb, pinfo, tree)
       r.stop = length - tag
       trailer = true
     end
-    entry.body(r, info)
-    if r:left() > 0 then
-      invalid("malformed", r:left() .. " bytes after the last field")
-    end
+    read_body(entry, r, info)
   end)
-  if not ok then
-    if getmetatable(problem) ~= Invalid then error(problem, 0) end
-    report(root, problem, info)
-    if r.at < r.stop then
-      root:add(f.undissected, tvb(r.at, r.stop - r.at))
-    end
-  end
   if trailer then
     dissect_trailer(tvb, root, r.stop, TUNNEL_TRAILER_SIZE, 0, 0)
   end

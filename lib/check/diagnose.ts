@@ -86,16 +86,9 @@ export function diagnose(input: DiagnosisInput): Diagnosis[] {
   const { facts, ttl } = input;
   const iface = facts.iface;
   const out: Diagnosis[] = [];
-  const add = (code: DiagnosisCode, line: string, peer?: string) => {
-    out.push(
-      peer === undefined ? { code, iface, line } : {
-        code,
-        iface,
-        peer,
-        line,
-      },
-    );
-  };
+  function add(code: DiagnosisCode, line: string, peer?: string): void {
+    out.push({ code, iface, ...(peer === undefined ? {} : { peer }), line });
+  }
   if (facts.multicastFlag === false && !facts.loopback) {
     add(
       "no-multicast-flag",

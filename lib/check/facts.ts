@@ -29,6 +29,7 @@ import {
   SOL_SOCKET,
 } from "../native/libc.ts";
 import { nativeUnavailable } from "../net/native_socket.ts";
+import { concatBytes } from "../security/crypto.ts";
 
 /** One IPv4 route of `/proc/net/route`. */
 export interface RouteEntry {
@@ -110,13 +111,7 @@ function readWithLibc(path: string): string | undefined {
     } finally {
       c.close(fd);
     }
-    const all = new Uint8Array(chunks.reduce((n, b) => n + b.byteLength, 0));
-    let at = 0;
-    for (const chunk of chunks) {
-      all.set(chunk, at);
-      at += chunk.byteLength;
-    }
-    return new TextDecoder().decode(all);
+    return new TextDecoder().decode(concatBytes(chunks));
   } finally {
     releaseLibc();
   }

@@ -6,16 +6,15 @@
  * @module
  */
 
+import { errorLine, McastError, UsageError } from "../errors.ts";
 import {
-  errorLine,
-  McastError,
-  PermissionError,
-  UsageError,
-} from "../errors.ts";
-import { batchWriter, type CliIo } from "../cli/cli.ts";
+  batchWriter,
+  type CliIo,
+  resolveToolInterface,
+  signalController,
+} from "../cli/cli.ts";
 import type { Peer } from "../net/address.ts";
-import { type ResolvedInterface, resolveInterface } from "../net/interfaces.ts";
-import type { NativeBuffers } from "../net/native_socket.ts";
+import type { ResolvedInterface } from "../net/interfaces.ts";
 import {
   chooseIo,
   type OpenedEndpoint,
@@ -83,19 +82,6 @@ export async function checkMain(
   }
 }
 
-function resolve(spec: string, io: CliIo): ResolvedInterface {
-  try {
-    return resolveInterface(spec, 4, { interfaces: io.interfaces });
-  } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) {
-      throw new PermissionError(
-        `Cannot list network interfaces: permission not granted (run with --allow-sys=networkInterfaces)`,
-      );
-    }
-    throw error;
-  }
-}
-
 /**
  * A signal aborted on SIGINT or SIGTERM (or the caller's own signal), until
  * disposed.
@@ -103,19 +89,9 @@ function resolve(spec: string, io: CliIo): ResolvedInterface {
 function stopSignal(
   given: AbortSignal | undefined,
 ): { signal: AbortSignal; dispose: () => void } {
-  if (given !== undefined) return { signal: given, dispose() {} };
-  const controller = new AbortController();
-  const names: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT", "SIGBREAK"]
-    : ["SIGINT", "SIGTERM"];
-  const abort = () => controller.abort();
-  for (const name of names) Deno.addSignalListener(name, abort);
-  return {
-    signal: controller.signal,
-    dispose() {
-      for (const name of names) Deno.removeSignalListener(name, abort);
-    },
-  };
+  return given === undefined
+    ? signalController()
+    : { signal: given, dispose() {} };
 }
 
 /** The peers without this instance and without repeats. */
@@ -143,7 +119,7 @@ async function runCheck(
   out: Output,
   io: CliIo,
 ): Promise<number> {
-  const iface = resolve(options.interface, io);
+  const iface = resolveToolInterface(options.interface, 4, io);
   const peers = otherPeers(options, iface);
   const path = chooseIo(options.io);
   const facts = readLocalFacts(iface.name ?? "lo");
@@ -274,7 +250,6 @@ async function runCheck(
     }
   }
   const results = session.results();
-  const buffers = (group.endpoint as { buffers?: NativeBuffers }).buffers;
   const diagnoses = diagnose({
     facts,
     results,
@@ -284,7 +259,7 @@ async function runCheck(
     io: path,
     delta,
     groupArrivals,
-    ...(buffers === undefined ? {} : { buffer: buffers }),
+    ...(group.buffers === undefined ? {} : { buffer: group.buffers }),
     ...(igmpQueries === undefined ? {} : { igmpQueries }),
   });
   if (sendErrors > 0) {

@@ -13,10 +13,12 @@ import {
   type Peer,
 } from "../net/address.ts";
 import { UsageError } from "../errors.ts";
-import { IO_CHOICES, type IoChoice } from "../net/io.ts";
+import type { IoChoice } from "../net/io.ts";
 import {
   type Command,
+  COMMON_OPTIONS,
   parseInteger,
+  parseIoChoice,
   parseSeconds,
   translateParseError,
 } from "../cli/options.ts";
@@ -70,19 +72,13 @@ export interface CheckOptions {
 }
 
 const CHECK = {
-  group: { type: "string", short: "g" },
-  port: { type: "string", short: "p" },
+  ...COMMON_OPTIONS,
   "unicast-port": { type: "string", short: "u" },
-  interface: { type: "string", short: "i" },
   peers: { type: "string" },
   count: { type: "string", short: "c" },
   interval: { type: "string" },
   ttl: { type: "string", short: "t" },
   timeout: { type: "string", short: "w" },
-  json: { type: "boolean" },
-  io: { type: "string" },
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "V" },
 } as const;
 
 /** Help text of `mcast-check`. */
@@ -237,13 +233,7 @@ export function parseCheckArgs(
     );
   }
   const peers = names.map((name) => parsePeer(name, unicastPort, hosts));
-  const io = values.io ?? "auto";
-  const choice = IO_CHOICES.find((c) => c === io);
-  if (choice === undefined) {
-    throw new UsageError(
-      `Invalid --io "${io}": expected ${IO_CHOICES.join(", ")}`,
-    );
-  }
+  const io = parseIoChoice(values.io);
   const intervalMs = values.interval === undefined
     ? CHECK_DEFAULTS.intervalMs
     : parseSeconds("interval", values.interval);
@@ -275,7 +265,7 @@ export function parseCheckArgs(
         : parseInteger("ttl", values.ttl, { min: 1, max: 255 }),
       timeoutMs,
       json: values.json === true,
-      io: choice,
+      io,
     },
   };
 }

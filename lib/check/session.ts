@@ -105,7 +105,6 @@ export interface PeerResult {
 }
 
 interface Channel {
-  sent: number;
   rtts: Map<number, number>;
   dups: number;
   /** The hop distance the peer measured our probes at. */
@@ -139,7 +138,6 @@ export function peerKey(peer: Peer): string {
 
 function channel(): Channel {
   return {
-    sent: 0,
     rtts: new Map(),
     dups: 0,
     hops: undefined,
@@ -156,8 +154,9 @@ export class CheckSession {
   readonly #options: CheckSessionOptions;
   readonly #peers = new Map<string, PeerState>();
   readonly #start: number;
+  /** Rounds sent: every peer got as many unicast probes and the group as many. */
   #round = 0;
-  #probingSince: number | undefined;
+  #probing = false;
   #nextRound = 0;
   #nextHello: number;
   #lastRoundAt: number | undefined;
@@ -251,7 +250,7 @@ export class CheckSession {
       }
       case "answer": {
         const ch = message.multicast ? state.multicast : state.unicast;
-        if (message.seq >= ch.sent) break;
+        if (message.seq >= this.#round) break;
         if (ch.rtts.has(message.seq)) {
           ch.dups += 1;
           break;
@@ -285,10 +284,10 @@ export class CheckSession {
   tick(now: number): CheckOutgoing[] {
     const o = this.#options;
     const out: CheckOutgoing[] = [];
-    if (this.#probingSince === undefined) {
+    if (!this.#probing) {
       const allUp = [...this.#peers.values()].every((p) => p.up);
       if (allUp || now - this.#start >= o.timeoutMs / 2) {
-        this.#probingSince = now;
+        this.#probing = true;
         this.#nextRound = now + (o.phaseMs ?? 0);
       }
     }
@@ -303,12 +302,11 @@ export class CheckSession {
       this.#nextHello = now + o.intervalMs;
     }
     if (
-      this.#probingSince !== undefined && this.#round < o.count &&
+      this.#probing && this.#round < o.count &&
       now >= this.#nextRound
     ) {
       const seq = this.#round++;
       for (const state of this.#peers.values()) {
-        state.unicast.sent += 1;
         out.push({
           to: { peer: state.peer },
           message: {
@@ -320,7 +318,6 @@ export class CheckSession {
           },
         });
       }
-      for (const state of this.#peers.values()) state.multicast.sent += 1;
       out.push({
         to: { group: true },
         message: {
@@ -355,8 +352,8 @@ export class CheckSession {
   #ownDone(now: number): boolean {
     if (this.#lastRoundAt === undefined) return false;
     const all = [...this.#peers.values()].every((s) =>
-      s.unicast.rtts.size === s.unicast.sent &&
-      s.multicast.rtts.size === s.multicast.sent
+      s.unicast.rtts.size === this.#round &&
+      s.multicast.rtts.size === this.#round
     );
     return all || now >= this.#lastRoundAt + this.#waitMs();
   }
@@ -401,7 +398,7 @@ export class CheckSession {
     if ([...this.#peers.values()].some((s) => !s.up)) {
       times.push(this.#nextHello);
     }
-    if (this.#probingSince !== undefined && this.#round < o.count) {
+    if (this.#probing && this.#round < o.count) {
       times.push(this.#nextRound);
     }
     if (this.#lastRoundAt !== undefined) {
@@ -422,8 +419,12 @@ export class CheckSession {
    */
   results(): PeerResult[] {
     return [...this.#peers.values()].map((state) => {
-      const unicast = channelResult(state.unicast, state.count);
-      const multicast = channelResult(state.multicast, state.count);
+      const unicast = channelResult(state.unicast, this.#round, state.count);
+      const multicast = channelResult(
+        state.multicast,
+        this.#round,
+        state.count,
+      );
       return {
         peer: state.key,
         up: state.up,
@@ -435,14 +436,16 @@ export class CheckSession {
   }
 }
 
-function channelResult(ch: Channel, expected: number): ChannelResult {
+function channelResult(
+  ch: Channel,
+  sent: number,
+  expected: number,
+): ChannelResult {
   const answered = ch.rtts.size;
   const result: ChannelResult = {
-    sent: ch.sent,
+    sent,
     answered,
-    loss: ch.sent === 0
-      ? 100
-      : Math.round((ch.sent - answered) / ch.sent * 100),
+    loss: sent === 0 ? 100 : Math.round((sent - answered) / sent * 100),
     dups: ch.dups,
     heard: ch.heard.size,
     expected,

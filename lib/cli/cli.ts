@@ -205,8 +205,14 @@ export function batchWriter(
   };
 }
 
-/** Aborts the returned signal on SIGINT or SIGTERM, until disposed. */
-function signalController(): { signal: AbortSignal; dispose: () => void } {
+/**
+ * Aborts the returned signal on SIGINT or SIGTERM (SIGBREAK on Windows),
+ * until disposed; the front ends of all the tools stop on it.
+ */
+export function signalController(): {
+  signal: AbortSignal;
+  dispose: () => void;
+} {
   const controller = new AbortController();
   const names: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT", "SIGBREAK"]
@@ -248,7 +254,16 @@ function fail(ctx: Context, error: unknown): number {
   return exitCode;
 }
 
-function resolve(
+/**
+ * The tools' `--interface`, resolved for `family`; a missing permission to
+ * list the interfaces becomes a {@linkcode PermissionError} naming the flag.
+ *
+ * @param spec The `--interface` value.
+ * @param family The address family wanted.
+ * @param io The interfaces to choose from, for tests.
+ * @returns The interface.
+ */
+export function resolveToolInterface(
   spec: string,
   family: 4 | 6,
   io: CliIo,
@@ -423,7 +438,11 @@ async function runSend(
   io: CliIo,
 ): Promise<number> {
   if (options.reliable) return await runReliableSend(options, ctx, io);
-  const iface = resolve(options.interface, options.group.family, io);
+  const iface = resolveToolInterface(
+    options.interface,
+    options.group.family,
+    io,
+  );
   const payload = await loadPayload(options.payload, { stdin: io.stdin });
   const endpoint = opened(
     ctx,
@@ -522,7 +541,11 @@ async function runReliableSend(
   io: CliIo,
 ): Promise<number> {
   const reliable = options.reliable!;
-  const iface = resolve(options.interface, options.group.family, io);
+  const iface = resolveToolInterface(
+    options.interface,
+    options.group.family,
+    io,
+  );
   const failure: { error?: unknown; body?: FileBody } = {};
   const source = await bulletins(options, io, failure);
   const dropped = emptyDrops();
@@ -821,7 +844,11 @@ async function runRecv(
   ctx: Context,
   io: CliIo,
 ): Promise<number> {
-  const iface = resolve(options.interface, options.group.family, io);
+  const iface = resolveToolInterface(
+    options.interface,
+    options.group.family,
+    io,
+  );
   const saved = options.state === undefined ? null : loadState(options.state);
   const dropped = emptyDrops();
   const guard = options.keys

@@ -196,7 +196,11 @@ export type Command<T> =
   }
   | { action: "run"; options: T };
 
-const COMMON = {
+/**
+ * The `parseArgs` options every tool takes: group, port, interface, output
+ * and I/O path, help and version.
+ */
+export const COMMON_OPTIONS = {
   group: { type: "string", short: "g" },
   port: { type: "string", short: "p" },
   interface: { type: "string", short: "i" },
@@ -207,7 +211,7 @@ const COMMON = {
 } as const;
 
 const SEND = {
-  ...COMMON,
+  ...COMMON_OPTIONS,
   message: { type: "string", short: "m" },
   file: { type: "string", short: "f" },
   ttl: { type: "string", short: "t" },
@@ -266,7 +270,7 @@ const KEY_ONLY: ReadonlySet<string> = new Set([
 ]);
 
 const RECV = {
-  ...COMMON,
+  ...COMMON_OPTIONS,
   count: { type: "string", short: "c" },
   ack: { type: "string" },
   "no-ack": { type: "boolean" },
@@ -595,11 +599,18 @@ function common(values: Values) {
     port,
     interface: iface,
     json: values.json === true,
-    io: ioChoice(values.io as string | undefined),
+    io: parseIoChoice(values.io as string | undefined),
   };
 }
 
-function ioChoice(text: string | undefined): IoChoice {
+/**
+ * Parses `--io`.
+ *
+ * @param text The value given, if any.
+ * @returns The choice (`auto` when none was given).
+ * @throws {UsageError} When it is not one of {@linkcode IO_CHOICES}.
+ */
+export function parseIoChoice(text: string | undefined): IoChoice {
   if (text === undefined) return "auto";
   const choice = IO_CHOICES.find((c) => c === text);
   if (choice === undefined) {

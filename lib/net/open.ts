@@ -14,6 +14,8 @@ import type { IoChoice, IoPath } from "./io.ts";
 import type { ResolvedInterface } from "./interfaces.ts";
 import {
   bufferWarning,
+  type NativeBuffers,
+  type NativeEndpoint,
   nativeUnavailable,
   openNativeGroupSocket,
   openNativeSenderSocket,
@@ -35,6 +37,8 @@ export interface OpenedEndpoint {
    * below what was asked for.
    */
   warnings: string[];
+  /** The buffer sizes asked for and granted (native path only). */
+  buffers?: NativeBuffers;
 }
 
 /** Options of {@linkcode chooseIo}. */
@@ -118,7 +122,7 @@ export async function openSender(
     ...(options.port === undefined ? {} : { port: options.port }),
     ...(options.receiveTtl ? { receiveTtl: true } : {}),
   });
-  return { endpoint, io: "native", warnings: warnings(endpoint.buffers) };
+  return openedNative(endpoint);
 }
 
 /** Options of {@linkcode openGroup}. */
@@ -166,12 +170,16 @@ export async function openGroup(
     ...(options.source === undefined ? {} : { source: options.source }),
     ...(options.receiveTtl ? { receiveTtl: true } : {}),
   });
-  return { endpoint, io: "native", warnings: warnings(endpoint.buffers) };
+  return openedNative(endpoint);
 }
 
-function warnings(
-  buffers: Parameters<typeof bufferWarning>[0],
-): string[] {
-  const warning = bufferWarning(buffers);
-  return warning === undefined ? [] : [warning];
+/** A native endpoint with its buffers and the warning about them, if any. */
+function openedNative(endpoint: NativeEndpoint): OpenedEndpoint {
+  const warning = bufferWarning(endpoint.buffers);
+  return {
+    endpoint,
+    io: "native",
+    warnings: warning === undefined ? [] : [warning],
+    buffers: endpoint.buffers,
+  };
 }

@@ -10,22 +10,15 @@
 import assert from "node:assert/strict";
 import { nativeUnavailable } from "../../lib/mod.ts";
 import {
+  cappedUnavailable,
   type Finished,
-  ROOT,
+  nobodyCommand,
   RunningProcess,
   runTool,
   spawnTool,
   testPort,
 } from "../_tools.ts";
-import { toolFlags } from "../../scripts/tools.ts";
-
-const RTT =
-  /rtt min\/avg\/max [0-9]+\.[0-9]{3}\/[0-9]+\.[0-9]{3}\/[0-9]+\.[0-9]{3} ms/g;
-
-/** Output with every measured round trip replaced by `rtt X`. */
-function masked(text: string): string {
-  return text.replace(RTT, "rtt X");
-}
+import { healthy, masked } from "./_check.ts";
 
 function args(own: number, other: number, group: number, io: string): string[] {
   return [
@@ -46,18 +39,26 @@ function args(own: number, other: number, group: number, io: string): string[] {
   ];
 }
 
-async function pair(io: string, extra: string[] = []): Promise<{
+/**
+ * Runs two instances that name each other: `a` on path `io`, `b` on `ioB`
+ * (default the same).
+ */
+async function pair(
+  io: string,
+  options: { extra?: string[]; ioB?: string } = {},
+): Promise<{
   a: Finished;
   b: Finished;
   pa: number;
   pb: number;
 }> {
+  const { extra = [], ioB = io } = options;
   const [pa, pb, group] = [testPort(), testPort(), testPort()];
   await using first = spawnTool("check", [
     ...args(pa, pb, group, io),
     ...extra,
   ]);
-  const b = await runTool("check", [...args(pb, pa, group, io), ...extra], {
+  const b = await runTool("check", [...args(pb, pa, group, ioB), ...extra], {
     timeoutMs: 20_000,
   });
   const a = await first.finish(20_000);
@@ -76,9 +77,7 @@ Deno.test({
       assert.equal(result.stderr, "");
       assert.equal(
         masked(result.stdout),
-        `127.0.0.1:${other} unicast: 3/3 answered, loss 0%, rtt X, dups 0, hops 1, heard 3/3
-127.0.0.1:${other} multicast: 3/3 answered, loss 0%, rtt X, dups 0, hops 1, heard 3/3
-multicast works with the 1 peer
+        `${healthy(`127.0.0.1:${other}`)}multicast works with the 1 peer
 `,
       );
       assert.equal(result.code, 0);
@@ -105,18 +104,11 @@ Deno.test({
     "mcast-check, one native and one deno instance: each knows the hops, from the native side's measurement",
   ignore: !native,
   fn: async () => {
-    const [pa, pb, group] = [testPort(), testPort(), testPort()];
-    await using first = spawnTool("check", args(pa, pb, group, "native"));
-    const b = await runTool("check", args(pb, pa, group, "deno"), {
-      timeoutMs: 20_000,
-    });
-    const a = await first.finish(20_000);
+    const { a, b, pa, pb } = await pair("native", { ioB: "deno" });
     for (const [result, other] of [[a, pb], [b, pa]] as const) {
       assert.equal(
         masked(result.stdout),
-        `127.0.0.1:${other} unicast: 3/3 answered, loss 0%, rtt X, dups 0, hops 1, heard 3/3
-127.0.0.1:${other} multicast: 3/3 answered, loss 0%, rtt X, dups 0, hops 1, heard 3/3
-multicast works with the 1 peer
+        `${healthy(`127.0.0.1:${other}`)}multicast works with the 1 peer
 `,
       );
       assert.equal(result.code, 0);
@@ -125,7 +117,7 @@ multicast works with the 1 peer
 });
 
 Deno.test("mcast-check --json: one object per line, peer then summary", async () => {
-  const { a, pb } = await pair("auto", ["--json"]);
+  const { a, pb } = await pair("auto", { extra: ["--json"] });
   assert.equal(a.code, 0, a.stderr);
   const objects = a.stdout.trim().split("\n").map((line) => JSON.parse(line));
   const kinds = objects.map((o) => o.type);
@@ -214,32 +206,8 @@ Deno.test("mcast-check --help and --version", async () => {
   assert.equal(version.code, 0);
 });
 
-/** Why the capped-buffer test cannot run here, if it cannot. */
-async function cappedUnavailable(): Promise<string | undefined> {
-  if (!native) return "no native path here";
-  if (Deno.uid() !== 0) return "not root: cannot run the tool as another user";
-  const max = Number(await Deno.readTextFile("/proc/sys/net/core/rmem_max"));
-  if (max >= 8 << 20) return `net.core.rmem_max is ${max}: nothing caps 8 MiB`;
-  try {
-    const { success } = await new Deno.Command("setpriv", {
-      args: [
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "test",
-        "-r",
-        `${ROOT}check.ts`,
-      ],
-    }).output();
-    if (!success) return `user nobody cannot read ${ROOT}`;
-  } catch {
-    return "setpriv (util-linux) is not installed";
-  }
-  return undefined;
-}
-
 Deno.test("mcast-check as a user the system caps: the capped receive buffer line", async () => {
-  const reason = await cappedUnavailable();
+  const reason = await cappedUnavailable("check.ts");
   if (reason !== undefined) {
     console.log(`skipped: ${reason}`);
     return;
@@ -249,20 +217,9 @@ Deno.test("mcast-check as a user the system caps: the capped receive buffer line
     await Deno.chmod(home, 0o777);
     const max = Number(await Deno.readTextFile("/proc/sys/net/core/rmem_max"));
     const [pa, pb, group] = [testPort(), testPort(), testPort()];
-    await using capped = new RunningProcess([
-      "setpriv",
-      "--reuid=65534",
-      "--regid=65534",
-      "--clear-groups",
-      "env",
-      `HOME=${home}`,
-      `DENO_DIR=${home}`,
-      "NO_COLOR=1",
-      Deno.execPath(),
-      "run",
-      ...toolFlags("check"),
-      ...args(pa, pb, group, "native"),
-    ]);
+    await using capped = new RunningProcess(
+      nobodyCommand("check", args(pa, pb, group, "native"), { home }),
+    );
     const other = await runTool("check", args(pb, pa, group, "native"), {
       timeoutMs: 30_000,
     });
@@ -271,9 +228,9 @@ Deno.test("mcast-check as a user the system caps: the capped receive buffer line
     assert.equal(result.stderr, "");
     assert.equal(
       masked(result.stdout),
-      `127.0.0.1:${pb} unicast: 3/3 answered, loss 0%, rtt X, dups 0, hops 1, heard 3/3
-127.0.0.1:${pb} multicast: 3/3 answered, loss 0%, rtt X, dups 0, hops 1, heard 3/3
-receive buffer on lo capped at ${max} bytes, asked for 8388608: bursts overflow it (sysctl -w net.core.rmem_max=8388608)
+      `${
+        healthy(`127.0.0.1:${pb}`)
+      }receive buffer on lo capped at ${max} bytes, asked for 8388608: bursts overflow it (sysctl -w net.core.rmem_max=8388608)
 multicast works with the 1 peer
 `,
     );

@@ -21,17 +21,11 @@ import {
 } from "../_netns.ts";
 import { type Finished, spawnTool } from "../_tools.ts";
 import { delay } from "../_wait.ts";
+import { healthy, masked } from "./_check.ts";
 
 const skip = (await netnsUnavailable()) ??
   (nativeUnavailable() === undefined ? undefined : "no native path here");
 if (skip !== undefined) console.log(`skipped: ${skip}`);
-
-const RTT =
-  /rtt min\/avg\/max [0-9]+\.[0-9]{3}\/[0-9]+\.[0-9]{3}\/[0-9]+\.[0-9]{3} ms/g;
-
-function masked(text: string): string {
-  return text.replace(RTT, "rtt X");
-}
 
 async function withLab(
   options: { routed?: boolean },
@@ -106,12 +100,6 @@ async function checkAll(
   }
 }
 
-function healthy(peer: string): string {
-  return `${peer}:4322 unicast: 3/3 answered, loss 0%, rtt X, dups 0, hops 1, heard 3/3
-${peer}:4322 multicast: 3/3 answered, loss 0%, rtt X, dups 0, hops 1, heard 3/3
-`;
-}
-
 function multicastLost(peer: string, heard: number): string {
   return `${peer}:4322 unicast: 3/3 answered, loss 0%, rtt X, dups 0, hops 1, heard 3/3
 ${peer}:4322 multicast: 0/3 answered, loss 100%, rtt -, dups 0, hops ?, heard ${heard}/3
@@ -129,7 +117,7 @@ labTest(
   async (lab) => {
     const [s, r1, r2] = [lab.sender, ...lab.receivers];
     const results = await checkAll([s, r1, r2!]);
-    const names = [s, r1, r2!].map((h) => h.ipv4);
+    const names = [s, r1, r2!].map((h) => `${h.ipv4}:4322`);
     for (const [i, result] of results.entries()) {
       const others = names.filter((_, j) => j !== i);
       assert.equal(result.stderr, "");
@@ -150,7 +138,7 @@ labTest("mcast-check names a missing 224.0.0.0/4 route", async (lab) => {
   assert.equal(
     masked(atR1!.stdout),
     `${
-      healthy(s.ipv4)
+      healthy(`${s.ipv4}:4322`)
     }no route for 224.0.0.0/4 on veth-r1: programs that do not choose an interface fail with "Network is unreachable" (ip route add 224.0.0.0/4 dev veth-r1)
 multicast works with the 1 peer
 `,
@@ -165,7 +153,7 @@ labTest("mcast-check names an interface set multicast off", async (lab) => {
   assert.equal(
     masked(atR1!.stdout),
     `${
-      healthy(s.ipv4)
+      healthy(`${s.ipv4}:4322`)
     }veth-r1 has no MULTICAST flag: programs and drivers that honour it leave multicast off there (ip link set dev veth-r1 multicast on)
 multicast works with the 1 peer
 `,
@@ -209,10 +197,12 @@ multicast fails with the 1 peer: ${s.ipv4}:4322
   assert.equal(atR1!.code, 1);
 });
 
-labTest("mcast-check names IGMP snooping without a querier", async (lab) => {
-  const [s, r1] = [lab.sender, lab.receivers[0]];
-  // Snooping on, no querier, and the port gets no unknown multicast: the
-  // bridge then only forwards what a querier's reports would allow.
+/**
+ * IGMP snooping on the lab's bridge, no querier, and no unknown multicast
+ * flooded to `port`: the bridge then only forwards to it what a querier's
+ * reports would allow.
+ */
+async function snoopWithoutQuerier(lab: Lab, port: string): Promise<void> {
   await ip(
     `-n ${lab.bridge} link set br0 type bridge mcast_snooping 1 mcast_querier 0`,
   );
@@ -222,10 +212,15 @@ labTest("mcast-check names IGMP snooping without a querier", async (lab) => {
     "link",
     "set",
     "dev",
-    r1.bridgePort,
+    port,
     "mcast_flood",
     "off",
   ]);
+}
+
+labTest("mcast-check names IGMP snooping without a querier", async (lab) => {
+  const [s, r1] = [lab.sender, lab.receivers[0]];
+  await snoopWithoutQuerier(lab, r1.bridgePort);
   const [atS, atR1] = await checkAll([s, r1]);
   assert.equal(
     masked(atS!.stdout),
@@ -250,19 +245,7 @@ labTest(
   "the same snooping bridge with a querier delivers the group: no finding, exit 0",
   async (lab) => {
     const [s, r1] = [lab.sender, lab.receivers[0]];
-    await ip(
-      `-n ${lab.bridge} link set br0 type bridge mcast_snooping 1 mcast_querier 0`,
-    );
-    await run("bridge", [
-      "-n",
-      lab.bridge,
-      "link",
-      "set",
-      "dev",
-      r1.bridgePort,
-      "mcast_flood",
-      "off",
-    ]);
+    await snoopWithoutQuerier(lab, r1.bridgePort);
     // A querier with an address, answering within 0.5 s (the bridge forwards
     // by its membership table only once a query's response time has passed).
     await ip(`-n ${lab.bridge} addr add 198.51.100.100/24 dev br0`);
