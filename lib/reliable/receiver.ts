@@ -564,18 +564,22 @@ class SessionReceiver {
 
   /**
    * The sequences to NACK now, as at most {@linkcode MAX_RANGES} ranges:
-   * those not held and not asked for within the repeat interval. Ranges are
-   * built as the sequences are walked, not from a list of every one: a gap
-   * may be {@linkcode ReliableReceiverOptions.maxAhead} wide, and a storm
-   * of made-up sequences would otherwise leave a list that long as garbage
-   * at every NACK.
+   * those not held and not asked for within the repeat interval. The
+   * sequences are yielded to {@linkcode toRanges} as they are walked, not
+   * gathered in a list of every one: a gap may be
+   * {@linkcode ReliableReceiverOptions.maxAhead} wide, and a storm of
+   * made-up sequences would otherwise leave a list that long as garbage at
+   * every NACK.
    */
   #missing(now: number): SeqRange[] {
+    return toRanges(this.#unasked(now), MAX_RANGES);
+  }
+
+  /** The sequences not held and not asked for lately, in order. */
+  *#unasked(now: number): Generator<number> {
     const repeat = this.#options.nackRepeatMs ?? 60;
-    const ranges: SeqRange[] = [];
     const asked = this.#asked.ranges;
     let k = 0;
-    let current: SeqRange | undefined;
     for (let seq = this.#next; seq <= this.#high; seq++) {
       if (this.#has(seq)) continue;
       while (k < asked.length && asked[k]!.last < seq) k++;
@@ -583,15 +587,8 @@ class SessionReceiver {
         ? asked[k]!.at
         : undefined;
       if (last !== undefined && now - last < repeat) continue;
-      if (current !== undefined && seq === current.last + 1) {
-        current.last = seq;
-        continue;
-      }
-      if (ranges.length >= MAX_RANGES) break;
-      current = { first: seq, last: seq };
-      ranges.push(current);
+      yield seq;
     }
-    return ranges;
   }
 
   #scheduleNack(delay: number, repeat: boolean): void {
