@@ -74,6 +74,8 @@ export class StandbyFollower {
   #lastStamp = 0;
   #held = new Map<number, HeldDatagram>();
   #heldBytes = 0;
+  /** No held datagram is older: where {@linkcode #trim} looks first. */
+  #oldest = Infinity;
   #low = 1;
 
   /**
@@ -135,22 +137,30 @@ export class StandbyFollower {
         }
         this.#held.set(frame.seq, { bytes, completes });
         this.#heldBytes += bytes.length;
+        this.#oldest = Math.min(this.#oldest, frame.seq);
         this.#trim();
       }
     }
     return joined ? "joined" : "heard";
   }
 
-  /** Forgets the oldest datagrams beyond the buffer. */
+  /**
+   * Forgets the oldest datagrams beyond the buffer: walks up from the
+   * oldest, not through a sorted copy of every sequence held (that was a
+   * sort of the whole buffer at every datagram once it was full).
+   */
   #trim(): void {
-    if (this.#heldBytes <= this.#bufferBytes) return;
-    const seqs = [...this.#held.keys()].sort((a, b) => a - b);
-    for (const seq of seqs) {
-      if (this.#heldBytes <= this.#bufferBytes) break;
-      this.#heldBytes -= this.#held.get(seq)!.bytes.length;
-      this.#held.delete(seq);
-      this.#low = seq + 1;
+    let seq = this.#oldest;
+    while (this.#heldBytes > this.#bufferBytes) {
+      const held = this.#held.get(seq);
+      if (held !== undefined) {
+        this.#heldBytes -= held.bytes.length;
+        this.#held.delete(seq);
+        this.#low = seq + 1;
+      }
+      seq++;
     }
+    this.#oldest = seq;
   }
 
   /**
