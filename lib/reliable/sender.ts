@@ -31,7 +31,7 @@ import {
   stampData,
 } from "../wire/frame.ts";
 import type { Journal, JournalRecovery } from "./journal.ts";
-import type { Handover } from "./standby.ts";
+import { completedBulletin, type Handover } from "./standby.ts";
 import type { Rate } from "../cli/options.ts";
 import { mergeRanges } from "../wire/ranges.ts";
 import { TokenBucket, Yielder } from "./schedule.ts";
@@ -553,11 +553,7 @@ class ReliableSender {
       const frame = decoded.frame;
       this.#held.set(frame.seq, bytes);
       this.#heldBytes += this.#cost(bytes);
-      for (const record of frame.records) {
-        if (record.offset + record.data.length === record.total) {
-          through = record.bulletin;
-        }
-      }
+      through = completedBulletin(frame) || through;
       this.#touches.set(frame.seq, frame.records.at(-1)?.bulletin ?? through);
       this.#complete.set(frame.seq, through);
     }
