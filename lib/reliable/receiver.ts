@@ -203,6 +203,16 @@ interface Shared {
 }
 
 /**
+ * How a session starts being followed: its first frame heard, where that
+ * came from, and the position saved in it (`--state`), if any.
+ */
+interface SessionStart {
+  frame: DataFrame | Frame & { type: "heartbeat" };
+  from: Peer;
+  saved: SessionPosition | undefined;
+}
+
+/**
  * One session's protocol state: ordering, gaps, NACKs, reassembly. It
  * joins its session when made (a `session` event and a HELLO), emits
  * `bulletin`, `unrecoverable` and `bulletin-failed` events and sends ACK,
@@ -262,14 +272,7 @@ class SessionReceiver {
    * @param shared What the receiver's sessions share.
    * @param first The session's first frame heard, and where it came from.
    */
-  constructor(
-    shared: Shared,
-    first: {
-      frame: DataFrame | Frame & { type: "heartbeat" };
-      from: Peer;
-      saved: SessionPosition | undefined;
-    },
-  ) {
+  constructor(shared: Shared, first: SessionStart) {
     const options = shared.options;
     this.#options = options;
     this.#shared = shared;
@@ -290,17 +293,12 @@ class SessionReceiver {
    *
    * @param first The new session's first frame heard, and where it came from.
    */
-  restart(first: {
-    frame: DataFrame | Frame & { type: "heartbeat" };
-    from: Peer;
-    saved: SessionPosition | undefined;
-  }): void {
+  restart(first: SessionStart): void {
     this.#closed = false;
     this.#closing = undefined;
     this.#session = first.frame.session;
     this.#sender = first.from;
     this.joinedFrom = first.from;
-    this.#delivered = 0;
     this.#batch = 0;
     this.#gone = undefined;
     this.#nackRepeat = false;
