@@ -15,6 +15,8 @@
  * @module
  */
 
+import assert from "node:assert/strict";
+
 /** Longest any single `ip` or `sysctl` command may run. */
 const COMMAND_TIMEOUT_MS = 5_000;
 
@@ -399,4 +401,27 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     await deleteAll(created).catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Runs `body` with a fresh network ({@linkcode createLab}), then checks that
+ * its namespaces are gone.
+ *
+ * @param body The test, given the network.
+ * @param options The network's hosts.
+ */
+export async function withLab(
+  body: (lab: Lab) => Promise<void>,
+  options: LabOptions = {},
+): Promise<void> {
+  let namespaces: string[] = [];
+  {
+    await using lab = await createLab(options);
+    namespaces = lab.namespaces;
+    await body(lab);
+  }
+  const left = (await listNamespaces()).filter((name) =>
+    namespaces.includes(name)
+  );
+  assert.deepEqual(left, [], "the test's namespaces were not deleted");
 }

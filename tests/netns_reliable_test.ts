@@ -16,13 +16,12 @@
 
 import assert from "node:assert/strict";
 import {
-  createLab,
   type Host,
   ip,
   type Lab,
-  listNamespaces,
   netnsUnavailable,
   tc,
+  withLab,
 } from "./_netns.ts";
 import { assertOk, peer, WAITING } from "./_exercise.ts";
 import { withPath } from "./_reliable.ts";
@@ -286,20 +285,6 @@ function assertReceiver(
   return receiverFigures(lines[2 + BULLETINS]!);
 }
 
-/** Runs `body` with a fresh network, then checks that its namespaces are gone. */
-async function withLab(body: (lab: Lab) => Promise<void>): Promise<void> {
-  let namespaces: string[] = [];
-  {
-    await using lab = await createLab({ receivers: 3 });
-    namespaces = lab.namespaces;
-    await body(lab);
-  }
-  const left = (await listNamespaces()).filter((name) =>
-    namespaces.includes(name)
-  );
-  assert.deepEqual(left, [], "the test's namespaces were not deleted");
-}
-
 /**
  * The session: receivers `shaped` (tbf), `cut` (link down 2 s) and
  * `control` on three hosts, a sender streaming to them; every bulletin
@@ -521,12 +506,12 @@ Deno.test({
   name:
     "IPv4: tbf drops and a 2 s link cut are repaired: every bulletin, once, in order",
   ignore: skip !== undefined,
-  fn: () => withLab((lab) => faultySession(lab, IPV4)),
+  fn: () => withLab((lab) => faultySession(lab, IPV4), { receivers: 3 }),
 });
 
 Deno.test({
   name:
     "IPv6 link-local group: tbf drops and a 2 s link cut are repaired: every bulletin, once, in order",
   ignore: skip !== undefined,
-  fn: () => withLab((lab) => faultySession(lab, IPV6)),
+  fn: () => withLab((lab) => faultySession(lab, IPV6), { receivers: 3 }),
 });

@@ -16,13 +16,7 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  createLab,
-  type Host,
-  type Lab,
-  listNamespaces,
-  netnsUnavailable,
-} from "./_netns.ts";
+import { type Host, type Lab, netnsUnavailable, withLab } from "./_netns.ts";
 import { assertOk, peer, WAITING } from "./_exercise.ts";
 import { type RunningProcess, spawnTool, testPort } from "./_tools.ts";
 import { assertReceiverOutput, assertTakeover, feedText } from "./_standby.ts";
@@ -37,20 +31,6 @@ const GROUP = "239.192.51.12";
 
 const skip = await netnsUnavailable();
 if (skip !== undefined) console.log(`skipped: ${skip}`);
-
-/** Runs `body` with a fresh network, then checks that its namespaces are gone. */
-async function withLab(body: (lab: Lab) => Promise<void>): Promise<void> {
-  let namespaces: string[] = [];
-  {
-    await using lab = await createLab({ receivers: 4 });
-    namespaces = lab.namespaces;
-    await body(lab);
-  }
-  const left = (await listNamespaces()).filter((name) =>
-    namespaces.includes(name)
-  );
-  assert.deepEqual(left, [], "the test's namespaces were not deleted");
-}
 
 /** What every process printed, added to a failure's message. */
 async function explained(
@@ -277,5 +257,5 @@ Deno.test({
   name:
     "hot standby across hosts: the primary is killed mid-feed, the standby takes over, three receivers print 1..1000 once, in order",
   ignore: skip !== undefined,
-  fn: () => withLab(takeover),
+  fn: () => withLab(takeover, { receivers: 4 }),
 });

@@ -7,13 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  createLab,
-  type Host,
-  type Lab,
-  listNamespaces,
-  netnsUnavailable,
-} from "./_netns.ts";
+import { type Host, type Lab, netnsUnavailable, withLab } from "./_netns.ts";
 import {
   ackLine,
   assertOk,
@@ -35,20 +29,6 @@ import {
 
 const skip = await netnsUnavailable();
 if (skip !== undefined) console.log(`skipped: ${skip}`);
-
-/** Runs `body` with a fresh network, then checks that its namespaces are gone. */
-async function withLab(body: (lab: Lab) => Promise<void>): Promise<void> {
-  let namespaces: string[] = [];
-  {
-    await using lab = await createLab();
-    namespaces = lab.namespaces;
-    await body(lab);
-  }
-  const left = (await listNamespaces()).filter((name) =>
-    namespaces.includes(name)
-  );
-  assert.deepEqual(left, [], "the test's namespaces were not deleted");
-}
 
 /**
  * Registers a test that runs `body` in a fresh network ({@linkcode withLab});

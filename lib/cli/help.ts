@@ -12,6 +12,12 @@ import {
   RELIABLE_DEFAULTS,
 } from "./options.ts";
 import { DEFAULT_MAX_SKEW_MS } from "../security/guard.ts";
+import { DEFAULT_MAX_SESSIONS } from "../reliable/receiver.ts";
+import { DEFAULT_TAKEOVER_MS } from "../reliable/standby.ts";
+import { MAX_STATE_SESSIONS } from "../reliable/state.ts";
+
+/** `--takeover`'s default, in the option's unit. */
+const TAKEOVER_SECONDS = DEFAULT_TAKEOVER_MS / 1000;
 
 const COMMON =
   `  -g, --group ADDR       multicast group: IPv4 224.0.0.0/4 or IPv6 ff00::/8
@@ -89,7 +95,7 @@ Reliable mode:
                          over (same session, next sequence and bulletin)
                          when its heartbeats stop
       --takeover SECONDS the primary's silence that makes a standby take
-                         over, at least 0.1 (default 1)
+                         over, at least 0.1 (default ${TAKEOVER_SECONDS})
 With --reliable, --expect N waits for N receivers (1-${MAX_RECEIVERS}), and
 --message or --file may be up to --max-size bytes.
 ${SIZES}
@@ -149,8 +155,8 @@ themselves; plain datagrams are answered as above):
       --from-start       ask for every bulletin the sender still holds
       --max-size SIZE    largest bulletin accepted, up to 4294967295 bytes
                          (default ${formatSize(RELIABLE_DEFAULTS.maxSize)})
-      --max-sessions N   follow at most N senders' sessions at once, 1-64;
-                         the least recently heard makes room (default 4)
+      --max-sessions N   follow at most N senders' sessions at once, 1-${MAX_STATE_SESSIONS};
+                         the least recently heard makes room (default ${DEFAULT_MAX_SESSIONS})
 ${SIZES}
 
 Keys (see docs/security.md):

@@ -17,6 +17,8 @@ import { UsageError } from "../errors.ts";
 import { IO_CHOICES, type IoChoice } from "../net/io.ts";
 import { MAX_NAME_BYTES } from "../wire/frame.ts";
 import { DEFAULT_MAX_SKEW_MS } from "../security/guard.ts";
+import { DEFAULT_TAKEOVER_MS } from "../reliable/standby.ts";
+import { MAX_STATE_SESSIONS } from "../reliable/state.ts";
 
 /** The exercise's defaults, which are the tools' defaults. */
 export const DEFAULTS = {
@@ -687,7 +689,7 @@ function reliableSendOptions(values: Values): ReliableSendOptions {
   };
   if (values.standby === true) {
     reliable.standby = true;
-    reliable.takeoverMs = 1000;
+    reliable.takeoverMs = DEFAULT_TAKEOVER_MS;
   }
   if (values.takeover !== undefined) {
     if (!reliable.standby) {
@@ -850,7 +852,7 @@ export function parseRecvArgs(args: string[]): Command<RecvOptions> {
     options.maxSessions = parseInteger(
       "max-sessions",
       values["max-sessions"] as string,
-      { min: 1, max: 64 },
+      { min: 1, max: MAX_STATE_SESSIONS },
     );
   }
   const source = nonEmpty("source", values.source);

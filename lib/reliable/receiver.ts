@@ -203,6 +203,16 @@ interface Shared {
 }
 
 /**
+ * How a session starts being followed: its first frame heard, where that
+ * came from, and the position saved in it (`--state`), if any.
+ */
+interface SessionStart {
+  frame: DataFrame | Frame & { type: "heartbeat" };
+  from: Peer;
+  saved: SessionPosition | undefined;
+}
+
+/**
  * One session's protocol state: ordering, gaps, NACKs, reassembly. It
  * joins its session when made (a `session` event and a HELLO), emits
  * `bulletin`, `unrecoverable` and `bulletin-failed` events and sends ACK,
@@ -262,14 +272,7 @@ class SessionReceiver {
    * @param shared What the receiver's sessions share.
    * @param first The session's first frame heard, and where it came from.
    */
-  constructor(
-    shared: Shared,
-    first: {
-      frame: DataFrame | Frame & { type: "heartbeat" };
-      from: Peer;
-      saved: SessionPosition | undefined;
-    },
-  ) {
+  constructor(shared: Shared, first: SessionStart) {
     const options = shared.options;
     this.#options = options;
     this.#shared = shared;
@@ -290,17 +293,12 @@ class SessionReceiver {
    *
    * @param first The new session's first frame heard, and where it came from.
    */
-  restart(first: {
-    frame: DataFrame | Frame & { type: "heartbeat" };
-    from: Peer;
-    saved: SessionPosition | undefined;
-  }): void {
+  restart(first: SessionStart): void {
     this.#closed = false;
     this.#closing = undefined;
     this.#session = first.frame.session;
     this.#sender = first.from;
     this.joinedFrom = first.from;
-    this.#delivered = 0;
     this.#batch = 0;
     this.#gone = undefined;
     this.#nackRepeat = false;
@@ -564,18 +562,22 @@ class SessionReceiver {
 
   /**
    * The sequences to NACK now, as at most {@linkcode MAX_RANGES} ranges:
-   * those not held and not asked for within the repeat interval. Ranges are
-   * built as the sequences are walked, not from a list of every one: a gap
-   * may be {@linkcode ReliableReceiverOptions.maxAhead} wide, and a storm
-   * of made-up sequences would otherwise leave a list that long as garbage
-   * at every NACK.
+   * those not held and not asked for within the repeat interval. The
+   * sequences are yielded to {@linkcode toRanges} as they are walked, not
+   * gathered in a list of every one: a gap may be
+   * {@linkcode ReliableReceiverOptions.maxAhead} wide, and a storm of
+   * made-up sequences would otherwise leave a list that long as garbage at
+   * every NACK.
    */
   #missing(now: number): SeqRange[] {
+    return toRanges(this.#unasked(now), MAX_RANGES);
+  }
+
+  /** The sequences not held and not asked for lately, in order. */
+  *#unasked(now: number): Generator<number> {
     const repeat = this.#options.nackRepeatMs ?? 60;
-    const ranges: SeqRange[] = [];
     const asked = this.#asked.ranges;
     let k = 0;
-    let current: SeqRange | undefined;
     for (let seq = this.#next; seq <= this.#high; seq++) {
       if (this.#has(seq)) continue;
       while (k < asked.length && asked[k]!.last < seq) k++;
@@ -583,15 +585,8 @@ class SessionReceiver {
         ? asked[k]!.at
         : undefined;
       if (last !== undefined && now - last < repeat) continue;
-      if (current !== undefined && seq === current.last + 1) {
-        current.last = seq;
-        continue;
-      }
-      if (ranges.length >= MAX_RANGES) break;
-      current = { first: seq, last: seq };
-      ranges.push(current);
+      yield seq;
     }
-    return ranges;
   }
 
   #scheduleNack(delay: number, repeat: boolean): void {

@@ -31,7 +31,7 @@ import {
   stampData,
 } from "../wire/frame.ts";
 import type { Journal, JournalRecovery } from "./journal.ts";
-import type { Handover } from "./standby.ts";
+import { completedBulletin, type Handover } from "./standby.ts";
 import type { Rate } from "../cli/options.ts";
 import { mergeRanges } from "../wire/ranges.ts";
 import { TokenBucket, Yielder } from "./schedule.ts";
@@ -176,6 +176,12 @@ class SeqTable {
       this.#data = grown;
     }
     this.#data[seq] = value;
+  }
+  /** Sets every sequence from `first` to `last` (inclusive) to `value`. */
+  fill(first: number, last: number, value: number): void {
+    if (first > last) return;
+    this.set(last, value);
+    this.#data.fill(value, first, last);
   }
 }
 
@@ -547,11 +553,7 @@ class ReliableSender {
       const frame = decoded.frame;
       this.#held.set(frame.seq, bytes);
       this.#heldBytes += this.#cost(bytes);
-      for (const record of frame.records) {
-        if (record.offset + record.data.length === record.total) {
-          through = record.bulletin;
-        }
-      }
+      through = completedBulletin(frame) || through;
       this.#touches.set(frame.seq, frame.records.at(-1)?.bulletin ?? through);
       this.#complete.set(frame.seq, through);
     }
@@ -580,8 +582,8 @@ class ReliableSender {
       this.#held.set(frame.seq, bytes);
       this.#heldBytes += this.#cost(bytes);
       // Sequences it never heard complete what the one before did.
-      for (let seq = previous + 1; seq < frame.seq; seq++) {
-        if (previous > 0) this.#complete.set(seq, through);
+      if (previous > 0) {
+        this.#complete.fill(previous + 1, frame.seq - 1, through);
       }
       for (const record of frame.records) {
         if (record.offset + record.data.length === record.total) {
@@ -592,8 +594,8 @@ class ReliableSender {
       this.#complete.set(frame.seq, through);
       previous = frame.seq;
     }
-    for (let seq = previous + 1; seq < handover.nextSeq; seq++) {
-      if (previous > 0) this.#complete.set(seq, through);
+    if (previous > 0) {
+      this.#complete.fill(previous + 1, handover.nextSeq - 1, through);
     }
   }
 
@@ -616,9 +618,7 @@ class ReliableSender {
     this.#probe = undefined;
     if (high > this.#sentHigh) {
       const through = this.#complete.get(this.#sentHigh);
-      for (let seq = this.#sentHigh + 1; seq <= high; seq++) {
-        this.#complete.set(seq, through);
-      }
+      this.#complete.fill(this.#sentHigh + 1, high, through);
       this.#nextSeq = high + 1;
       this.#sentHigh = high;
       this.#heartbeat();

@@ -20,7 +20,12 @@
 import type { Group, Peer } from "../net/address.ts";
 import type { ReliableSenderEvent } from "../events.ts";
 import type { DatagramEndpoint } from "../net/socket.ts";
-import { decodeFrame, type Frame, nowMicros } from "../wire/frame.ts";
+import {
+  type DataFrame,
+  decodeFrame,
+  type Frame,
+  nowMicros,
+} from "../wire/frame.ts";
 import type { DropCounts } from "./stats.ts";
 
 /** Default of {@linkcode FollowSessionOptions.takeoverMs}. */
@@ -46,6 +51,23 @@ export interface Handover {
   lastStamp: number;
   /** How long the primary had been silent when the standby took over, in ms. */
   silenceMs: number;
+}
+
+/**
+ * The highest bulletin a DATA frame's records complete: that of the last
+ * record that ends its bulletin (records go in bulletin order).
+ *
+ * @param frame A DATA frame.
+ * @returns The bulletin number, or 0 when no record ends one.
+ */
+export function completedBulletin(frame: DataFrame): number {
+  let completes = 0;
+  for (const record of frame.records) {
+    if (record.offset + record.data.length === record.total) {
+      completes = record.bulletin;
+    }
+  }
+  return completes;
 }
 
 /** Options of {@linkcode StandbyFollower}. */
@@ -74,6 +96,8 @@ export class StandbyFollower {
   #lastStamp = 0;
   #held = new Map<number, HeldDatagram>();
   #heldBytes = 0;
+  /** No held datagram is older: where {@linkcode #trim} looks first. */
+  #oldest = Infinity;
   #low = 1;
 
   /**
@@ -127,30 +151,33 @@ export class StandbyFollower {
     if (frame.type === "data" && frame.seq >= this.#low) {
       const old = this.#held.get(frame.seq);
       if (old === undefined) {
-        let completes = 0;
-        for (const record of frame.records) {
-          if (record.offset + record.data.length === record.total) {
-            completes = record.bulletin;
-          }
-        }
+        const completes = completedBulletin(frame);
         this.#held.set(frame.seq, { bytes, completes });
         this.#heldBytes += bytes.length;
+        this.#oldest = Math.min(this.#oldest, frame.seq);
         this.#trim();
       }
     }
     return joined ? "joined" : "heard";
   }
 
-  /** Forgets the oldest datagrams beyond the buffer. */
+  /**
+   * Forgets the oldest datagrams beyond the buffer: walks up from the
+   * oldest, not through a sorted copy of every sequence held (that was a
+   * sort of the whole buffer at every datagram once it was full).
+   */
   #trim(): void {
-    if (this.#heldBytes <= this.#bufferBytes) return;
-    const seqs = [...this.#held.keys()].sort((a, b) => a - b);
-    for (const seq of seqs) {
-      if (this.#heldBytes <= this.#bufferBytes) break;
-      this.#heldBytes -= this.#held.get(seq)!.bytes.length;
-      this.#held.delete(seq);
-      this.#low = seq + 1;
+    let seq = this.#oldest;
+    while (this.#heldBytes > this.#bufferBytes) {
+      const held = this.#held.get(seq);
+      if (held !== undefined) {
+        this.#heldBytes -= held.bytes.length;
+        this.#held.delete(seq);
+        this.#low = seq + 1;
+      }
+      seq++;
     }
+    this.#oldest = seq;
   }
 
   /**
