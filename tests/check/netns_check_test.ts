@@ -12,12 +12,11 @@
 import assert from "node:assert/strict";
 import { nativeUnavailable } from "../../lib/mod.ts";
 import {
-  createLab,
   type Host,
   ip,
   type Lab,
-  listNamespaces,
   netnsUnavailable,
+  withLab,
 } from "../_netns.ts";
 import { type Finished, spawnTool } from "../_tools.ts";
 import { delay } from "../_wait.ts";
@@ -27,23 +26,12 @@ const skip = (await netnsUnavailable()) ??
   (nativeUnavailable() === undefined ? undefined : "no native path here");
 if (skip !== undefined) console.log(`skipped: ${skip}`);
 
-async function withLab(
-  options: { routed?: boolean },
-  body: (lab: Lab) => Promise<void>,
-): Promise<void> {
-  let namespaces: string[] = [];
-  {
-    await using lab = await createLab(options);
-    namespaces = lab.namespaces;
-    // A healthy host has a multicast route on its link.
-    for (const host of [lab.sender, ...lab.receivers, lab.routed]) {
-      if (host === undefined) continue;
-      await ip(`-n ${host.ns} route add 224.0.0.0/4 dev ${host.link}`);
-    }
-    await body(lab);
+/** Adds the multicast route a healthy host has on its link. */
+async function routeMulticast(lab: Lab): Promise<void> {
+  for (const host of [lab.sender, ...lab.receivers, lab.routed]) {
+    if (host === undefined) continue;
+    await ip(`-n ${host.ns} route add 224.0.0.0/4 dev ${host.link}`);
   }
-  const left = (await listNamespaces()).filter((n) => namespaces.includes(n));
-  assert.deepEqual(left, [], "the test's namespaces were not deleted");
 }
 
 function labTest(
@@ -54,7 +42,11 @@ function labTest(
   Deno.test({
     name,
     ignore: skip !== undefined,
-    fn: () => withLab(options, body),
+    fn: () =>
+      withLab(async (lab) => {
+        await routeMulticast(lab);
+        await body(lab);
+      }, options),
   });
 }
 
