@@ -10,6 +10,7 @@
 
 import { MAX_NAME_BYTES, MAX_RANGES, type SeqRange } from "../wire/frame.ts";
 import { toRanges } from "../wire/ranges.ts";
+import { readU64 } from "../wire/bytes.ts";
 import type { Peer } from "../net/address.ts";
 
 /** One datagram held for repairs. */
@@ -364,12 +365,6 @@ function hex(bytes: Uint8Array): string {
   let text = "";
   for (const b of bytes) text += (b < 16 ? "0" : "") + b.toString(16);
   return text;
-}
-
-function readU64(bytes: Uint8Array, at: number): number {
-  let value = 0;
-  for (let k = 0; k < 8; k++) value = value * 256 + bytes[at + k]!;
-  return value;
 }
 
 /** 32-bit FNV-1a, twice (two seeds): a 64-bit fingerprint as hex. */

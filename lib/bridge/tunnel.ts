@@ -20,6 +20,7 @@ import { WEB_CRYPTO } from "../security/crypto.ts";
 import type { GroupKey } from "../security/keys.ts";
 import { MAX_RANGES, type SeqRange } from "../wire/frame.ts";
 import { toRanges } from "../wire/ranges.ts";
+import { readU64, writeU64 } from "../wire/bytes.ts";
 
 /** The four bytes every tunnel frame starts with: ASCII `MCTN`. */
 export const TUNNEL_MAGIC: readonly number[] = [0x4d, 0x43, 0x54, 0x4e];
@@ -79,25 +80,6 @@ export type TunnelFrame =
     ranges: SeqRange[];
   };
 
-function putU64(bytes: Uint8Array, at: number, value: number): void {
-  const high = Math.floor(value / 0x1_0000_0000);
-  const low = value >>> 0;
-  bytes[at] = high >>> 24;
-  bytes[at + 1] = (high >>> 16) & 0xff;
-  bytes[at + 2] = (high >>> 8) & 0xff;
-  bytes[at + 3] = high & 0xff;
-  bytes[at + 4] = low >>> 24;
-  bytes[at + 5] = (low >>> 16) & 0xff;
-  bytes[at + 6] = (low >>> 8) & 0xff;
-  bytes[at + 7] = low & 0xff;
-}
-
-function getU64(bytes: Uint8Array, at: number): number {
-  let value = 0;
-  for (let k = 0; k < 8; k++) value = value * 256 + bytes[at + k]!;
-  return value;
-}
-
 function linkBytes(link: string): Uint8Array {
   const bytes = new Uint8Array(8);
   for (let k = 0; k < 8; k++) {
@@ -143,10 +125,10 @@ export function encodeTunnelFrame(frame: TunnelFrame): Uint8Array {
     : 0;
   bytes[7] = 0;
   bytes.set(linkBytes(frame.link), 8);
-  putU64(bytes, 16, frame.type === "report" ? 0 : frame.seq);
+  writeU64(bytes, 16, frame.type === "report" ? 0 : frame.seq);
   let at = TUNNEL_HEADER_SIZE;
   if (frame.type === "datum") {
-    putU64(bytes, at, frame.low);
+    writeU64(bytes, at, frame.low);
     at += 8;
     bytes[at] = id!.length;
     bytes.set(id!, at + 1);
@@ -158,8 +140,8 @@ export function encodeTunnelFrame(frame: TunnelFrame): Uint8Array {
     bytes[at + 1] = frame.ranges.length & 0xff;
     at += 2;
     for (const range of frame.ranges) {
-      putU64(bytes, at, range.first);
-      putU64(bytes, at + 8, range.last);
+      writeU64(bytes, at, range.first);
+      writeU64(bytes, at + 8, range.last);
       at += 16;
     }
   }
@@ -181,12 +163,12 @@ export function decodeTunnelFrame(bytes: Uint8Array): TunnelFrame | undefined {
     return undefined;
   }
   const link = linkText(bytes.subarray(8, 16));
-  const seq = getU64(bytes, 16);
+  const seq = readU64(bytes, 16);
   if (!Number.isSafeInteger(seq)) return undefined;
   let at = TUNNEL_HEADER_SIZE;
   if (bytes[5] === DATUM) {
     if (seq < 1 || bytes.length < at + 9) return undefined;
-    const low = getU64(bytes, at);
+    const low = readU64(bytes, at);
     if (low < 1 || low > seq) return undefined;
     at += 8;
     const length = bytes[at]!;
@@ -218,8 +200,8 @@ export function decodeTunnelFrame(bytes: Uint8Array): TunnelFrame | undefined {
     }
     const ranges: SeqRange[] = [];
     for (let k = 0; k < count; k++) {
-      const first = getU64(bytes, at + 2 + 16 * k);
-      const last = getU64(bytes, at + 10 + 16 * k);
+      const first = readU64(bytes, at + 2 + 16 * k);
+      const last = readU64(bytes, at + 10 + 16 * k);
       if (!Number.isSafeInteger(last) || last < first) return undefined;
       ranges.push({ first, last });
     }
@@ -269,7 +251,7 @@ export class TunnelAuth {
     const out = new Uint8Array(frame.length + TUNNEL_TRAILER_SIZE);
     out.set(frame, 0);
     out[7] = TUNNEL_TRAILER_SIZE;
-    putU64(out, frame.length, this.#now());
+    writeU64(out, frame.length, this.#now());
     const tag = await (await this.#mac).sign(
       out.subarray(0, frame.length + 8),
     );
@@ -297,7 +279,7 @@ export class TunnelAuth {
       bytes.subarray(macAt),
     );
     if (!ok) return undefined;
-    const time = getU64(bytes, macAt - 8);
+    const time = readU64(bytes, macAt - 8);
     if (Math.abs(this.#now() - time) > this.#maxSkewUs) return undefined;
     const frame = bytes.slice(0, macAt - 8);
     frame[7] = 0;
