@@ -16,9 +16,10 @@ import type { DatagramEndpoint } from "../net/socket.ts";
 import { GuardedEndpoint, type GuardOptions } from "../security/guard.ts";
 import { readGroupKey, readPublicKey } from "../security/keys.ts";
 import { chooseCrypto } from "../security/native_crypto.ts";
-import { type DropCounts, emptyDrops } from "../reliable/stats.ts";
+import { emptyDrops } from "../reliable/stats.ts";
 import { loadState, saveState } from "../reliable/state.ts";
 import { batchWriter } from "../cli/cli.ts";
+import { count, droppedText } from "../cli/printer.ts";
 import { VERSION } from "../version.ts";
 import {
   type Leg,
@@ -282,19 +283,6 @@ export interface BridgeIo {
   stderr?: (line: string) => void;
   /** Stops the bridge; defaults to SIGINT and SIGTERM. */
   signal?: AbortSignal;
-}
-
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
-}
-
-function droppedText(dropped: DropCounts): string {
-  const reasons = Object.entries(dropped).filter(([, n]) => n > 0);
-  const total = reasons.reduce((sum, [, n]) => sum + n, 0);
-  if (total === 0) return "0 dropped";
-  return `${total} dropped (${
-    reasons.map(([reason, n]) => `${reason} ${n}`).join(", ")
-  })`;
 }
 
 /**
