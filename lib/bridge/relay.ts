@@ -15,7 +15,7 @@
  */
 
 import type { Peer } from "../net/address.ts";
-import type { DatagramEndpoint } from "../net/socket.ts";
+import type { Datagram, DatagramEndpoint } from "../net/socket.ts";
 import {
   decodeFrame,
   encodeFrame,
@@ -427,16 +427,27 @@ export class Relay {
 
   // ---- upstream: a multicast leg ------------------------------------------
 
-  async #readUpstream(side: MulticastSide): Promise<void> {
+  /**
+   * The next datagram on a multicast leg, or `null` once the leg or the
+   * relay stopped. A failed receive is tried again.
+   */
+  async #receive(side: MulticastSide): Promise<Datagram | null> {
     for (;;) {
       let datagram;
       try {
         datagram = await side.endpoint.receive();
       } catch {
-        if (this.#stopped) return;
+        if (this.#stopped) return null;
         continue;
       }
-      if (datagram === null || this.#stopped) return;
+      return this.#stopped ? null : datagram;
+    }
+  }
+
+  async #readUpstream(side: MulticastSide): Promise<void> {
+    for (;;) {
+      const datagram = await this.#receive(side);
+      if (datagram === null) return;
       if (this.#ownSources.has(peerKey(datagram.from))) {
         this.stats.loops += 1;
         continue;
@@ -960,14 +971,8 @@ export class Relay {
 
   async #readDownstream(side: MulticastSide): Promise<void> {
     for (;;) {
-      let datagram;
-      try {
-        datagram = await side.endpoint.receive();
-      } catch {
-        if (this.#stopped) return;
-        continue;
-      }
-      if (datagram === null || this.#stopped) return;
+      const datagram = await this.#receive(side);
+      if (datagram === null) return;
       const decoded = decodeFrame(datagram.payload);
       if (decoded.kind === "plain") {
         // An exercise receiver's acknowledgement: to the plain sender.
