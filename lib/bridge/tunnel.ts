@@ -18,6 +18,7 @@ import type { PipeContext, PipeScheme } from "./legs.ts";
 import type { CryptoBackend, MacKey } from "../security/crypto.ts";
 import { WEB_CRYPTO } from "../security/crypto.ts";
 import type { GroupKey } from "../security/keys.ts";
+import { MAC_SIZE, TIME_SIZE } from "../security/guard.ts";
 import { MAX_RANGES, type SeqRange } from "../wire/frame.ts";
 import { toRanges } from "../wire/ranges.ts";
 import { readU64, writeU64 } from "../wire/bytes.ts";
@@ -29,7 +30,7 @@ export const TUNNEL_VERSION = 1;
 /** Size of a tunnel frame's header. */
 export const TUNNEL_HEADER_SIZE = 24;
 /** Size of the trailer: send time (8) and truncated HMAC (16). */
-export const TUNNEL_TRAILER_SIZE = 24;
+export const TUNNEL_TRAILER_SIZE = TIME_SIZE + MAC_SIZE;
 /** Default hop budget of a datagram entering a tunnel. */
 export const DEFAULT_HOPS = 8;
 
@@ -253,9 +254,9 @@ export class TunnelAuth {
     out[7] = TUNNEL_TRAILER_SIZE;
     writeU64(out, frame.length, this.#now());
     const tag = await (await this.#mac).sign(
-      out.subarray(0, frame.length + 8),
+      out.subarray(0, frame.length + TIME_SIZE),
     );
-    out.set(tag.subarray(0, 16), frame.length + 8);
+    out.set(tag.subarray(0, MAC_SIZE), frame.length + TIME_SIZE);
     return out;
   }
 
@@ -273,15 +274,15 @@ export class TunnelAuth {
     ) {
       return undefined;
     }
-    const macAt = bytes.length - 16;
+    const macAt = bytes.length - MAC_SIZE;
     const ok = await (await this.#mac).verify(
       bytes.subarray(0, macAt),
       bytes.subarray(macAt),
     );
     if (!ok) return undefined;
-    const time = readU64(bytes, macAt - 8);
+    const time = readU64(bytes, macAt - TIME_SIZE);
     if (Math.abs(this.#now() - time) > this.#maxSkewUs) return undefined;
-    const frame = bytes.slice(0, macAt - 8);
+    const frame = bytes.slice(0, macAt - TIME_SIZE);
     frame[7] = 0;
     return frame;
   }
