@@ -21,6 +21,7 @@ import {
   withTempDir,
 } from "../_tools.ts";
 import { delay } from "../_wait.ts";
+import { at } from "../_reliable.ts";
 import { createSites, type Sites } from "./_sites.ts";
 
 const skip = await netnsUnavailable() ?? natsUnavailable();
@@ -175,7 +176,7 @@ async function relayFeed(
   run: Run,
 ): Promise<string> {
   const port = testPort();
-  const at = ["-g", GROUP, "-p", `${port}`, "-i", "127.0.0.1"];
+  const local = [...at(GROUP, port), "-i", "127.0.0.1"];
   const leg = `${GROUP}:${port}@127.0.0.1`;
   const url = run.core
     ? `${server.url}/mcast.core`
@@ -194,7 +195,7 @@ async function relayFeed(
   try {
     for (const name of ["desk-1", "desk-2"]) {
       const receiver = spawnTool("recv", [
-        ...at,
+        ...local,
         "--name",
         name,
         "--count",
@@ -220,7 +221,7 @@ async function relayFeed(
     try {
       const lines = feed(run.tag);
       await using sender = spawnTool("send", [
-        ...at,
+        ...local,
         "--reliable",
         "--lines",
         "--receivers",
@@ -465,10 +466,7 @@ Deno.test({
         leg,
       ], "far");
       await using receiver = spawnTool("recv", [
-        "-g",
-        GROUP,
-        "-p",
-        `${port}`,
+        ...at(GROUP, port),
         "--count",
         "2",
       ], inNs(sites.b));
@@ -483,10 +481,7 @@ Deno.test({
       // same bytes from another source (port) for a loop's echo.
       for (let i = 0; i < 2; i++) {
         const sent = await spawnTool("send", [
-          "-g",
-          GROUP,
-          "-p",
-          `${port}`,
+          ...at(GROUP, port),
           "--wait",
           "1.2",
         ], inNs(sites.a)).finish();
