@@ -155,6 +155,16 @@ export function tc(command: string): Promise<string> {
   return runWords("tc", command);
 }
 
+/**
+ * The `spawnTool` option that runs a tool inside namespace `ns`.
+ *
+ * @param ns The namespace.
+ * @returns `{ prefix: ["ip", "netns", "exec", ns] }`.
+ */
+export function inNs(ns: string): { prefix: string[] } {
+  return { prefix: ["ip", "netns", "exec", ns] };
+}
+
 /** Names of the namespaces `ip netns list` shows. */
 export async function listNamespaces(): Promise<string[]> {
   const text = await ip("netns list");

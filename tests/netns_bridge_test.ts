@@ -12,7 +12,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ip, netnsUnavailable, tc } from "./_netns.ts";
+import { inNs, ip, netnsUnavailable, tc } from "./_netns.ts";
 import { until } from "./_wait.ts";
 import { at, TEST_IO } from "./_reliable.ts";
 import { createSegments, type Segments } from "./_segments.ts";
@@ -43,10 +43,6 @@ function segmentsTest(
       await body(net);
     },
   });
-}
-
-function inNs(ns: string): { prefix: string[] } {
-  return { prefix: ["ip", "netns", "exec", ns] };
 }
 
 function feed(pad = ""): string {

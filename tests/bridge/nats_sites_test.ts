@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { listNamespaces, netnsUnavailable } from "../_netns.ts";
+import { inNs, listNamespaces, netnsUnavailable } from "../_netns.ts";
 import { type NatsServer, natsUnavailable, startNats } from "../_nats.ts";
 import {
   ROOT,
@@ -39,10 +39,6 @@ function feed(tag: string): string[] {
     { length: COUNT },
     (_, i) => `${tag} bulletin ${i + 1} of ${COUNT}`,
   );
-}
-
-function inNs(ns: string): { prefix: string[] } {
-  return { prefix: ["ip", "netns", "exec", ns] };
 }
 
 /** Runs `body` with the sites and a JetStream broker; checks cleanup. */
