@@ -288,6 +288,38 @@ export class TunnelAuth {
   }
 }
 
+/** A datagram that came in on a tunnel end's socket. */
+interface Arrival {
+  /** Its frame; `undefined` when it failed the trailer check or decoding. */
+  frame: TunnelFrame | undefined;
+  /** Who sent it. */
+  from: Peer;
+}
+
+/**
+ * Waits for the next datagram on a tunnel end's socket, checks its trailer
+ * and decodes it. A failed receive is tried again unless `stopped()`.
+ *
+ * @returns The arrival, or `null` once the socket ended (or stopped).
+ */
+async function nextArrival(
+  end: { endpoint: DatagramEndpoint; auth: TunnelAuth },
+  stopped: () => boolean,
+): Promise<Arrival | null> {
+  for (;;) {
+    let datagram;
+    try {
+      datagram = await end.endpoint.receive();
+    } catch {
+      if (stopped()) return null;
+      continue;
+    }
+    if (datagram === null) return null;
+    const opened = await end.auth.open(datagram.payload);
+    return { frame: opened && decodeTunnelFrame(opened), from: datagram.from };
+  }
+}
+
 /** What a tunnel end counts. */
 export interface TunnelStats {
   /** DATUM frames sent (first transmissions and repeats) or received. */
@@ -448,16 +480,9 @@ export class TunnelSink implements PipeSink {
 
   async #read(): Promise<void> {
     for (;;) {
-      let datagram;
-      try {
-        datagram = await this.#options.endpoint.receive();
-      } catch {
-        if (this.#closed) return;
-        continue;
-      }
-      if (datagram === null) return;
-      const opened = await this.#options.auth.open(datagram.payload);
-      const frame = opened && decodeTunnelFrame(opened);
+      const arrival = await nextArrival(this.#options, () => this.#closed);
+      if (arrival === null) return;
+      const { frame } = arrival;
       if (!frame || frame.type === "datum" || frame.link !== this.#link) {
         this.stats.rejected += 1;
         continue;
@@ -615,15 +640,9 @@ export class TunnelSource implements PipeSource {
 
   async #read(): Promise<void> {
     for (;;) {
-      let datagram;
-      try {
-        datagram = await this.#options.endpoint.receive();
-      } catch {
-        continue;
-      }
-      if (datagram === null) break;
-      const opened = await this.#options.auth.open(datagram.payload);
-      const frame = opened && decodeTunnelFrame(opened);
+      const arrival = await nextArrival(this.#options, () => false);
+      if (arrival === null) break;
+      const { frame } = arrival;
       if (!frame || frame.type !== "datum") {
         this.stats.rejected += 1;
         continue;
@@ -641,11 +660,11 @@ export class TunnelSource implements PipeSource {
           waiting: new Map(),
           done: frame.low - 1,
           doneAbove: new Set(),
-          from: datagram.from,
+          from: arrival.from,
         };
         this.#links.set(frame.link, state);
       }
-      state.from = datagram.from;
+      state.from = arrival.from;
       this.#lastLink = frame.link;
       // Everything below the near end's low is held (by this end, or by
       // the one before it restarted): nothing there to wait for.
