@@ -705,8 +705,8 @@ export class Relay {
       : "plain";
     if (item.session !== undefined) this.#downSession = item.session;
     if (downstream.kind === "multicast") {
-      const key = datagramKey(item.bytes);
-      if (item.type !== 0 && !this.#seenDown.add(key)) {
+      // Plain datagrams are not tracked: no key (a hash of every byte) for them.
+      if (item.type !== 0 && !this.#seenDown.add(datagramKey(item.bytes))) {
         this.stats.loops += 1;
         this.#confirm(item);
         item.handled?.();
