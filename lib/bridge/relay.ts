@@ -25,6 +25,7 @@ import {
   type SeqRange,
 } from "../wire/frame.ts";
 import { toRanges } from "../wire/ranges.ts";
+import { readU64 } from "../wire/bytes.ts";
 import {
   type DropCounts,
   emptyDrops,
@@ -233,8 +234,7 @@ export function peekSealed(
   for (let k = 8; k < 16; k++) {
     session += (bytes[k]! < 16 ? "0" : "") + bytes[k]!.toString(16);
   }
-  let seq = 0;
-  for (let k = 16; k < 24; k++) seq = seq * 256 + bytes[k]!;
+  const seq = readU64(bytes, 16);
   const type = bytes[5]!;
   if (type === 1) return { type, session, seq };
   const plain = bytes.slice(0, bytes.length - trailer);
