@@ -30,7 +30,7 @@ export const TUNNEL_VERSION = 1;
 /** Size of a tunnel frame's header. */
 export const TUNNEL_HEADER_SIZE = 24;
 /** Size of the trailer: send time (8) and truncated HMAC (16). */
-export const TUNNEL_TRAILER_SIZE = TIME_SIZE + MAC_SIZE;
+export const TUNNEL_TRAILER_SIZE: number = TIME_SIZE + MAC_SIZE;
 /** Default hop budget of a datagram entering a tunnel. */
 export const DEFAULT_HOPS = 8;
 
