@@ -25,7 +25,7 @@ import {
   type SeqRange,
 } from "../wire/frame.ts";
 import { toRanges } from "../wire/ranges.ts";
-import { readU64 } from "../wire/bytes.ts";
+import { hexText, readU64 } from "../wire/bytes.ts";
 import {
   type DropCounts,
   emptyDrops,
@@ -230,10 +230,7 @@ export function peekSealed(
   if (!hasMagic(bytes) || bytes.length < 24 || bytes[4] !== 1) return undefined;
   const trailer = bytes[7]!;
   if (bytes.length < 24 + trailer) return undefined;
-  let session = "";
-  for (let k = 8; k < 16; k++) {
-    session += (bytes[k]! < 16 ? "0" : "") + bytes[k]!.toString(16);
-  }
+  const session = hexText(bytes.subarray(8, 16));
   const seq = readU64(bytes, 16);
   const type = bytes[5]!;
   if (type === 1) return { type, session, seq };

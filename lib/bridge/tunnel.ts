@@ -21,7 +21,7 @@ import type { GroupKey } from "../security/keys.ts";
 import { MAC_SIZE, TIME_SIZE } from "../security/guard.ts";
 import { MAX_RANGES, type SeqRange } from "../wire/frame.ts";
 import { toRanges } from "../wire/ranges.ts";
-import { readU64, writeU64 } from "../wire/bytes.ts";
+import { hexText, readU64, writeU64 } from "../wire/bytes.ts";
 
 /** The four bytes every tunnel frame starts with: ASCII `MCTN`. */
 export const TUNNEL_MAGIC: readonly number[] = [0x4d, 0x43, 0x54, 0x4e];
@@ -87,12 +87,6 @@ function linkBytes(link: string): Uint8Array {
     bytes[k] = parseInt(link.slice(2 * k, 2 * k + 2), 16);
   }
   return bytes;
-}
-
-function linkText(bytes: Uint8Array): string {
-  let text = "";
-  for (const b of bytes) text += (b < 16 ? "0" : "") + b.toString(16);
-  return text;
 }
 
 /**
@@ -163,7 +157,7 @@ export function decodeTunnelFrame(bytes: Uint8Array): TunnelFrame | undefined {
   ) {
     return undefined;
   }
-  const link = linkText(bytes.subarray(8, 16));
+  const link = hexText(bytes.subarray(8, 16));
   const seq = readU64(bytes, 16);
   if (!Number.isSafeInteger(seq)) return undefined;
   let at = TUNNEL_HEADER_SIZE;
@@ -386,7 +380,7 @@ export class TunnelSink implements PipeSink {
   constructor(name: string, options: TunnelSinkOptions) {
     this.name = name;
     this.#options = options;
-    this.#link = linkText(crypto.getRandomValues(new Uint8Array(8)));
+    this.#link = hexText(crypto.getRandomValues(new Uint8Array(8)));
     const resendMs = options.resendMs ?? 100;
     this.#timer = setInterval(() => this.#resend(resendMs), resendMs / 2);
     this.#reading = this.#read();

@@ -54,3 +54,15 @@ export function writeU64(bytes: Uint8Array, at: number, value: number): void {
   writeU32(bytes, at, Math.floor(value / 0x1_0000_0000));
   writeU32(bytes, at + 4, value >>> 0);
 }
+
+/**
+ * Bytes as lowercase hex, two digits each (a session or link id).
+ *
+ * @param bytes The bytes.
+ * @returns `2 * bytes.length` hex digits.
+ */
+export function hexText(bytes: Uint8Array): string {
+  let text = "";
+  for (const b of bytes) text += (b < 16 ? "0" : "") + b.toString(16);
+  return text;
+}
