@@ -10,6 +10,8 @@
  * @module
  */
 
+import { processAlive } from "./_netns.ts";
+
 /** Where Debian installs it; `PATH` is searched as well. */
 const CANDIDATES = ["/usr/sbin/nats-server", "/usr/bin/nats-server"];
 
@@ -94,15 +96,6 @@ export function natsUnavailable(): string | undefined {
 
 /** What a server directory of this module is named: `mcast-nats-<pid>-…`. */
 const DIR_PATTERN = /^mcast-nats-([0-9]+)-/;
-
-function processAlive(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Kills the servers that a killed test run left behind (their test process

@@ -157,6 +157,16 @@ export function tc(command: string): Promise<string> {
   return runWords("tc", command);
 }
 
+/**
+ * The `spawnTool` option that runs a tool inside namespace `ns`.
+ *
+ * @param ns The namespace.
+ * @returns `{ prefix: ["ip", "netns", "exec", ns] }`.
+ */
+export function inNs(ns: string): { prefix: string[] } {
+  return { prefix: ["ip", "netns", "exec", ns] };
+}
+
 /** Names of the namespaces `ip netns list` shows. */
 export async function listNamespaces(): Promise<string[]> {
   const text = await ip("netns list");
@@ -183,7 +193,13 @@ export async function netnsUnavailable(): Promise<string | undefined> {
   return undefined;
 }
 
-function processAlive(pid: number): boolean {
+/**
+ * Whether process `pid` still runs (its `/proc` entry exists).
+ *
+ * @param pid The process id.
+ * @returns True while it runs.
+ */
+export function processAlive(pid: number): boolean {
   try {
     Deno.statSync(`/proc/${pid}`);
     return true;
@@ -193,24 +209,36 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * Deletes namespaces that an earlier, killed test run of this module left
- * behind: only names of this module's pattern whose process is gone. The
- * tools that run still inside them (started by that run) are killed first.
+ * Kills (SIGKILL) every process that runs inside namespace `ns`.
+ *
+ * @param ns The namespace.
  */
-async function removeStale(): Promise<void> {
-  for (const name of await listNamespaces()) {
-    const match = NAME_PATTERN.exec(name);
-    if (!match || processAlive(Number(match[1]))) continue;
-    const pids = await run("ip", ["netns", "pids", name]);
-    for (
-      const pid of pids.stdout.split("\n").filter((p) => /^[0-9]+$/.test(p))
-    ) {
-      try {
-        Deno.kill(Number(pid), "SIGKILL");
-      } catch {
-        // Already gone.
-      }
+export async function killInside(ns: string): Promise<void> {
+  const pids = await run("ip", ["netns", "pids", ns]);
+  for (
+    const pid of pids.stdout.split("\n").filter((p) => /^[0-9]+$/.test(p))
+  ) {
+    try {
+      Deno.kill(Number(pid), "SIGKILL");
+    } catch {
+      // Already gone.
     }
+  }
+}
+
+/**
+ * Deletes namespaces that an earlier, killed test run left behind: only
+ * names that match `pattern` (its first group is the test process's pid)
+ * and whose process is gone. The tools that run still inside them
+ * (started by that run) are killed first.
+ *
+ * @param pattern A module's namespace names, e.g. `/^mcast([0-9]+)g[amb]$/`.
+ */
+export async function removeStaleNamespaces(pattern: RegExp): Promise<void> {
+  for (const name of await listNamespaces()) {
+    const match = pattern.exec(name);
+    if (!match || processAlive(Number(match[1]))) continue;
+    await killInside(name);
     await run("ip", ["netns", "delete", name]);
   }
 }
@@ -292,7 +320,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       `a lab has 2 to ${MAX_LAB_RECEIVERS} receivers, not ${count}`,
     );
   }
-  await removeStale();
+  await removeStaleNamespaces(NAME_PATTERN);
   const prefix = `mcast${Deno.pid}`;
   const bridgeNs = `${prefix}br`;
   const roles = [

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { ip, listNamespaces } from "./_netns.ts";
+import { ip, killInside, removeStaleNamespaces } from "./_netns.ts";
 
 /** What a namespace name of this module looks like. */
 const NAME_PATTERN = /^mcast([0-9]+)g[amb]$/;
@@ -44,53 +44,10 @@ export interface Segments extends AsyncDisposable {
   namespaces: string[];
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function run(args: string[]): Promise<string> {
-  const output = await new Deno.Command("ip", {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(5_000),
-  }).output();
-  return new TextDecoder().decode(output.stdout);
-}
-
-async function removeStale(): Promise<void> {
-  for (const name of await listNamespaces()) {
-    const match = NAME_PATTERN.exec(name);
-    if (!match || processAlive(Number(match[1]))) continue;
-    const pids = await run(["netns", "pids", name]);
-    for (const pid of pids.split("\n").filter((p) => /^[0-9]+$/.test(p))) {
-      try {
-        Deno.kill(Number(pid), "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-    await run(["netns", "delete", name]);
-  }
-}
-
 async function deleteAll(namespaces: string[]): Promise<void> {
   for (const name of namespaces) {
     // Tools a failed test left running inside go first.
-    const pids = await run(["netns", "pids", name]);
-    for (const pid of pids.split("\n").filter((p) => /^[0-9]+$/.test(p))) {
-      try {
-        Deno.kill(Number(pid), "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
+    await killInside(name);
     await ip(`netns delete ${name}`);
   }
 }
@@ -124,7 +81,7 @@ async function waitForLinkLocal(ns: string, link: string): Promise<void> {
  * @returns The network; `await using` deletes it.
  */
 export async function createSegments(): Promise<Segments> {
-  await removeStale();
+  await removeStaleNamespaces(NAME_PATTERN);
   const prefix = `mcast${Deno.pid}`;
   const a = `${prefix}ga`;
   const bridge = `${prefix}gm`;

@@ -12,9 +12,9 @@
  */
 
 import assert from "node:assert/strict";
-import { ip, netnsUnavailable, tc } from "./_netns.ts";
+import { inNs, ip, netnsUnavailable, tc } from "./_netns.ts";
 import { until } from "./_wait.ts";
-import { TEST_IO } from "./_reliable.ts";
+import { at, TEST_IO } from "./_reliable.ts";
 import { createSegments, type Segments } from "./_segments.ts";
 import { MESSAGE, WAITING } from "./_exercise.ts";
 import {
@@ -43,10 +43,6 @@ function segmentsTest(
       await body(net);
     },
   });
-}
-
-function inNs(ns: string): { prefix: string[] } {
-  return { prefix: ["ip", "netns", "exec", ns] };
 }
 
 function feed(pad = ""): string {
@@ -126,30 +122,21 @@ segmentsTest(
       `bridge bridge-1: ${GROUP}:${port}@veth-a -> ${GROUP}:${port}@veth-b\n`,
     );
     await using far = spawnTool("recv", [
-      "-g",
-      GROUP,
-      "-p",
-      `${port}`,
+      ...at(GROUP, port),
       "-i",
       "veth-b",
       "--count",
       "1",
     ], inNs(net.b.ns));
     await using other = spawnTool("recv", [
-      "-g",
-      "224.1.1.2",
-      "-p",
-      `${port}`,
+      ...at("224.1.1.2", port),
       "-i",
       "veth-b",
     ], inNs(net.b.ns));
     await far.waitForOutput(WAITING);
     await other.waitForOutput(WAITING);
     const sent = await spawnTool("send", [
-      "-g",
-      GROUP,
-      "-p",
-      `${port}`,
+      ...at(GROUP, port),
       "-i",
       "veth-a",
       "--expect",
@@ -172,10 +159,7 @@ segmentsTest(
     );
     // Another group on A's segment is not forwarded.
     const unrelayed = await spawnTool("send", [
-      "-g",
-      "224.1.1.2",
-      "-p",
-      `${port}`,
+      ...at("224.1.1.2", port),
       "-i",
       "veth-a",
       "--wait",
@@ -226,10 +210,7 @@ async function reliableSession(
   try {
     for (const bridge of bridges) await bridge.waitForOutput("bridge ");
     await using far = spawnTool("recv", [
-      "-g",
-      options.group ?? GROUP,
-      "-p",
-      `${port}`,
+      ...at(options.group ?? GROUP, port),
       "-i",
       "veth-b",
       "--name",
@@ -240,10 +221,7 @@ async function reliableSession(
     ], inNs(net.b.ns));
     await far.waitForOutput(WAITING);
     await using send = spawnTool("send", [
-      "-g",
-      options.group ?? GROUP,
-      "-p",
-      `${port}`,
+      ...at(options.group ?? GROUP, port),
       "-i",
       "veth-a",
       "--reliable",
@@ -625,20 +603,14 @@ segmentsTest("bridge: a loop of two bridges ends", async (net) => {
   await forth.waitForOutput("bridge forth: ");
   await back.waitForOutput("bridge back: ");
   await using far = spawnTool("recv", [
-    "-g",
-    GROUP,
-    "-p",
-    `${port}`,
+    ...at(GROUP, port),
     "-i",
     "veth-b",
     "--no-ack",
   ], inNs(net.b.ns));
   await far.waitForOutput(WAITING);
   const sent = await spawnTool("send", [
-    "-g",
-    GROUP,
-    "-p",
-    `${port}`,
+    ...at(GROUP, port),
     "-i",
     "veth-a",
     "--wait",
@@ -688,10 +660,7 @@ segmentsTest(
       await bridge.waitForOutput("bridge bridge-1: ");
       // A sender with another key: every frame fails authentication.
       const sent = await spawnTool("send", [
-        "-g",
-        GROUP,
-        "-p",
-        `${port}`,
+        ...at(GROUP, port),
         "-i",
         "veth-a",
         "--reliable",
@@ -803,10 +772,7 @@ Deno.test({
           "smcrouted's control socket",
         );
         await using far = spawnTool("recv", [
-          "-g",
-          GROUP,
-          "-p",
-          `${port}`,
+          ...at(GROUP, port),
           "-i",
           "veth-b",
           "--no-ack",
@@ -814,10 +780,7 @@ Deno.test({
         await far.waitForOutput(WAITING);
         for (const ttl of ["1", "2"]) {
           const sent = await spawnTool("send", [
-            "-g",
-            GROUP,
-            "-p",
-            `${port}`,
+            ...at(GROUP, port),
             "-i",
             "veth-a",
             "--ttl",

@@ -10,6 +10,7 @@
 
 import { MAX_NAME_BYTES, MAX_RANGES, type SeqRange } from "../wire/frame.ts";
 import { toRanges } from "../wire/ranges.ts";
+import { hexText, readU64 } from "../wire/bytes.ts";
 import type { Peer } from "../net/address.ts";
 
 /** One datagram held for repairs. */
@@ -352,24 +353,12 @@ export function datagramKey(bytes: Uint8Array): string {
   const isFrame = bytes.length >= 24 && bytes[0] === 0x4d &&
     bytes[1] === 0x43 && bytes[2] === 0x53 && bytes[3] === 0x54;
   if (!isFrame) return `plain:${bytes.length}:${fnv(bytes)}`;
-  const session = hex(bytes.subarray(8, 16));
+  const session = hexText(bytes.subarray(8, 16));
   const seq = readU64(bytes, 16);
   if (bytes[5] === 1) return `${session}:${seq}`;
   return `${session}:t${bytes[5]}:${seq}:${
-    hex(bytes.subarray(24, Math.min(bytes.length, 40)))
+    hexText(bytes.subarray(24, Math.min(bytes.length, 40)))
   }`;
-}
-
-function hex(bytes: Uint8Array): string {
-  let text = "";
-  for (const b of bytes) text += (b < 16 ? "0" : "") + b.toString(16);
-  return text;
-}
-
-function readU64(bytes: Uint8Array, at: number): number {
-  let value = 0;
-  for (let k = 0; k < 8; k++) value = value * 256 + bytes[at + k]!;
-  return value;
 }
 
 /** 32-bit FNV-1a, twice (two seeds): a 64-bit fingerprint as hex. */

@@ -16,9 +16,11 @@ import type { DatagramEndpoint } from "../net/socket.ts";
 import { GuardedEndpoint, type GuardOptions } from "../security/guard.ts";
 import { readGroupKey, readPublicKey } from "../security/keys.ts";
 import { chooseCrypto } from "../security/native_crypto.ts";
-import { type DropCounts, emptyDrops } from "../reliable/stats.ts";
+import { emptyDrops } from "../reliable/stats.ts";
 import { loadState, saveState } from "../reliable/state.ts";
 import { batchWriter } from "../cli/cli.ts";
+import { count, droppedText } from "../cli/printer.ts";
+import { parseInteger } from "../cli/options.ts";
 import { VERSION } from "../version.ts";
 import {
   type Leg,
@@ -126,15 +128,6 @@ export type BridgeCommand =
     /** With these options. */
     options: BridgeOptions;
   };
-
-function integer(name: string, text: string, min: number, max: number): number {
-  if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new UsageError(
-      `Invalid --${name} "${text}": expected a whole number from ${min} to ${max}`,
-    );
-  }
-  return Number(text);
-}
 
 function size(name: string, text: string): number {
   const match = /^([0-9]+)\s*(K|M|G|Ki|Mi|Gi)?B?$/.exec(text);
@@ -258,13 +251,15 @@ export function parseBridgeArgs(args: string[]): BridgeCommand {
         ? {}
         : { keyFile: values["key-file"] }),
       trust: values.trust ?? [],
-      ttl: values.ttl === undefined ? 1 : integer("ttl", values.ttl, 0, 255),
+      ttl: values.ttl === undefined
+        ? 1
+        : parseInteger("ttl", values.ttl, { min: 0, max: 255 }),
       ...(values.listen === undefined
         ? {}
         : { listen: parseHostPort("--listen", values.listen) }),
       hops: values.hops === undefined
         ? DEFAULT_HOPS
-        : integer("hops", values.hops, 1, 255),
+        : parseInteger("hops", values.hops, { min: 1, max: 255 }),
       bufferBytes: values.buffer === undefined
         ? 8 * 1024 * 1024
         : size("buffer", values.buffer),
@@ -282,19 +277,6 @@ export interface BridgeIo {
   stderr?: (line: string) => void;
   /** Stops the bridge; defaults to SIGINT and SIGTERM. */
   signal?: AbortSignal;
-}
-
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
-}
-
-function droppedText(dropped: DropCounts): string {
-  const reasons = Object.entries(dropped).filter(([, n]) => n > 0);
-  const total = reasons.reduce((sum, [, n]) => sum + n, 0);
-  if (total === 0) return "0 dropped";
-  return `${total} dropped (${
-    reasons.map(([reason, n]) => `${reason} ${n}`).join(", ")
-  })`;
 }
 
 /**

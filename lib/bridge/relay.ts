@@ -15,7 +15,7 @@
  */
 
 import type { Peer } from "../net/address.ts";
-import type { DatagramEndpoint } from "../net/socket.ts";
+import type { Datagram, DatagramEndpoint } from "../net/socket.ts";
 import {
   decodeFrame,
   encodeFrame,
@@ -25,6 +25,7 @@ import {
   type SeqRange,
 } from "../wire/frame.ts";
 import { toRanges } from "../wire/ranges.ts";
+import { hexText, readU64 } from "../wire/bytes.ts";
 import {
   type DropCounts,
   emptyDrops,
@@ -229,12 +230,8 @@ export function peekSealed(
   if (!hasMagic(bytes) || bytes.length < 24 || bytes[4] !== 1) return undefined;
   const trailer = bytes[7]!;
   if (bytes.length < 24 + trailer) return undefined;
-  let session = "";
-  for (let k = 8; k < 16; k++) {
-    session += (bytes[k]! < 16 ? "0" : "") + bytes[k]!.toString(16);
-  }
-  let seq = 0;
-  for (let k = 16; k < 24; k++) seq = seq * 256 + bytes[k]!;
+  const session = hexText(bytes.subarray(8, 16));
+  const seq = readU64(bytes, 16);
   const type = bytes[5]!;
   if (type === 1) return { type, session, seq };
   const plain = bytes.slice(0, bytes.length - trailer);
@@ -427,16 +424,27 @@ export class Relay {
 
   // ---- upstream: a multicast leg ------------------------------------------
 
-  async #readUpstream(side: MulticastSide): Promise<void> {
+  /**
+   * The next datagram on a multicast leg, or `null` once the leg or the
+   * relay stopped. A failed receive is tried again.
+   */
+  async #receive(side: MulticastSide): Promise<Datagram | null> {
     for (;;) {
       let datagram;
       try {
         datagram = await side.endpoint.receive();
       } catch {
-        if (this.#stopped) return;
+        if (this.#stopped) return null;
         continue;
       }
-      if (datagram === null || this.#stopped) return;
+      return this.#stopped ? null : datagram;
+    }
+  }
+
+  async #readUpstream(side: MulticastSide): Promise<void> {
+    for (;;) {
+      const datagram = await this.#receive(side);
+      if (datagram === null) return;
       if (this.#ownSources.has(peerKey(datagram.from))) {
         this.stats.loops += 1;
         continue;
@@ -694,8 +702,8 @@ export class Relay {
       : "plain";
     if (item.session !== undefined) this.#downSession = item.session;
     if (downstream.kind === "multicast") {
-      const key = datagramKey(item.bytes);
-      if (item.type !== 0 && !this.#seenDown.add(key)) {
+      // Plain datagrams are not tracked: no key (a hash of every byte) for them.
+      if (item.type !== 0 && !this.#seenDown.add(datagramKey(item.bytes))) {
         this.stats.loops += 1;
         this.#confirm(item);
         item.handled?.();
@@ -960,14 +968,8 @@ export class Relay {
 
   async #readDownstream(side: MulticastSide): Promise<void> {
     for (;;) {
-      let datagram;
-      try {
-        datagram = await side.endpoint.receive();
-      } catch {
-        if (this.#stopped) return;
-        continue;
-      }
-      if (datagram === null || this.#stopped) return;
+      const datagram = await this.#receive(side);
+      if (datagram === null) return;
       const decoded = decodeFrame(datagram.payload);
       if (decoded.kind === "plain") {
         // An exercise receiver's acknowledgement: to the plain sender.

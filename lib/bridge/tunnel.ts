@@ -18,8 +18,10 @@ import type { PipeContext, PipeScheme } from "./legs.ts";
 import type { CryptoBackend, MacKey } from "../security/crypto.ts";
 import { WEB_CRYPTO } from "../security/crypto.ts";
 import type { GroupKey } from "../security/keys.ts";
+import { MAC_SIZE, TIME_SIZE } from "../security/guard.ts";
 import { MAX_RANGES, type SeqRange } from "../wire/frame.ts";
 import { toRanges } from "../wire/ranges.ts";
+import { hexText, readU64, writeU64 } from "../wire/bytes.ts";
 
 /** The four bytes every tunnel frame starts with: ASCII `MCTN`. */
 export const TUNNEL_MAGIC: readonly number[] = [0x4d, 0x43, 0x54, 0x4e];
@@ -28,7 +30,7 @@ export const TUNNEL_VERSION = 1;
 /** Size of a tunnel frame's header. */
 export const TUNNEL_HEADER_SIZE = 24;
 /** Size of the trailer: send time (8) and truncated HMAC (16). */
-export const TUNNEL_TRAILER_SIZE = 24;
+export const TUNNEL_TRAILER_SIZE: number = TIME_SIZE + MAC_SIZE;
 /** Default hop budget of a datagram entering a tunnel. */
 export const DEFAULT_HOPS = 8;
 
@@ -79,37 +81,12 @@ export type TunnelFrame =
     ranges: SeqRange[];
   };
 
-function putU64(bytes: Uint8Array, at: number, value: number): void {
-  const high = Math.floor(value / 0x1_0000_0000);
-  const low = value >>> 0;
-  bytes[at] = high >>> 24;
-  bytes[at + 1] = (high >>> 16) & 0xff;
-  bytes[at + 2] = (high >>> 8) & 0xff;
-  bytes[at + 3] = high & 0xff;
-  bytes[at + 4] = low >>> 24;
-  bytes[at + 5] = (low >>> 16) & 0xff;
-  bytes[at + 6] = (low >>> 8) & 0xff;
-  bytes[at + 7] = low & 0xff;
-}
-
-function getU64(bytes: Uint8Array, at: number): number {
-  let value = 0;
-  for (let k = 0; k < 8; k++) value = value * 256 + bytes[at + k]!;
-  return value;
-}
-
 function linkBytes(link: string): Uint8Array {
   const bytes = new Uint8Array(8);
   for (let k = 0; k < 8; k++) {
     bytes[k] = parseInt(link.slice(2 * k, 2 * k + 2), 16);
   }
   return bytes;
-}
-
-function linkText(bytes: Uint8Array): string {
-  let text = "";
-  for (const b of bytes) text += (b < 16 ? "0" : "") + b.toString(16);
-  return text;
 }
 
 /**
@@ -143,10 +120,10 @@ export function encodeTunnelFrame(frame: TunnelFrame): Uint8Array {
     : 0;
   bytes[7] = 0;
   bytes.set(linkBytes(frame.link), 8);
-  putU64(bytes, 16, frame.type === "report" ? 0 : frame.seq);
+  writeU64(bytes, 16, frame.type === "report" ? 0 : frame.seq);
   let at = TUNNEL_HEADER_SIZE;
   if (frame.type === "datum") {
-    putU64(bytes, at, frame.low);
+    writeU64(bytes, at, frame.low);
     at += 8;
     bytes[at] = id!.length;
     bytes.set(id!, at + 1);
@@ -158,8 +135,8 @@ export function encodeTunnelFrame(frame: TunnelFrame): Uint8Array {
     bytes[at + 1] = frame.ranges.length & 0xff;
     at += 2;
     for (const range of frame.ranges) {
-      putU64(bytes, at, range.first);
-      putU64(bytes, at + 8, range.last);
+      writeU64(bytes, at, range.first);
+      writeU64(bytes, at + 8, range.last);
       at += 16;
     }
   }
@@ -180,13 +157,13 @@ export function decodeTunnelFrame(bytes: Uint8Array): TunnelFrame | undefined {
   ) {
     return undefined;
   }
-  const link = linkText(bytes.subarray(8, 16));
-  const seq = getU64(bytes, 16);
+  const link = hexText(bytes.subarray(8, 16));
+  const seq = readU64(bytes, 16);
   if (!Number.isSafeInteger(seq)) return undefined;
   let at = TUNNEL_HEADER_SIZE;
   if (bytes[5] === DATUM) {
     if (seq < 1 || bytes.length < at + 9) return undefined;
-    const low = getU64(bytes, at);
+    const low = readU64(bytes, at);
     if (low < 1 || low > seq) return undefined;
     at += 8;
     const length = bytes[at]!;
@@ -218,8 +195,8 @@ export function decodeTunnelFrame(bytes: Uint8Array): TunnelFrame | undefined {
     }
     const ranges: SeqRange[] = [];
     for (let k = 0; k < count; k++) {
-      const first = getU64(bytes, at + 2 + 16 * k);
-      const last = getU64(bytes, at + 10 + 16 * k);
+      const first = readU64(bytes, at + 2 + 16 * k);
+      const last = readU64(bytes, at + 10 + 16 * k);
       if (!Number.isSafeInteger(last) || last < first) return undefined;
       ranges.push({ first, last });
     }
@@ -269,11 +246,11 @@ export class TunnelAuth {
     const out = new Uint8Array(frame.length + TUNNEL_TRAILER_SIZE);
     out.set(frame, 0);
     out[7] = TUNNEL_TRAILER_SIZE;
-    putU64(out, frame.length, this.#now());
+    writeU64(out, frame.length, this.#now());
     const tag = await (await this.#mac).sign(
-      out.subarray(0, frame.length + 8),
+      out.subarray(0, frame.length + TIME_SIZE),
     );
-    out.set(tag.subarray(0, 16), frame.length + 8);
+    out.set(tag.subarray(0, MAC_SIZE), frame.length + TIME_SIZE);
     return out;
   }
 
@@ -291,17 +268,49 @@ export class TunnelAuth {
     ) {
       return undefined;
     }
-    const macAt = bytes.length - 16;
+    const macAt = bytes.length - MAC_SIZE;
     const ok = await (await this.#mac).verify(
       bytes.subarray(0, macAt),
       bytes.subarray(macAt),
     );
     if (!ok) return undefined;
-    const time = getU64(bytes, macAt - 8);
+    const time = readU64(bytes, macAt - TIME_SIZE);
     if (Math.abs(this.#now() - time) > this.#maxSkewUs) return undefined;
-    const frame = bytes.slice(0, macAt - 8);
+    const frame = bytes.slice(0, macAt - TIME_SIZE);
     frame[7] = 0;
     return frame;
+  }
+}
+
+/** A datagram that came in on a tunnel end's socket. */
+interface Arrival {
+  /** Its frame; `undefined` when it failed the trailer check or decoding. */
+  frame: TunnelFrame | undefined;
+  /** Who sent it. */
+  from: Peer;
+}
+
+/**
+ * Waits for the next datagram on a tunnel end's socket, checks its trailer
+ * and decodes it. A failed receive is tried again unless `stopped()`.
+ *
+ * @returns The arrival, or `null` once the socket ended (or stopped).
+ */
+async function nextArrival(
+  end: { endpoint: DatagramEndpoint; auth: TunnelAuth },
+  stopped: () => boolean,
+): Promise<Arrival | null> {
+  for (;;) {
+    let datagram;
+    try {
+      datagram = await end.endpoint.receive();
+    } catch {
+      if (stopped()) return null;
+      continue;
+    }
+    if (datagram === null) return null;
+    const opened = await end.auth.open(datagram.payload);
+    return { frame: opened && decodeTunnelFrame(opened), from: datagram.from };
   }
 }
 
@@ -371,7 +380,7 @@ export class TunnelSink implements PipeSink {
   constructor(name: string, options: TunnelSinkOptions) {
     this.name = name;
     this.#options = options;
-    this.#link = linkText(crypto.getRandomValues(new Uint8Array(8)));
+    this.#link = hexText(crypto.getRandomValues(new Uint8Array(8)));
     const resendMs = options.resendMs ?? 100;
     this.#timer = setInterval(() => this.#resend(resendMs), resendMs / 2);
     this.#reading = this.#read();
@@ -465,16 +474,9 @@ export class TunnelSink implements PipeSink {
 
   async #read(): Promise<void> {
     for (;;) {
-      let datagram;
-      try {
-        datagram = await this.#options.endpoint.receive();
-      } catch {
-        if (this.#closed) return;
-        continue;
-      }
-      if (datagram === null) return;
-      const opened = await this.#options.auth.open(datagram.payload);
-      const frame = opened && decodeTunnelFrame(opened);
+      const arrival = await nextArrival(this.#options, () => this.#closed);
+      if (arrival === null) return;
+      const { frame } = arrival;
       if (!frame || frame.type === "datum" || frame.link !== this.#link) {
         this.stats.rejected += 1;
         continue;
@@ -632,15 +634,9 @@ export class TunnelSource implements PipeSource {
 
   async #read(): Promise<void> {
     for (;;) {
-      let datagram;
-      try {
-        datagram = await this.#options.endpoint.receive();
-      } catch {
-        continue;
-      }
-      if (datagram === null) break;
-      const opened = await this.#options.auth.open(datagram.payload);
-      const frame = opened && decodeTunnelFrame(opened);
+      const arrival = await nextArrival(this.#options, () => false);
+      if (arrival === null) break;
+      const { frame } = arrival;
       if (!frame || frame.type !== "datum") {
         this.stats.rejected += 1;
         continue;
@@ -658,11 +654,11 @@ export class TunnelSource implements PipeSource {
           waiting: new Map(),
           done: frame.low - 1,
           doneAbove: new Set(),
-          from: datagram.from,
+          from: arrival.from,
         };
         this.#links.set(frame.link, state);
       }
-      state.from = datagram.from;
+      state.from = arrival.from;
       this.#lastLink = frame.link;
       // Everything below the near end's low is held (by this end, or by
       // the one before it restarted): nothing there to wait for.

@@ -136,13 +136,24 @@ function hostPort(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-/** `1 bulletin`, `2 bulletins`. */
-function count(n: number, noun: string): string {
+/**
+ * `1 bulletin`, `2 bulletins`.
+ *
+ * @param n How many.
+ * @param noun The noun, singular.
+ * @returns The count and the noun.
+ */
+export function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
-/** `0 dropped`, or `7 dropped (auth 5, replay 2)`: the reasons that occurred. */
-function droppedText(dropped: DropCounts): string {
+/**
+ * `0 dropped`, or `7 dropped (auth 5, replay 2)`: the reasons that occurred.
+ *
+ * @param dropped Datagrams dropped, by reason.
+ * @returns The text.
+ */
+export function droppedText(dropped: DropCounts): string {
   const reasons = Object.entries(dropped).filter(([, n]) => n > 0);
   const total = reasons.reduce((sum, [, n]) => sum + n, 0);
   if (total === 0) return "0 dropped";

@@ -63,6 +63,7 @@ import {
 } from "./crypto.ts";
 import type { Datagram, DatagramEndpoint } from "../net/socket.ts";
 import type { DropCounts } from "../reliable/stats.ts";
+import { readU64, writeU64 } from "../wire/bytes.ts";
 
 /** Size of the send time in the trailer. */
 export const TIME_SIZE = 8;
@@ -179,29 +180,6 @@ interface Held {
 /** Keys derived once from the group key. */
 interface DerivedKeys {
   mac: MacKey;
-}
-
-// Big-endian, byte by byte: a DataView per call would be an allocation per
-// frame sealed or opened.
-function readU32(bytes: Uint8Array, at: number): number {
-  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) |
-    bytes[at + 3]!) >>> 0;
-}
-
-function readU64(bytes: Uint8Array, at: number): number {
-  return readU32(bytes, at) * 0x1_0000_0000 + readU32(bytes, at + 4);
-}
-
-function writeU32(bytes: Uint8Array, at: number, value: number): void {
-  bytes[at] = value >>> 24;
-  bytes[at + 1] = (value >>> 16) & 0xff;
-  bytes[at + 2] = (value >>> 8) & 0xff;
-  bytes[at + 3] = value & 0xff;
-}
-
-function writeU64(bytes: Uint8Array, at: number, value: number): void {
-  writeU32(bytes, at, Math.floor(value / 0x1_0000_0000));
-  writeU32(bytes, at + 4, value >>> 0);
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { writeU32, writeU64 } from "./bytes.ts";
+
 /** The four bytes every frame starts with: ASCII `MCST`. */
 export const MAGIC: readonly number[] = [0x4d, 0x43, 0x53, 0x54];
 /** The protocol version this module speaks. */
@@ -731,7 +733,7 @@ export function asRetransmission(
  * @param timestamp Microseconds since the Unix epoch.
  */
 export function stampData(datagram: Uint8Array, timestamp: number): void {
-  putU64(datagram, HEADER_SIZE, timestamp);
+  writeU64(datagram, HEADER_SIZE, timestamp);
 }
 
 /** The fields of a DATA frame that carries one fragment of a bulletin. */
@@ -795,14 +797,14 @@ export function encodeFragment(
   bytes[6] = 0;
   bytes[7] = 0;
   bytes.set(sessionBytes(fields.session), 8);
-  putU64(bytes, 16, fields.seq);
-  putU64(bytes, 24, fields.timestamp);
-  putU64(bytes, 32, fields.low);
+  writeU64(bytes, 16, fields.seq);
+  writeU64(bytes, 24, fields.timestamp);
+  writeU64(bytes, 32, fields.low);
   bytes[40] = 0;
   bytes[41] = 1;
-  putU64(bytes, 42, fields.bulletin);
-  putU32(bytes, 50, fields.total);
-  putU32(bytes, 54, fields.offset);
+  writeU64(bytes, 42, fields.bulletin);
+  writeU32(bytes, 50, fields.total);
+  writeU32(bytes, 54, fields.offset);
   bytes[58] = data.length >>> 8;
   bytes[59] = data.length & 0xff;
   bytes[60] = 0;
@@ -814,18 +816,6 @@ export function encodeFragment(
   }
   bytes.set(data, at);
   return bytes;
-}
-
-function putU32(bytes: Uint8Array, at: number, value: number): void {
-  bytes[at] = value >>> 24;
-  bytes[at + 1] = (value >>> 16) & 0xff;
-  bytes[at + 2] = (value >>> 8) & 0xff;
-  bytes[at + 3] = value & 0xff;
-}
-
-function putU64(bytes: Uint8Array, at: number, value: number): void {
-  putU32(bytes, at, Math.floor(value / 0x1_0000_0000));
-  putU32(bytes, at + 4, value >>> 0);
 }
 
 /**

@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { listNamespaces, netnsUnavailable } from "../_netns.ts";
+import { inNs, listNamespaces, netnsUnavailable } from "../_netns.ts";
 import { type NatsServer, natsUnavailable, startNats } from "../_nats.ts";
 import {
   ROOT,
@@ -21,6 +21,7 @@ import {
   withTempDir,
 } from "../_tools.ts";
 import { delay } from "../_wait.ts";
+import { at } from "../_reliable.ts";
 import { createSites, type Sites } from "./_sites.ts";
 
 const skip = await netnsUnavailable() ?? natsUnavailable();
@@ -38,10 +39,6 @@ function feed(tag: string): string[] {
     { length: COUNT },
     (_, i) => `${tag} bulletin ${i + 1} of ${COUNT}`,
   );
-}
-
-function inNs(ns: string): { prefix: string[] } {
-  return { prefix: ["ip", "netns", "exec", ns] };
 }
 
 /** Runs `body` with the sites and a JetStream broker; checks cleanup. */
@@ -175,7 +172,7 @@ async function relayFeed(
   run: Run,
 ): Promise<string> {
   const port = testPort();
-  const at = ["-g", GROUP, "-p", `${port}`, "-i", "127.0.0.1"];
+  const local = [...at(GROUP, port), "-i", "127.0.0.1"];
   const leg = `${GROUP}:${port}@127.0.0.1`;
   const url = run.core
     ? `${server.url}/mcast.core`
@@ -194,7 +191,7 @@ async function relayFeed(
   try {
     for (const name of ["desk-1", "desk-2"]) {
       const receiver = spawnTool("recv", [
-        ...at,
+        ...local,
         "--name",
         name,
         "--count",
@@ -220,7 +217,7 @@ async function relayFeed(
     try {
       const lines = feed(run.tag);
       await using sender = spawnTool("send", [
-        ...at,
+        ...local,
         "--reliable",
         "--lines",
         "--receivers",
@@ -465,10 +462,7 @@ Deno.test({
         leg,
       ], "far");
       await using receiver = spawnTool("recv", [
-        "-g",
-        GROUP,
-        "-p",
-        `${port}`,
+        ...at(GROUP, port),
         "--count",
         "2",
       ], inNs(sites.b));
@@ -483,10 +477,7 @@ Deno.test({
       // same bytes from another source (port) for a loop's echo.
       for (let i = 0; i < 2; i++) {
         const sent = await spawnTool("send", [
-          "-g",
-          GROUP,
-          "-p",
-          `${port}`,
+          ...at(GROUP, port),
           "--wait",
           "1.2",
         ], inNs(sites.a)).finish();
