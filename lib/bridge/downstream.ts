@@ -41,8 +41,9 @@ export interface DownstreamHoldOptions {
   bufferBytes?: number;
   /**
    * A held copy older than this (ms) is not sent again but asked for
-   * upstream: a keyed receiver's replay window (2 s) would reject its
-   * original send time. Default: no limit (unkeyed groups).
+   * upstream (behind a pipe: through it): a keyed receiver's replay window
+   * (2 s) would reject its original send time. Default: no limit (unkeyed
+   * groups).
    */
   freshMs?: number;
   /** Most sequences one NACK may ask for (default 4096). */
@@ -174,14 +175,15 @@ export class DownstreamHold {
           continue;
         } else if (context.upstream) {
           plan.ask.push(seq);
-        } else if (!held) {
-          // Behind a pipe: what the budget made room for is gone; what
-          // never came here (this bridge restarted, or a near bridge is
-          // still repairing its own gap) is asked for through the pipe.
-          if (seq <= this.#evicted) gone.push(seq);
-          else plan.ask.push(seq);
+        } else if (held || seq > this.#evicted) {
+          // Behind a pipe: what never came here (this bridge restarted, or
+          // a near bridge is still repairing its own gap), and a copy held
+          // too long for keyed receivers' replay window (they drop it,
+          // however often it is sent), are asked for through the pipe.
+          plan.ask.push(seq);
         } else {
-          plan.resend.push({ seq, bytes: held.bytes });
+          // What the budget made room for is gone.
+          gone.push(seq);
         }
       }
     }

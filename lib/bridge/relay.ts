@@ -935,13 +935,15 @@ export class Relay {
       : undefined;
     if (held) {
       // A signed copy of a datagram held unsigned (the sender's re-send
-      // when it pauses) goes on: trusting far receivers wait for it.
+      // when it pauses) goes on: trusting far receivers wait for it. So
+      // does a copy of one held too long for keyed receivers' replay
+      // window: asked for through the pipe, it is the sender's repair.
       const downstream = this.#options.downstream;
-      if (
-        downstream.kind === "multicast" &&
-        (datagram.bytes[6]! & FLAGS.signed) !== 0 &&
-        (held.bytes[6]! & FLAGS.signed) === 0
-      ) {
+      const signed = (datagram.bytes[6]! & FLAGS.signed) !== 0 &&
+        (held.bytes[6]! & FLAGS.signed) === 0;
+      const stale = this.#options.keyed === true &&
+        performance.now() - held.at > KEYED_FRESH_MS;
+      if (downstream.kind === "multicast" && (signed || stale)) {
         this.#hold.hold(head.session, head.seq, {
           bytes: datagram.bytes,
           at: performance.now(),

@@ -675,6 +675,9 @@ export class TunnelSource implements PipeSource {
           }
           state.done = Math.max(state.done, frame.low - 1);
         }
+        // What waited on the gap below the low goes on now, not only when
+        // the next new datum comes (none may: the sender may be idle).
+        this.#release(state);
       }
       if (frame.seq <= state.delivered || state.waiting.has(frame.seq)) {
         // A repeat: the HELD was lost, or it is still being handled.
@@ -690,16 +693,22 @@ export class TunnelSource implements PipeSource {
       };
       this.#origin.set(pipe, { link: frame.link, seq: frame.seq });
       state.waiting.set(frame.seq, pipe);
-      while (state.waiting.has(state.delivered + 1)) {
-        state.delivered += 1;
-        this.#ready.push(state.waiting.get(state.delivered)!);
-        state.waiting.delete(state.delivered);
-      }
-      const wake = this.#wake;
-      this.#wake = undefined;
-      wake?.();
+      this.#release(state);
     }
     this.#ended = true;
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** Hands out what waited and follows `delivered` without a gap. */
+  #release(state: LinkState): void {
+    while (state.waiting.has(state.delivered + 1)) {
+      state.delivered += 1;
+      this.#ready.push(state.waiting.get(state.delivered)!);
+      state.waiting.delete(state.delivered);
+    }
+    if (this.#ready.length === 0) return;
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();

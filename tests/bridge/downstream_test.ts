@@ -60,6 +60,21 @@ Deno.test("downstream: keyed copies older than the replay window are asked upstr
   assert.deepEqual(plan.ask, [1]);
 });
 
+Deno.test("downstream: behind a pipe, keyed copies older than the replay window are asked for through it", () => {
+  const hold = new DownstreamHold({ freshMs: 1500 });
+  hold.hold(S, 1, { bytes: bytes(1), at: 0 });
+  hold.hold(S, 2, { bytes: bytes(2), at: 1000 });
+  const plan = hold.plan(S, [{ first: 1, last: 2 }], {
+    now: 2000,
+    upstream: false,
+    next: 3,
+  });
+  // A far receiver drops 1's original send time, however often it comes.
+  assert.deepEqual(plan.resend.map((r) => r.seq), [2]);
+  assert.deepEqual(plan.ask, [1]);
+  assert.deepEqual(plan.gone, []);
+});
+
 Deno.test("downstream: the hold keeps to its byte budget, oldest out first", () => {
   const hold = new DownstreamHold({ bufferBytes: 2048 });
   for (let seq = 1; seq <= 5; seq++) {

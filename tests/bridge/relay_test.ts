@@ -16,7 +16,7 @@ import {
 import { decodeFrame, encodeFrame, type Frame } from "../../lib/wire/frame.ts";
 import type { PipeDatagram, PipeSource } from "../../lib/bridge/pipe.ts";
 import { datagramKey } from "../../lib/bridge/downstream.ts";
-import { until } from "../_wait.ts";
+import { delay, until } from "../_wait.ts";
 import type { SenderReport } from "../../lib/reliable/stats.ts";
 import { groupKey, signingKey } from "../_fakes.ts";
 import type { GroupKey, SigningKey } from "../../lib/security/keys.ts";
@@ -319,4 +319,92 @@ Deno.test("relay: behind a pipe, what a far receiver misses and the bridge never
   receiver.close();
   network.close();
   assert.ok(events.some((e) => e.type === "far-receiver"));
+});
+
+Deno.test("relay: behind a pipe, a keyed copy held too long is asked for through the pipe and its repair sent on", async () => {
+  const network = new MemoryNetwork();
+  const source = new FakeSource();
+  const pipe: PipeSource = {
+    name: source.name,
+    next: () => source.next(),
+    done: (d) => source.markDone(d),
+    report: (f) => source.report(f),
+    [Symbol.asyncDispose]: () => source[Symbol.asyncDispose](),
+  };
+  const down = network.open({ address: "127.0.0.2" });
+  const listener = network.open({ address: FAR, port: PORT });
+  listener.join(FAR);
+  const heard: Uint8Array[] = [];
+  const listening = (async () => {
+    for (;;) {
+      const got = await listener.receive();
+      if (got === null) return;
+      heard.push(got.payload);
+    }
+  })();
+  const relay = new Relay({
+    name: "far",
+    upstream: { kind: "pipe", pipe },
+    downstream: {
+      kind: "multicast",
+      endpoint: down,
+      raw: down,
+      to: { address: FAR, port: PORT },
+    },
+    legs: { from: "fake://source", to: "far" },
+    keyed: true,
+    onEvent: () => {},
+  });
+  const stop = new AbortController();
+  const running = relay.run(stop.signal);
+  const session = "0123456789abcdef";
+  const data = (timestamp: number) =>
+    encodeFrame({
+      type: "data",
+      session,
+      seq: 1,
+      retransmit: timestamp > 1,
+      timestamp,
+      low: 1,
+      records: [],
+    });
+  source.push(data(1));
+  await until(() => heard.length === 1, 2_000, "sent downstream");
+  assert.deepEqual(heard[0], data(1));
+  // Older than a keyed receiver's replay window accepts: not sent again.
+  await delay(1_600);
+  const receiver = network.open({ address: "127.0.0.3" });
+  await receiver.send(
+    encodeFrame({
+      type: "nack",
+      session,
+      seq: 0,
+      name: "desk",
+      ranges: [{ first: 1, last: 1 }],
+    }),
+    down.local,
+  );
+  await until(
+    () => source.reports.some((f) => f.type === "nack"),
+    2_000,
+    "a NACK reported",
+  );
+  assert.deepEqual(source.reports.find((f) => f.type === "nack"), {
+    type: "nack",
+    session,
+    seq: 0,
+    name: "far",
+    ranges: [{ first: 1, last: 1 }],
+  });
+  // The sender's repair, through the pipe: sent on, though 1 is held.
+  source.push(data(2));
+  await until(() => heard.length >= 2, 2_000, "the repair sent downstream");
+  assert.deepEqual(heard.slice(1), [data(2)]);
+  assert.equal(relay.stats.repaired, 1);
+  stop.abort();
+  await running;
+  receiver.close();
+  listener.close();
+  await listening;
+  network.close();
 });
