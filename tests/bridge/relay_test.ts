@@ -245,6 +245,44 @@ class FakeSource {
   }
 }
 
+/** Options of {@linkcode farReceiverNack}. */
+interface FarNackOptions {
+  /** The session the NACK answers. */
+  session: string;
+  /** The pipe source the relay reports through. */
+  source: FakeSource;
+  /** What the far receiver misses. */
+  range: { first: number; last: number };
+}
+
+/**
+ * A far receiver (127.0.0.3) NACKs `range` to the relay's downstream
+ * endpoint; resolves once the relay reported a NACK through the pipe.
+ */
+async function farReceiverNack(
+  network: MemoryNetwork,
+  down: DatagramEndpoint,
+  options: FarNackOptions,
+): Promise<DatagramEndpoint> {
+  const receiver = network.open({ address: "127.0.0.3" });
+  await receiver.send(
+    encodeFrame({
+      type: "nack",
+      session: options.session,
+      seq: 0,
+      name: "desk",
+      ranges: [options.range],
+    }),
+    down.local,
+  );
+  await until(
+    () => options.source.reports.some((f) => f.type === "nack"),
+    2_000,
+    "a NACK reported",
+  );
+  return receiver;
+}
+
 Deno.test("relay: behind a pipe, what a far receiver misses and the bridge never held is asked for through the pipe", async () => {
   const network = new MemoryNetwork();
   const source = new FakeSource();
@@ -282,23 +320,12 @@ Deno.test("relay: behind a pipe, what a far receiver misses and the bridge never
     timestamp: 1,
     low: 1,
   }));
-  const receiver = network.open({ address: "127.0.0.3" });
   await until(() => source.done.length === 1, 2_000, "heartbeat handled");
-  await receiver.send(
-    encodeFrame({
-      type: "nack",
-      session,
-      seq: 0,
-      name: "desk",
-      ranges: [{ first: 1, last: 5 }],
-    }),
-    down.local,
-  );
-  await until(
-    () => source.reports.some((f) => f.type === "nack"),
-    2_000,
-    "a NACK reported",
-  );
+  const receiver = await farReceiverNack(network, down, {
+    session,
+    source,
+    range: { first: 1, last: 5 },
+  });
   const hello = source.reports.find((f) => f.type === "hello");
   assert.deepEqual(hello, {
     type: "hello",
@@ -373,22 +400,11 @@ Deno.test("relay: behind a pipe, a keyed copy held too long is asked for through
   assert.deepEqual(heard[0], data(1));
   // Older than a keyed receiver's replay window accepts: not sent again.
   await delay(1_600);
-  const receiver = network.open({ address: "127.0.0.3" });
-  await receiver.send(
-    encodeFrame({
-      type: "nack",
-      session,
-      seq: 0,
-      name: "desk",
-      ranges: [{ first: 1, last: 1 }],
-    }),
-    down.local,
-  );
-  await until(
-    () => source.reports.some((f) => f.type === "nack"),
-    2_000,
-    "a NACK reported",
-  );
+  const receiver = await farReceiverNack(network, down, {
+    session,
+    source,
+    range: { first: 1, last: 1 },
+  });
   assert.deepEqual(source.reports.find((f) => f.type === "nack"), {
     type: "nack",
     session,
